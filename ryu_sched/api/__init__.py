@@ -1,0 +1,27 @@
+"""The Neutron v2.0-compatible REST API."""
+
+from __future__ import annotations
+
+from ryu_sched.api.wsgi import ApiApplication, Route
+from ryu_sched.services import Services
+
+
+def all_routes() -> list[Route]:
+    from ryu_sched.api import (
+        agents,
+        floatingips,
+        networks,
+        ports,
+        routers,
+        subnets,
+        versions,
+    )
+
+    routes: list[Route] = []
+    for module in (versions, networks, subnets, ports, routers, floatingips, agents):
+        routes.extend(module.ROUTES)
+    return routes
+
+
+def build_app(services: Services) -> ApiApplication:
+    return ApiApplication(services, all_routes())

@@ -1,0 +1,159 @@
+"""Configuration: oslo.config options in group ``[ryu_sched]`` and a plain ``Settings`` view.
+
+The framework's own ``ConfigOpts`` (``--config-file``) is used so that one file configures both
+the Ryu/os-ken manager (e.g. ``[DEFAULT] ofp_listen_host``) and ryu-sched. The core never reads
+``CONF`` directly: the app turns it into a frozen :class:`Settings` once at start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from oslo_config import cfg
+
+GROUP = "ryu_sched"
+
+OPTS = [
+    cfg.StrOpt("state_path", default="/var/lib/ryu-sched",
+               help="Directory for the default SQLite database and other state."),
+    cfg.StrOpt("connection", default="",
+               help="SQLAlchemy URL of the database. Default: a SQLite file in state_path."),
+    cfg.HostAddressOpt("api_host", default="127.0.0.1", help="Neutron API listen address."),
+    cfg.PortOpt("api_port", default=9696, help="Neutron API listen port."),
+    cfg.HostAddressOpt("rpc_host", default="127.0.0.1", help="Agent RPC listen address."),
+    cfg.PortOpt("rpc_port", default=9697, help="Agent RPC (MessagePack-RPC) listen port."),
+    cfg.StrOpt("auth_strategy", default="noauth", choices=["noauth", "token"],
+               help="noauth: every request is admin. token: X-Auth-Token looked up in "
+                    "token_file."),
+    cfg.StrOpt("token_file", default="",
+               help="JSON file mapping tokens to {project_id, role} (auth_strategy=token)."),
+    cfg.ListOpt("network_vlan_ranges", default=["physnet1:100:3999"],
+                help="physnet:vlan_min:vlan_max ranges for tenant networks."),
+    cfg.ListOpt("bridge_mappings", default=["physnet1:uplink"],
+                help="physnet:port_name of the uplink carrying that physnet on every bridge."),
+    cfg.StrOpt("integration_bridge_prefix", default="tap",
+               help="Prefix of the OVS interface names of API ports (tap + 11 chars of id)."),
+    cfg.IntOpt("global_physnet_mtu", default=1500, help="MTU of tenant networks."),
+    # registry and scheduler
+    cfg.IntOpt("agent_down_time", default=15, min=1,
+               help="Seconds without a heartbeat after which an agent is dead "
+                    "(three missed heartbeats of the default report_interval 5)."),
+    cfg.FloatOpt("monitor_interval", default=0.0,
+                 help="Seconds between liveness checks; 0 means agent_down_time / 3."),
+    cfg.FloatOpt("heartbeat_flush_interval", default=1.0,
+                 help="Seconds between batched writes of heartbeat times to the database."),
+    cfg.BoolOpt("allow_automatic_failover", default=True,
+                help="Move networks and routers off dead agents."),
+    cfg.BoolOpt("drain_disabled_agents", default=False,
+                help="Also move objects off agents set admin_state_up=false."),
+    cfg.StrOpt("network_scheduler_driver", default="least_loaded",
+               choices=["chance", "least_loaded", "az_aware"]),
+    cfg.StrOpt("router_scheduler_driver", default="least_loaded",
+               choices=["chance", "least_loaded", "az_aware"]),
+    cfg.IntOpt("dhcp_agents_per_network", default=1, min=1),
+    cfg.BoolOpt("network_auto_schedule", default=True),
+    cfg.BoolOpt("router_auto_schedule", default=True),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    try:
+        conf.register_opts(OPTS, group=GROUP)
+    except cfg.DuplicateOptError:
+        pass
+
+
+def parse_vlan_ranges(entries: list[str]) -> dict[str, list[tuple[int, int]]]:
+    """``['physnet1:100:200', 'physnet2']`` -> ``{'physnet1': [(100, 200)], 'physnet2': []}``."""
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    for entry in entries:
+        parts = entry.strip().split(":")
+        if not parts[0]:
+            continue
+        physnet = parts[0]
+        ranges.setdefault(physnet, [])
+        if len(parts) == 3:
+            low, high = int(parts[1]), int(parts[2])
+            if not 1 <= low <= high <= 4094:
+                raise ValueError(f"invalid VLAN range {entry!r}")
+            ranges[physnet].append((low, high))
+        elif len(parts) != 1:
+            raise ValueError(f"invalid network_vlan_ranges entry {entry!r}")
+    return ranges
+
+
+def parse_mappings(entries: list[str]) -> dict[str, str]:
+    """``['physnet1:uplink']`` -> ``{'physnet1': 'uplink'}``."""
+    result: dict[str, str] = {}
+    for entry in entries:
+        if not entry.strip():
+            continue
+        key, sep, value = entry.strip().partition(":")
+        if not sep or not key or not value:
+            raise ValueError(f"invalid mapping {entry!r}, expected key:value")
+        result[key] = value
+    return result
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything the core needs from configuration, as plain values."""
+
+    connection: str = "sqlite://"
+    api_host: str = "127.0.0.1"
+    api_port: int = 9696
+    rpc_host: str = "127.0.0.1"
+    rpc_port: int = 9697
+    auth_strategy: str = "noauth"
+    token_file: str = ""
+    network_vlan_ranges: dict[str, list[tuple[int, int]]] = dataclasses.field(
+        default_factory=lambda: {"physnet1": [(100, 3999)]})
+    bridge_mappings: dict[str, str] = dataclasses.field(
+        default_factory=lambda: {"physnet1": "uplink"})
+    global_physnet_mtu: int = 1500
+    agent_down_time: int = 15
+    monitor_interval: float = 0.0
+    heartbeat_flush_interval: float = 1.0
+    allow_automatic_failover: bool = True
+    drain_disabled_agents: bool = False
+    network_scheduler_driver: str = "least_loaded"
+    router_scheduler_driver: str = "least_loaded"
+    dhcp_agents_per_network: int = 1
+    network_auto_schedule: bool = True
+    router_auto_schedule: bool = True
+
+    @property
+    def effective_monitor_interval(self) -> float:
+        return self.monitor_interval or max(self.agent_down_time / 3.0, 0.2)
+
+
+def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
+    group: Any = getattr(conf, GROUP)
+    connection = group.connection
+    if not connection:
+        os.makedirs(group.state_path, exist_ok=True)
+        connection = "sqlite:///" + os.path.join(group.state_path, "ryu_sched.sqlite")
+    return Settings(
+        connection=connection,
+        api_host=group.api_host,
+        api_port=group.api_port,
+        rpc_host=group.rpc_host,
+        rpc_port=group.rpc_port,
+        auth_strategy=group.auth_strategy,
+        token_file=group.token_file,
+        network_vlan_ranges=parse_vlan_ranges(group.network_vlan_ranges),
+        bridge_mappings=parse_mappings(group.bridge_mappings),
+        global_physnet_mtu=group.global_physnet_mtu,
+        agent_down_time=group.agent_down_time,
+        monitor_interval=group.monitor_interval,
+        heartbeat_flush_interval=group.heartbeat_flush_interval,
+        allow_automatic_failover=group.allow_automatic_failover,
+        drain_disabled_agents=group.drain_disabled_agents,
+        network_scheduler_driver=group.network_scheduler_driver,
+        router_scheduler_driver=group.router_scheduler_driver,
+        dhcp_agents_per_network=group.dhcp_agents_per_network,
+        network_auto_schedule=group.network_auto_schedule,
+        router_auto_schedule=group.router_auto_schedule,
+    )

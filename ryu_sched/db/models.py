@@ -1,0 +1,215 @@
+"""The persistent model (SQLAlchemy 2.x typed ORM).
+
+Resources carry a UUID ``id`` (the API identity) and, where the data plane needs a small
+integer (OpenFlow metadata for networks, conntrack zone for routers), an integer ``key``.
+ORM objects never leave the service layer: the flows layer receives plain dataclasses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class TimestampMixin:
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Network(TimestampMixin, Base):
+    __tablename__ = "networks"
+    __table_args__ = (UniqueConstraint("physical_network", "segmentation_id"),)
+
+    key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True, default="")
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    router_external: Mapped[bool] = mapped_column(Boolean, default=False)
+    mtu: Mapped[int] = mapped_column(Integer, default=1500)
+    network_type: Mapped[str] = mapped_column(String(16), default="vlan")
+    physical_network: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    segmentation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    availability_zone_hints: Mapped[list[Any]] = mapped_column(default=list)
+
+    subnets: Mapped[list[Subnet]] = relationship(
+        back_populates="network", cascade="all, delete-orphan", passive_deletes=True)
+
+
+class Subnet(TimestampMixin, Base):
+    __tablename__ = "subnets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True, default="")
+    network_id: Mapped[str] = mapped_column(
+        ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    ip_version: Mapped[int] = mapped_column(Integer, default=4)
+    cidr: Mapped[str] = mapped_column(String(64))
+    gateway_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
+    allocation_pools: Mapped[list[Any]] = mapped_column(default=list)
+    dns_nameservers: Mapped[list[Any]] = mapped_column(default=list)
+    host_routes: Mapped[list[Any]] = mapped_column(default=list)
+
+    network: Mapped[Network] = relationship(back_populates="subnets")
+
+
+class Port(TimestampMixin, Base):
+    __tablename__ = "ports"
+    __table_args__ = (UniqueConstraint("network_id", "mac_address"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True, default="")
+    network_id: Mapped[str] = mapped_column(
+        ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    mac_address: Mapped[str] = mapped_column(String(32))
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="DOWN")
+    device_owner: Mapped[str] = mapped_column(String(255), default="", index=True)
+    device_id: Mapped[str] = mapped_column(String(255), default="", index=True)
+    binding_host_id: Mapped[str] = mapped_column(String(255), default="")
+    port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Where the controller saw the port's tap interface (datapath id), if anywhere.
+    bound_dpid: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    fixed_ips: Mapped[list[IPAllocation]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin",
+        order_by="IPAllocation.ip_address")
+
+
+class IPAllocation(Base):
+    """One fixed IP of a port. The unique constraint makes double allocation impossible."""
+
+    __tablename__ = "ipallocations"
+    __table_args__ = (UniqueConstraint("subnet_id", "ip_address"),)
+
+    port_id: Mapped[str] = mapped_column(
+        ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True)
+    subnet_id: Mapped[str] = mapped_column(
+        ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True)
+    network_id: Mapped[str] = mapped_column(String(36), index=True)
+    ip_address: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class Router(TimestampMixin, Base):
+    __tablename__ = "routers"
+
+    key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True, default="")
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    gw_port_id: Mapped[str | None] = mapped_column(
+        ForeignKey("ports.id", ondelete="SET NULL"), nullable=True)
+    enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
+    availability_zone_hints: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class RouterPort(Base):
+    """A port owned by a router (interface or gateway)."""
+
+    __tablename__ = "routerports"
+
+    router_id: Mapped[str] = mapped_column(
+        ForeignKey("routers.id", ondelete="CASCADE"), index=True)
+    port_id: Mapped[str] = mapped_column(
+        ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True)
+    port_type: Mapped[str] = mapped_column(String(255))
+
+
+class FloatingIP(TimestampMixin, Base):
+    __tablename__ = "floatingips"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True, default="")
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    floating_network_id: Mapped[str] = mapped_column(
+        ForeignKey("networks.id", ondelete="CASCADE"))
+    floating_port_id: Mapped[str] = mapped_column(
+        ForeignKey("ports.id", ondelete="CASCADE"), unique=True)
+    floating_ip_address: Mapped[str] = mapped_column(String(64))
+    fixed_port_id: Mapped[str | None] = mapped_column(
+        ForeignKey("ports.id", ondelete="SET NULL"), nullable=True)
+    fixed_ip_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    router_id: Mapped[str | None] = mapped_column(
+        ForeignKey("routers.id", ondelete="SET NULL"), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="DOWN")
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("agent_type", "host"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    agent_type: Mapped[str] = mapped_column(String(255))
+    binary: Mapped[str] = mapped_column(String(255), default="")
+    topic: Mapped[str] = mapped_column(String(255), default="")
+    host: Mapped[str] = mapped_column(String(255))
+    availability_zone: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    configurations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    heartbeat_timestamp: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class NetworkDhcpAgentBinding(Base):
+    """Network hosted by a DHCP agent. ``binding_index`` is unique per network, so two racing
+    schedulers cannot both place the n-th copy of a network."""
+
+    __tablename__ = "networkdhcpagentbindings"
+    __table_args__ = (UniqueConstraint("network_id", "binding_index"),)
+
+    network_id: Mapped[str] = mapped_column(
+        ForeignKey("networks.id", ondelete="CASCADE"), primary_key=True)
+    dhcp_agent_id: Mapped[str] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True, index=True)
+    binding_index: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class RouterL3AgentBinding(Base):
+    """Router hosted by an L3 agent (one per router: ``binding_index`` 1)."""
+
+    __tablename__ = "routerl3agentbindings"
+    __table_args__ = (UniqueConstraint("router_id", "binding_index"),)
+
+    router_id: Mapped[str] = mapped_column(
+        ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True)
+    l3_agent_id: Mapped[str] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True, index=True)
+    binding_index: Mapped[int] = mapped_column(Integer, default=1)

@@ -1,0 +1,1 @@
+"""The component registry: agents, heartbeats, scheduling, bindings and failover."""

@@ -1,0 +1,46 @@
+"""ryu-sched: multi-tenant SDN controller app with an agent registry and scheduler."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="ryu-sched",
+    version="0.1.0",
+    description="OpenFlow controller app (os-ken/Ryu) with a Neutron v2.0 API, an agent "
+                "registry, load-aware scheduling and automatic failover",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["ryu_sched", "ryu_sched.*", "agents", "agents.*",
+                                    "flows", "flows.*"]),
+    package_data={"ryu_sched": ["py.typed"]},
+    data_files=[("etc/ryu-sched", ["etc/ryu_sched.conf.sample"])],
+    install_requires=[
+        "os-ken>=3.1,<4",
+        "eventlet>=0.33",
+        "msgpack>=1.0",
+        "sqlalchemy>=2.0",
+        "webob>=1.8",
+        "oslo.config>=9.0",
+    ],
+    extras_require={
+        "ryu": ["ryu==4.34"],
+        "postgresql": ["psycopg2-binary>=2.9"],
+        "test": [
+            "pytest>=8",
+            "hypothesis>=6",
+            "openstacksdk>=3",
+            "ruff>=0.5",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "ryu-sched-controller=ryu_sched.launcher:main",
+            "ryu-sched-dhcp-agent=agents.dhcp_agent:main",
+            "ryu-sched-l3-agent=agents.l3_agent:main",
+        ],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3.11",
+        "Topic :: System :: Networking",
+    ],
+)
