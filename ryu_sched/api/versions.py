@@ -1,5 +1,73 @@
-"""API resource module (to be filled in)."""
+"""Version discovery (``GET /``, ``GET /v2.0``) and the extension list."""
 
-from ryu_sched.api.wsgi import Route
+from __future__ import annotations
 
-ROUTES: list[Route] = []
+from typing import Any
+
+from ryu_sched.api.wsgi import ApiRequest, Route
+
+
+def _base_url(req: ApiRequest) -> str:
+    return req.request.host_url.rstrip("/")
+
+
+def list_versions(req: ApiRequest) -> tuple[int, Any]:
+    href = _base_url(req) + "/v2.0/"
+    return 200, {"versions": [{"id": "v2.0", "status": "CURRENT",
+                               "links": [{"href": href, "rel": "self"}]}]}
+
+
+def show_v2(req: ApiRequest) -> tuple[int, Any]:
+    base = _base_url(req) + "/v2.0/"
+    resources = [("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
+                 ("router", "routers"), ("floatingip", "floatingips"), ("agent", "agents")]
+    return 200, {"resources": [
+        {"name": single, "collection": plural,
+         "links": [{"href": base + plural, "rel": "self"}]} for single, plural in resources]}
+
+
+EXTENSIONS: list[tuple[str, str, str]] = [
+    ("agent", "agent", "The agent management extension."),
+    ("dhcp_agent_scheduler", "DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
+    ("l3_agent_scheduler", "L3 Agent Scheduler", "Schedule routers among l3 agents"),
+    ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 "
+     "Neutron networks and access to external networks via a NAT gateway."),
+    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode",
+     "Extension of the router abstraction for specifying whether SNAT should occur on the "
+     "external gateway"),
+    ("external-net", "Neutron external network", "Adds external network attribute to "
+     "network resource."),
+    ("provider", "Provider Network", "Expose mapping of virtual networks to physical "
+     "networks"),
+    ("binding", "Port Binding", "Expose port bindings of a virtual port to external "
+     "application"),
+    ("port-security", "Port Security", "Provides port security"),
+    ("availability_zone", "Availability Zone", "The availability zone extension."),
+    ("network_availability_zone", "Network Availability Zone",
+     "Availability zone support for network."),
+    ("router_availability_zone", "Router Availability Zone",
+     "Availability zone support for router."),
+]
+
+
+def list_extensions(req: ApiRequest) -> tuple[int, Any]:
+    return 200, {"extensions": [
+        {"alias": alias, "name": name, "description": description, "links": [],
+         "updated": "2013-02-03T10:00:00-00:00"} for alias, name, description in EXTENSIONS]}
+
+
+def show_extension(req: ApiRequest, alias: str) -> tuple[int, Any]:
+    from ryu_sched import errors
+
+    for ext in list_extensions(req)[1]["extensions"]:
+        if ext["alias"] == alias:
+            return 200, {"extension": ext}
+    raise errors.ResourceNotFound("Extension", alias)
+
+
+ROUTES = [
+    Route("GET", "/", list_versions),
+    Route("GET", "/v2.0", show_v2),
+    Route("GET", "/v2.0/extensions", list_extensions),
+    Route("GET", "/v2.0/extensions/{alias}", show_extension),
+]
