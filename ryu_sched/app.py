@@ -16,6 +16,8 @@ from ryu_sched.api import build_app
 from ryu_sched.api.server import ApiServer
 from ryu_sched.config import register_opts, settings_from_conf
 from ryu_sched.db import Database
+from ryu_sched.programmer.neighbors import LearnedNeighbor  # noqa: F401 (creates its table)
+from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.registry.component import RegistryComponent
 from ryu_sched.services import Services
 
@@ -34,6 +36,8 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         self.api_server: ApiServer | None = None
         self.registry = RegistryComponent(self.services)
         self.services.registry = self.registry
+        self.programmer = Programmer(self.services)
+        self.services.programmer = self.programmer
 
     def start(self) -> Any:
         super().start()
@@ -43,6 +47,7 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
                                     settings.api_port)
         self.api_server.start()
         self.registry.start()
+        self.programmer.start()
         LOG.info("ryu-sched started (framework %s, database %s)", compat.FRAMEWORK,
                  self.services.db.engine.url.render_as_string(hide_password=True))
         # The manager runs until its apps' threads end; ours ends when the app stops.
@@ -52,6 +57,7 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
     def stop(self) -> None:
         if getattr(self, "_stopped", None) is not None:
             self._stopped.set()
+        self.programmer.stop()
         self.registry.stop()
         if self.api_server is not None:
             self.api_server.stop()
@@ -62,4 +68,35 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
 
     @compat.set_ev_cls(compat.ofp_event.EventOFPSwitchFeatures, compat.CONFIG_DISPATCHER)
     def _switch_features(self, ev: Any) -> None:
-        LOG.info("switch %016x connected", ev.msg.datapath.id)
+        self.programmer.switch_connected(ev.msg.datapath)
+
+    @compat.set_ev_cls(compat.ofp_event.EventOFPStateChange, compat.DEAD_DISPATCHER)
+    def _switch_gone(self, ev: Any) -> None:
+        if ev.datapath.id is not None:
+            self.programmer.switch_disconnected(ev.datapath)
+
+    @compat.set_ev_cls(compat.ofp_event.EventOFPPortDescStatsReply, compat.MAIN_DISPATCHER)
+    def _port_desc(self, ev: Any) -> None:
+        msg = ev.msg
+        self.programmer.port_desc_reply(msg.datapath, msg.body,
+                                        bool(msg.flags & compat.ofproto_v1_3.OFPMPF_REPLY_MORE))
+
+    @compat.set_ev_cls(compat.ofp_event.EventOFPFlowStatsReply, compat.MAIN_DISPATCHER)
+    def _flow_stats(self, ev: Any) -> None:
+        msg = ev.msg
+        self.programmer.flow_stats_reply(msg.datapath, msg.body,
+                                         bool(msg.flags & compat.ofproto_v1_3.OFPMPF_REPLY_MORE))
+
+    @compat.set_ev_cls(compat.ofp_event.EventOFPPortStatus, compat.MAIN_DISPATCHER)
+    def _port_status(self, ev: Any) -> None:
+        msg = ev.msg
+        self.programmer.port_status(msg.datapath, msg.reason, msg.desc)
+
+    @compat.set_ev_cls(compat.ofp_event.EventOFPPacketIn, compat.MAIN_DISPATCHER)
+    def _packet_in(self, ev: Any) -> None:
+        self.programmer.packet_in(ev.msg.datapath, ev.msg.data)
+
+    @compat.set_ev_cls(compat.ofp_event.EventOFPErrorMsg,
+                       [compat.CONFIG_DISPATCHER, compat.MAIN_DISPATCHER])
+    def _error(self, ev: Any) -> None:
+        self.programmer.error(ev.msg.datapath, ev.msg)

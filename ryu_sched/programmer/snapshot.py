@@ -1,0 +1,146 @@
+"""Build the flows layer's :class:`flows.model.Snapshot` from the database and the switches.
+
+ORM objects stay here: the snapshot is plain frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flows import model as fm
+from ryu_sched.db import models as db
+
+L3_AGENT = "L3 agent"
+
+
+def parse_dpid(value: object) -> int | None:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return int(value, 16)
+        except ValueError:
+            return None
+    return None
+
+
+def build_snapshot(session: Session, switch_ports: Mapping[int, Mapping[str, int]],
+                   uplinks: Mapping[str, str], neighbors: Mapping[str, str]) -> fm.Snapshot:
+    """``switch_ports``: dpid -> {interface name: ofport} of every connected switch."""
+    networks = session.scalars(select(db.Network)).all()
+    subnets = session.scalars(select(db.Subnet)).all()
+    ports = session.scalars(select(db.Port)).all()
+    routers = session.scalars(select(db.Router)).all()
+    router_ports = session.scalars(select(db.RouterPort)).all()
+    fips = session.scalars(select(db.FloatingIP)).all()
+    bindings = session.scalars(select(db.RouterL3AgentBinding)).all()
+    l3_agents = {a.id: a for a in session.scalars(
+        select(db.Agent).where(db.Agent.agent_type == L3_AGENT)).all()}
+
+    subnet_by_id = {s.id: s for s in subnets}
+    port_by_id = {p.id: p for p in ports}
+
+    snap_networks = []
+    for net in networks:
+        ntype = net.network_type if net.network_type in ("vlan", "flat") else "vlan"
+        if ntype == "vlan" and not net.segmentation_id:
+            continue
+        snap_networks.append(fm.Network(
+            id=net.id, key=net.key, tenant_id=net.project_id, network_type=ntype,
+            physical_network=net.physical_network, segmentation_id=net.segmentation_id,
+            external=net.router_external))
+    snap_subnets = [fm.Subnet(id=s.id, network_id=s.network_id, cidr=s.cidr,
+                              gateway_ip=s.gateway_ip) for s in subnets]
+    snap_ports = [fm.Port(
+        id=p.id, network_id=p.network_id, mac=p.mac_address.lower(),
+        fixed_ips=tuple((a.subnet_id, a.ip_address) for a in p.fixed_ips),
+        device_owner=p.device_owner, device_id=p.device_id,
+        port_security_enabled=p.port_security_enabled, admin_state_up=p.admin_state_up)
+        for p in ports]
+
+    host_of_router: dict[str, int] = {}
+    external_port_of: dict[int, str] = {}
+    for agent in l3_agents.values():
+        conf = agent.configurations or {}
+        dpid = parse_dpid(conf.get("datapath_id"))
+        if dpid is not None and conf.get("external_port"):
+            external_port_of[dpid] = str(conf["external_port"])
+    for binding in bindings:
+        agent = l3_agents.get(binding.l3_agent_id)
+        if agent is None:
+            continue
+        dpid = parse_dpid((agent.configurations or {}).get("datapath_id"))
+        if dpid is not None:
+            host_of_router[binding.router_id] = dpid
+
+    ports_of_router: dict[str, list[db.RouterPort]] = {}
+    for rp in router_ports:
+        ports_of_router.setdefault(rp.router_id, []).append(rp)
+
+    snap_routers = []
+    for router in routers:
+        if not router.admin_state_up or router.key >= 1 << 16:
+            continue
+        interfaces = []
+        gateway = None
+        for rp in ports_of_router.get(router.id, []):
+            port = port_by_id.get(rp.port_id)
+            if port is None or not port.fixed_ips:
+                continue
+            alloc = port.fixed_ips[0]
+            subnet = subnet_by_id.get(alloc.subnet_id)
+            if subnet is None:
+                continue
+            if rp.port_type == fm.OWNER_ROUTER_GATEWAY:
+                gateway = fm.RouterGateway(
+                    port_id=port.id, network_id=port.network_id, ip=alloc.ip_address,
+                    mac=port.mac_address.lower(), cidr=subnet.cidr,
+                    upstream_ip=subnet.gateway_ip,
+                    upstream_mac=neighbors.get(subnet.gateway_ip or ""),
+                    enable_snat=router.enable_snat)
+            else:
+                for alloc in port.fixed_ips:
+                    subnet = subnet_by_id.get(alloc.subnet_id)
+                    if subnet is None:
+                        continue
+                    interfaces.append(fm.RouterInterface(
+                        port_id=port.id, subnet_id=subnet.id, network_id=port.network_id,
+                        ip=alloc.ip_address, mac=port.mac_address.lower(), cidr=subnet.cidr))
+        interfaces.sort(key=lambda i: (i.subnet_id, i.port_id))
+        snap_routers.append(fm.Router(
+            id=router.id, key=router.key, tenant_id=router.project_id,
+            interfaces=tuple(interfaces), gateway=gateway,
+            host_dpid=host_of_router.get(router.id)))
+
+    snap_fips = [fm.FloatingIP(
+        id=f.id, floating_ip=f.floating_ip_address, floating_network_id=f.floating_network_id,
+        router_id=f.router_id, fixed_ip=f.fixed_ip_address, port_id=f.fixed_port_id)
+        for f in fips if f.fixed_port_id and f.router_id and f.fixed_ip_address]
+
+    switches = []
+    tap_to_port = {fm.tap_name(p.id): p.id for p in ports}
+    locations: dict[str, int] = {}
+    for dpid in sorted(switch_ports):
+        names = switch_ports[dpid]
+        switches.append(fm.Switch(dpid=dpid, ports=dict(names), uplinks=dict(uplinks),
+                                  external_port=external_port_of.get(dpid)))
+        for name in names:
+            port_id = tap_to_port.get(name)
+            if port_id is not None:
+                locations[port_id] = dpid
+
+    return fm.Snapshot(networks=snap_networks, subnets=snap_subnets, ports=snap_ports,
+                       routers=snap_routers, floating_ips=snap_fips, switches=switches,
+                       port_locations=locations)
+
+
+def is_ipv4(value: str | None) -> bool:
+    try:
+        ipaddress.IPv4Address(value or "")
+    except ValueError:
+        return False
+    return True
