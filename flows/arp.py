@@ -1,0 +1,94 @@
+"""ARP_RESPONDER (table 20): the switch hosting a router answers ARP for the router's IPs.
+
+On the router's switch only, by priority:
+
+* 110 ``in_port=<uplink>,metadata=<net>,arp,arp_op=1,arp_tpa=<interface ip>``: the request
+  came from another host: answer it back out of the uplink, re-tagged (vlan networks).
+* 100 ``metadata=<net>,arp,arp_op=1,arp_tpa=<interface ip>``: answer with the interface MAC,
+  ``IN_PORT``.
+* 100 ``metadata=<external net>,arp,arp_op=1,arp_tpa=<gateway ip | floating ip>``: answer on
+  the external port with the gateway MAC (floating IPs live on the gateway port).
+* 100 ``metadata=<external net>,arp,arp_op=2,arp_tpa=<gateway ip>``: the upstream router's
+  reply to the controller's ARP request: to CONTROLLER, which learns ``upstream_mac``.
+* 1 anything else: on to L3_ENTRY (BASE).
+
+The answer is built in place: eth_dst := eth_src, eth_src := MAC, arp_op := 2,
+arp_tha := arp_sha, arp_tpa := arp_spa, arp_sha := MAC, arp_spa := IP.
+"""
+
+from __future__ import annotations
+
+from flows.context import SwitchView
+from flows.cookies import CookieKind, cookie_for
+from flows.l2 import egress_actions
+from flows.metadata import NETWORK_MASK
+from flows.model import Network
+from flows.spec import (
+    ARP_REPLY,
+    ARP_REQUEST,
+    ETH_TYPE_ARP,
+    Action,
+    FlowSpec,
+    Match,
+    MoveField,
+    Output,
+    SetField,
+)
+from flows.tables import Table
+
+PRIO_ANSWER_UPLINK = 110
+PRIO_ANSWER = 100
+PRIO_LEARN = 100
+
+
+def arp_reply_actions(mac: str, ip: str) -> tuple[Action, ...]:
+    """Turn the ARP request in hand into the reply "``ip`` is at ``mac``" (not yet output)."""
+    return (
+        MoveField("eth_src", "eth_dst"),
+        SetField("eth_src", mac),
+        SetField("arp_op", ARP_REPLY),
+        MoveField("arp_sha", "arp_tha"),
+        MoveField("arp_spa", "arp_tpa"),
+        SetField("arp_sha", mac),
+        SetField("arp_spa", ip),
+    )
+
+
+def answer_flows(view: SwitchView, network: Network, ip: str, mac: str,
+                 cookie: int) -> list[FlowSpec]:
+    """Flows answering "who has ``ip``" on ``network`` with ``mac``."""
+    match = dict(metadata=(network.key, NETWORK_MASK), eth_type=ETH_TYPE_ARP,
+                 arp_op=ARP_REQUEST, arp_tpa=ip)
+    reply = arp_reply_actions(mac, ip)
+    flows = [FlowSpec(Table.ARP_RESPONDER, PRIO_ANSWER, Match(match),
+                      (*reply, Output("IN_PORT")), cookie)]
+    att = view.attachment(network)
+    if att is not None and att.vlan_vid is not None:
+        flows.append(FlowSpec(Table.ARP_RESPONDER, PRIO_ANSWER_UPLINK,
+                              Match(match, in_port=att.ofport),
+                              (*reply, *egress_actions(att, hairpin=True)), cookie))
+    return flows
+
+
+def arp_flows(view: SwitchView) -> list[FlowSpec]:
+    flows: list[FlowSpec] = []
+    for router in view.hosted_routers:
+        cookie = cookie_for(CookieKind.ROUTER, router.id)
+        for iface in router.interfaces:
+            network = view.networks.get(iface.network_id)
+            if network is not None:
+                flows.extend(answer_flows(view, network, iface.ip, iface.mac, cookie))
+        gw = router.gateway
+        if gw is None or not view.gateway_active(router):
+            continue
+        external = view.networks[gw.network_id]
+        flows.extend(answer_flows(view, external, gw.ip, gw.mac, cookie))
+        flows.append(FlowSpec(
+            Table.ARP_RESPONDER, PRIO_LEARN,
+            Match(metadata=(external.key, NETWORK_MASK), eth_type=ETH_TYPE_ARP,
+                  arp_op=ARP_REPLY, arp_tpa=gw.ip),
+            (Output("CONTROLLER"),), cookie))
+        for fip in view.floating_ips_of(router):
+            flows.extend(answer_flows(view, external, fip.floating_ip, gw.mac,
+                                      cookie_for(CookieKind.FLOATING_IP, fip.id)))
+    return flows

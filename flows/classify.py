@@ -1,0 +1,46 @@
+"""CLASSIFY (table 0): which network does a packet belong to? Decided by where it came in.
+
+* 100 ``in_port=<tap>,vlan_vid=0`` (an up port bound here, untagged): write the network key;
+  go to PORT_SECURITY if the port has port security (and is not a trusted ``network:*`` port),
+  else straight to ARP_RESPONDER.
+* 100 ``in_port=<uplink>,vlan_vid=0x1000|<segmentation id>``: pop the tag, write the key of
+  that VLAN network; ``vlan_vid=0`` on an uplink: the physnet's flat network; ``vlan_vid=0``
+  on the external port: the external network. Only networks present on the switch (a local
+  port or a router hosted here) are classified.
+* 0 everything else (unknown tap, unknown VLAN, tagged frames from VMs): dropped by the
+  table-miss flow.
+"""
+
+from __future__ import annotations
+
+from flows.context import SwitchView
+from flows.cookies import CookieKind, cookie_for
+from flows.metadata import network_value
+from flows.spec import OFPVID_NONE, FlowSpec, GotoTable, Match, PopVlan, WriteMetadata
+from flows.tables import Table
+
+PRIO_CLASSIFY = 100
+
+
+def classify_flows(view: SwitchView) -> list[FlowSpec]:
+    flows: list[FlowSpec] = []
+    for port_id, ofport in view.local_ports.items():
+        port = view.ports[port_id]
+        network = view.networks[port.network_id]
+        guarded = port.port_security_enabled and not port.trusted
+        nxt = Table.PORT_SECURITY if guarded else Table.ARP_RESPONDER
+        flows.append(FlowSpec(
+            Table.CLASSIFY, PRIO_CLASSIFY, Match(in_port=ofport, vlan_vid=OFPVID_NONE),
+            (WriteMetadata(network_value(network.key)), GotoTable(nxt)),
+            cookie_for(CookieKind.PORT, port.id)))
+    for network in view.present_networks:
+        att = view.attachment(network)
+        if att is None:
+            continue
+        pop = (PopVlan(),) if att.vlan_vid is not None else ()
+        flows.append(FlowSpec(
+            Table.CLASSIFY, PRIO_CLASSIFY,
+            Match(in_port=att.ofport, vlan_vid=att.vlan_vid or OFPVID_NONE),
+            (*pop, WriteMetadata(network_value(network.key)), GotoTable(Table.ARP_RESPONDER)),
+            cookie_for(CookieKind.NETWORK, network.id)))
+    return flows

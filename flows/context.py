@@ -1,0 +1,130 @@
+"""A snapshot seen from one switch: which ports are local, where each network attaches.
+
+The feature modules never walk the raw snapshot: they ask a :class:`SwitchView`, which
+resolves names to OpenFlow port numbers once and decides, deterministically, what is local.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+
+from flows.model import FloatingIP, Network, Port, Router, Snapshot, Subnet, Switch, tap_name
+from flows.spec import OFPVID_PRESENT
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """Where a network leaves this switch: an ofport, tagged with ``vlan_vid`` (present bit
+    included) or untagged (``vlan_vid`` None)."""
+
+    ofport: int
+    vlan_vid: int | None
+
+
+class SwitchView:
+    def __init__(self, snapshot: Snapshot, dpid: int) -> None:
+        self.snapshot = snapshot
+        self.dpid = dpid
+        switch = snapshot.switch(dpid)
+        self.switch = switch if switch is not None else Switch(dpid=dpid, ports={}, uplinks={})
+        self.networks = {n.id: n for n in snapshot.networks}
+        self.subnets = {s.id: s for s in snapshot.subnets}
+        self.ports = {p.id: p for p in snapshot.ports}
+
+    # ------------------------------------------------------------------- ports
+    def sorted_ports(self) -> list[Port]:
+        return sorted(self.snapshot.ports, key=lambda p: p.id)
+
+    def local_ofport(self, port: Port) -> int | None:
+        """The ofport of a port's tap when it is up and bound here, else None."""
+        if not port.admin_state_up or port.router_owned:
+            return None
+        if self.snapshot.port_locations.get(port.id) != self.dpid:
+            return None
+        return self.switch.ofport(tap_name(port.id))
+
+    def is_remote(self, port: Port) -> bool:
+        """Up and bound on another switch (reachable through this switch's uplink)."""
+        location = self.snapshot.port_locations.get(port.id)
+        return (port.admin_state_up and not port.router_owned
+                and location is not None and location != self.dpid)
+
+    @cached_property
+    def local_ports(self) -> dict[str, int]:
+        """port id -> ofport for every port whose tap is up on this switch."""
+        result = {}
+        for port in self.sorted_ports():
+            ofport = self.local_ofport(port)
+            if ofport is not None and port.network_id in self.networks:
+                result[port.id] = ofport
+        return result
+
+    # ---------------------------------------------------------------- networks
+    def attachment(self, network: Network) -> Attachment | None:
+        """How ``network`` leaves this switch towards other hosts or the outside world."""
+        if network.external:
+            ofport = self.switch.ofport(self.switch.external_port)
+            return None if ofport is None else Attachment(ofport, None)
+        if network.physical_network is None:
+            return None
+        ofport = self.switch.ofport(self.switch.uplinks.get(network.physical_network))
+        if ofport is None:
+            return None
+        if network.network_type == "vlan":
+            assert network.segmentation_id is not None
+            return Attachment(ofport, OFPVID_PRESENT | network.segmentation_id)
+        return Attachment(ofport, None)
+
+    @cached_property
+    def hosted_routers(self) -> list[Router]:
+        return sorted((r for r in self.snapshot.routers if r.host_dpid == self.dpid),
+                      key=lambda r: r.id)
+
+    @cached_property
+    def routers(self) -> list[Router]:
+        return sorted(self.snapshot.routers, key=lambda r: r.id)
+
+    def gateway_active(self, router: Router) -> bool:
+        """The router's gateway is usable here: external port present, network known."""
+        gw = router.gateway
+        if gw is None or gw.network_id not in self.networks:
+            return False
+        return self.attachment(self.networks[gw.network_id]) is not None
+
+    @cached_property
+    def present_networks(self) -> list[Network]:
+        """Networks this switch carries: those with a local port, those attached to a router
+        hosted here (interfaces, and the gateway's external network)."""
+        ids = {self.ports[pid].network_id for pid in self.local_ports}
+        for router in self.hosted_routers:
+            ids.update(i.network_id for i in router.interfaces)
+            if self.gateway_active(router):
+                assert router.gateway is not None
+                ids.add(router.gateway.network_id)
+        return sorted((self.networks[i] for i in ids if i in self.networks), key=lambda n: n.id)
+
+    def ports_of(self, network_id: str) -> Iterator[Port]:
+        return (p for p in self.sorted_ports() if p.network_id == network_id)
+
+    # ------------------------------------------------------------------ layer 3
+    def subnet(self, subnet_id: str) -> Subnet | None:
+        return self.subnets.get(subnet_id)
+
+    def hosts_in_subnet(self, subnet_id: str) -> list[tuple[str, Port]]:
+        """(ip, port) of every up, non-router port with a fixed IP on ``subnet_id``."""
+        result = []
+        for port in self.sorted_ports():
+            if port.router_owned or not port.admin_state_up:
+                continue
+            for sid, ip in port.fixed_ips:
+                if sid == subnet_id:
+                    result.append((ip, port))
+        return sorted(result, key=lambda item: ipaddress.IPv4Address(item[0]))
+
+    def floating_ips_of(self, router: Router) -> list[FloatingIP]:
+        return sorted((f for f in self.snapshot.floating_ips
+                       if f.router_id == router.id and f.port_id in self.ports),
+                      key=lambda f: f.id)

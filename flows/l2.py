@@ -1,0 +1,102 @@
+"""L2_FORWARD: MAC forwarding inside one network (the metadata's network key).
+
+Per present network, by priority:
+
+* 110 routed hairpin: a *routed* packet (metadata routed bit) for a remote MAC that came in on
+  the uplink goes back out of it (``IN_PORT``), tagged. Only on switches hosting a router of
+  the network; a merely switched packet is never sent back where it came from.
+* 100 known unicast: a local port's MAC -> its ofport; a remote port's MAC (bound on another
+  switch) -> the uplink, tagged with the segmentation id; a router interface MAC -> the uplink
+  when the router lives elsewhere, dropped on the router's own switch (IPv4 and ARP for it
+  were consumed by earlier tables).
+* 11 flood from the uplink: to local ports only.
+* 10 flood (broadcast, multicast, unknown unicast): to local ports and the uplink.
+
+A MAC of another network never matches, because every flow matches the network key. External
+networks get no L2 flows: whatever arrives from the outside and is not for a router is dropped.
+"""
+
+from __future__ import annotations
+
+from flows.context import Attachment, SwitchView
+from flows.cookies import CookieKind, cookie_for
+from flows.metadata import NETWORK_MASK, ROUTED_FLAG
+from flows.model import Network
+from flows.spec import Action, FlowSpec, Match, Output, PushVlan, SetField
+from flows.tables import Table
+
+PRIO_ROUTED_HAIRPIN = 110
+PRIO_UNICAST = 100
+PRIO_FLOOD_FROM_UPLINK = 11
+PRIO_FLOOD = 10
+
+
+def egress_actions(att: Attachment, hairpin: bool = False) -> tuple[Action, ...]:
+    """Actions that send the packet out of a network attachment (tagging it if needed).
+    ``hairpin`` sends it back out of the port it came in on (``IN_PORT``)."""
+    tag: tuple[Action, ...] = ()
+    if att.vlan_vid is not None:
+        tag = (PushVlan(), SetField("vlan_vid", att.vlan_vid))
+    return (*tag, Output("IN_PORT" if hairpin else att.ofport))
+
+
+def network_match(network: Network, **fields) -> Match:
+    return Match(metadata=(network.key, NETWORK_MASK), **fields)
+
+
+def l2_flows(view: SwitchView) -> list[FlowSpec]:
+    flows: list[FlowSpec] = []
+    for network in view.present_networks:
+        if network.external:
+            continue
+        flows.extend(_network_flows(view, network))
+    return flows
+
+
+def _routed_here(view: SwitchView, network: Network) -> bool:
+    return any(i.network_id == network.id for r in view.hosted_routers for i in r.interfaces)
+
+
+def _network_flows(view: SwitchView, network: Network) -> list[FlowSpec]:
+    att = view.attachment(network)
+    flows: list[FlowSpec] = []
+    local: list[int] = []
+    hairpin = att is not None and _routed_here(view, network)
+    for port in view.ports_of(network.id):
+        cookie = cookie_for(CookieKind.PORT, port.id)
+        ofport = view.local_ports.get(port.id)
+        if ofport is not None:
+            local.append(ofport)
+            flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST,
+                                  network_match(network, eth_dst=port.mac),
+                                  (Output(ofport),), cookie))
+        elif att is not None and view.is_remote(port):
+            flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST,
+                                  network_match(network, eth_dst=port.mac),
+                                  egress_actions(att), cookie))
+            if hairpin:
+                match = Match(metadata=(network.key | ROUTED_FLAG, NETWORK_MASK | ROUTED_FLAG),
+                              in_port=att.ofport, eth_dst=port.mac)
+                flows.append(FlowSpec(Table.L2_FORWARD, PRIO_ROUTED_HAIRPIN, match,
+                                      egress_actions(att, hairpin=True), cookie))
+    for router in view.routers:
+        cookie = cookie_for(CookieKind.ROUTER, router.id)
+        for iface in router.interfaces:
+            if iface.network_id != network.id or router.host_dpid is None:
+                continue
+            match = network_match(network, eth_dst=iface.mac)
+            if router.host_dpid == view.dpid:
+                flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST, match, (), cookie))
+            elif att is not None:
+                flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST, match,
+                                      egress_actions(att), cookie))
+    local.sort()
+    net_cookie = cookie_for(CookieKind.NETWORK, network.id)
+    to_local = tuple(Output(p) for p in local)
+    to_all = to_local + (egress_actions(att) if att is not None else ())
+    flows.append(FlowSpec(Table.L2_FORWARD, PRIO_FLOOD, network_match(network), to_all,
+                          net_cookie))
+    if att is not None:
+        flows.append(FlowSpec(Table.L2_FORWARD, PRIO_FLOOD_FROM_UPLINK,
+                              network_match(network, in_port=att.ofport), to_local, net_cookie))
+    return flows

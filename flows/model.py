@@ -1,0 +1,226 @@
+"""The input of the flow compiler: a plain, immutable snapshot of the cloud's network state.
+
+This module is the contract between the controller (which builds a :class:`Snapshot` from the
+database and from the switches' port descriptions) and the pure ``flows`` package (which turns
+it into flow specs). Nothing here knows about SQL or OpenFlow messages: every class is a frozen
+dataclass of plain values, so a snapshot can be hashed, compared and built by hand in tests.
+
+Fields (all ids are the Neutron UUID strings unless noted):
+
+``Network(id, key, tenant_id, network_type, physical_network, segmentation_id, external)``
+    ``key`` is a small unique positive int per network (1 .. 2**24-1). It is the OpenFlow
+    ``metadata`` value that says "this packet belongs to that network" inside the pipeline.
+    ``network_type`` is ``'vlan'`` (tagged with ``segmentation_id`` on the physnet's uplink) or
+    ``'flat'`` (untagged). An ``external`` network is flat and only exists on the
+    ``external_port`` of switches that host routers; other flat networks use the physnet uplink.
+
+``Subnet(id, network_id, cidr, gateway_ip)``
+
+``Port(id, network_id, mac, fixed_ips, device_owner, device_id, port_security_enabled,
+admin_state_up)``
+    ``fixed_ips`` is a tuple of ``(subnet_id, ip)``. The port's OVS interface is
+    ``tap_name(port.id)``. Ports owned by the network itself (``device_owner`` starting with
+    ``network:``, e.g. the DHCP port) are trusted: port security is not applied to them, as in
+    Neutron. Router interface / gateway / floating IP ports have no tap; they are implemented by
+    the router's flows.
+
+``Router(id, key, tenant_id, interfaces, gateway, host_dpid)``
+    ``key`` is a small unique positive int (1 .. 65535): the conntrack zone of the router and
+    the router bits of the metadata while a packet is being routed. ``host_dpid`` is the switch
+    whose L3 agent hosts the router (None: not scheduled, no flows anywhere except L2 entries).
+
+``RouterInterface(port_id, subnet_id, network_id, ip, mac, cidr)``
+
+``RouterGateway(port_id, network_id, ip, mac, cidr, upstream_ip, upstream_mac, enable_snat)``
+    ``network_id`` is the external flat network; ``upstream_ip`` is the external subnet's
+    gateway; ``upstream_mac`` is learnt by the controller through ARP (None until known: no
+    SNAT/floating-IP egress flows are emitted without it).
+
+``FloatingIP(id, floating_ip, floating_network_id, router_id, fixed_ip, port_id)``
+    Only associated floating IPs are passed.
+
+``Switch(dpid, ports, uplinks, external_port)``
+    ``ports`` maps OVS interface names to OpenFlow port numbers as seen in the switch's port
+    descriptions; ``uplinks`` maps physical_network to the uplink's interface name (from the
+    configuration's bridge_mappings, default ``{'physnet1': 'uplink'}``); ``external_port`` is
+    the external interface name (e.g. ``'ext0'``) on switches with an L3 agent, else None. The
+    external network is always flat: its traffic uses ``external_port`` untagged.
+
+``Snapshot(networks, subnets, ports, routers, floating_ips, switches, port_locations)``
+    ``port_locations`` maps a port id to the dpid of the switch on which its tap was seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+NetworkType = Literal["vlan", "flat"]
+
+#: Neutron device owners the pipeline cares about.
+OWNER_COMPUTE_PREFIX = "compute:"
+OWNER_DHCP = "network:dhcp"
+OWNER_ROUTER_INTERFACE = "network:router_interface"
+OWNER_ROUTER_GATEWAY = "network:router_gateway"
+OWNER_FLOATINGIP = "network:floatingip"
+#: Ports implemented by router flows, never by a tap.
+ROUTER_OWNED = frozenset({OWNER_ROUTER_INTERFACE, OWNER_ROUTER_GATEWAY, OWNER_FLOATINGIP})
+
+DEFAULT_UPLINKS: Mapping[str, str] = MappingProxyType({"physnet1": "uplink"})
+
+
+def tap_name(port_id: str) -> str:
+    """The OVS interface name of a Neutron port: ``'tap'`` + the first 11 characters of its id."""
+    return "tap" + port_id[:11]
+
+
+def _frozen_mapping(value: Mapping) -> Mapping:
+    return MappingProxyType(dict(value))
+
+
+@dataclass(frozen=True)
+class Network:
+    id: str
+    key: int
+    tenant_id: str
+    network_type: NetworkType
+    physical_network: str | None
+    segmentation_id: int | None
+    external: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 < self.key < 1 << 24:
+            raise ValueError(f"network {self.id}: key {self.key} out of range 1..2**24-1")
+        if self.network_type not in ("vlan", "flat"):
+            raise ValueError(f"network {self.id}: unsupported type {self.network_type!r}")
+        if self.network_type == "vlan" and not (
+            self.segmentation_id is not None and 1 <= self.segmentation_id <= 4094
+        ):
+            raise ValueError(f"network {self.id}: vlan needs segmentation_id 1..4094")
+
+
+@dataclass(frozen=True)
+class Subnet:
+    id: str
+    network_id: str
+    cidr: str
+    gateway_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class Port:
+    id: str
+    network_id: str
+    mac: str
+    fixed_ips: tuple[tuple[str, str], ...] = ()
+    device_owner: str = ""
+    device_id: str = ""
+    port_security_enabled: bool = True
+    admin_state_up: bool = True
+
+    @property
+    def ips(self) -> tuple[str, ...]:
+        return tuple(ip for _subnet, ip in self.fixed_ips)
+
+    @property
+    def trusted(self) -> bool:
+        """Owned by the network itself (DHCP, router): no port security, like Neutron."""
+        return self.device_owner.startswith("network:")
+
+    @property
+    def router_owned(self) -> bool:
+        return self.device_owner in ROUTER_OWNED
+
+
+@dataclass(frozen=True)
+class RouterInterface:
+    port_id: str
+    subnet_id: str
+    network_id: str
+    ip: str
+    mac: str
+    cidr: str
+
+
+@dataclass(frozen=True)
+class RouterGateway:
+    port_id: str
+    network_id: str
+    ip: str
+    mac: str
+    cidr: str
+    upstream_ip: str | None = None
+    upstream_mac: str | None = None
+    enable_snat: bool = True
+
+
+@dataclass(frozen=True)
+class Router:
+    id: str
+    key: int
+    tenant_id: str
+    interfaces: tuple[RouterInterface, ...] = ()
+    gateway: RouterGateway | None = None
+    host_dpid: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < self.key < 1 << 16:
+            raise ValueError(f"router {self.id}: key {self.key} out of range 1..65535")
+
+
+@dataclass(frozen=True)
+class FloatingIP:
+    id: str
+    floating_ip: str
+    floating_network_id: str
+    router_id: str
+    fixed_ip: str
+    port_id: str
+
+
+@dataclass(frozen=True)
+class Switch:
+    dpid: int
+    ports: Mapping[str, int] = field(default_factory=dict)
+    uplinks: Mapping[str, str] = field(default_factory=lambda: DEFAULT_UPLINKS)
+    external_port: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ports", _frozen_mapping(self.ports))
+        object.__setattr__(self, "uplinks", _frozen_mapping(self.uplinks))
+
+    def __hash__(self) -> int:
+        return hash((self.dpid, tuple(sorted(self.ports.items())),
+                     tuple(sorted(self.uplinks.items())), self.external_port))
+
+    def ofport(self, name: str | None) -> int | None:
+        """The OpenFlow port number of an interface, None when the switch does not have it."""
+        return None if name is None else self.ports.get(name)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    networks: tuple[Network, ...] = ()
+    subnets: tuple[Subnet, ...] = ()
+    ports: tuple[Port, ...] = ()
+    routers: tuple[Router, ...] = ()
+    floating_ips: tuple[FloatingIP, ...] = ()
+    switches: tuple[Switch, ...] = ()
+    port_locations: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("networks", "subnets", "ports", "routers", "floating_ips", "switches"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "port_locations", _frozen_mapping(self.port_locations))
+
+    def __hash__(self) -> int:
+        return hash((self.networks, self.subnets, self.ports, self.routers, self.floating_ips,
+                     self.switches, tuple(sorted(self.port_locations.items()))))
+
+    def switch(self, dpid: int) -> Switch | None:
+        for sw in self.switches:
+            if sw.dpid == dpid:
+                return sw
+        return None

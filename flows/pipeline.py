@@ -1,0 +1,50 @@
+"""Entry point: the complete desired flow table of one switch.
+
+``desired_flows(snapshot, dpid)`` is pure and deterministic: the same snapshot gives the same
+list, in the same order (table, then priority descending, then match). No two flows share a
+(table, priority, match) key; should bad input produce two different flows for one key, the
+first in that order is kept and the conflict is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from flows.arp import arp_flows
+from flows.base import base_flows
+from flows.classify import classify_flows
+from flows.context import SwitchView
+from flows.l2 import l2_flows
+from flows.model import Snapshot
+from flows.nat import nat_flows
+from flows.port_security import port_security_flows
+from flows.routing import routing_flows
+from flows.spec import FlowSpec
+
+LOG = logging.getLogger(__name__)
+
+
+def desired_flows(snapshot: Snapshot, dpid: int) -> list[FlowSpec]:
+    """Every flow switch ``dpid`` should have, for the state in ``snapshot``."""
+    view = SwitchView(snapshot, dpid)
+    return unique_flows([
+        *base_flows(),
+        *classify_flows(view),
+        *port_security_flows(view),
+        *arp_flows(view),
+        *routing_flows(view),
+        *nat_flows(view),
+        *l2_flows(view),
+    ])
+
+
+def unique_flows(flows: Iterable[FlowSpec]) -> list[FlowSpec]:
+    """Sorted, without duplicates by (table, priority, match)."""
+    chosen: dict[tuple, FlowSpec] = {}
+    for flow in sorted(set(flows), key=FlowSpec.sort_key):
+        kept = chosen.setdefault(flow.key, flow)
+        if kept is not flow:
+            LOG.warning("conflicting flows for one key, keeping %s, dropping %s",
+                        kept.to_ofctl(), flow.to_ofctl())
+    return list(chosen.values())
