@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 
 from flows import model as fm
+from flows.pipeline import desired_flows
 from flows.spec import FlowSpec
 from ryu_sched import compat
 from ryu_sched.db import models as db
@@ -221,8 +222,6 @@ class Programmer:
 
     def sync_switch(self, state: SwitchState, snapshot: fm.Snapshot) -> int:
         """Send the difference between desired and installed flows; returns flow-mods sent."""
-        from flows.pipeline import desired_flows  # TODO: top-level once flows.pipeline lands
-
         started = time.perf_counter()
         desired = desired_flows(snapshot, state.dpid)
         sent = self.apply_diff(state, desired)
