@@ -111,16 +111,25 @@ _PREREQS: Mapping[str, tuple[tuple[str, int], ...]] = {
        ("icmpv4_type", "icmpv4_code")},
 }
 
-_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 
 Scalar = int | str
 MatchValue = int | str | tuple[int, int] | tuple[str, str]
 
 
+def _normalize(name: str, value: object) -> object:
+    """MAC addresses are kept lower-case, so that equal specs compare equal."""
+    if FIELDS[name][0] == MAC and isinstance(value, str):
+        return value.lower()
+    if isinstance(value, tuple):
+        return tuple(_normalize(name, part) for part in value)
+    return value
+
+
 def _check_scalar(name: str, kind: str, width: int, value: object) -> None:
     if kind == MAC:
         if not (isinstance(value, str) and _MAC_RE.match(value)):
-            raise ValueError(f"{name}: {value!r} is not a lower-case MAC address")
+            raise ValueError(f"{name}: {value!r} is not a MAC address")
     elif kind == IPV4:
         if not isinstance(value, str):
             raise ValueError(f"{name}: {value!r} is not an IPv4 address string")
@@ -142,9 +151,11 @@ class Match(Mapping[str, MatchValue]):
                  **kwargs: MatchValue) -> None:
         merged = dict(fields or {})
         merged.update(kwargs)
-        for name, value in merged.items():
+        for name in merged:
             if name not in FIELDS:
                 raise ValueError(f"unknown match field {name!r}")
+            merged[name] = _normalize(name, merged[name])  # type: ignore[assignment]
+        for name, value in merged.items():
             kind, width, _, _ = FIELDS[name]
             if name == "ct_state" and not isinstance(value, tuple):
                 raise ValueError("ct_state must be (value, mask)")
@@ -248,6 +259,7 @@ class SetField:
     def __post_init__(self) -> None:
         if self.field not in WRITABLE:
             raise ValueError(f"field {self.field!r} is not writable here")
+        object.__setattr__(self, "value", _normalize(self.field, self.value))
         kind, width, _, _ = FIELDS[self.field]
         _check_scalar(self.field, kind, width, self.value)
 
@@ -447,7 +459,7 @@ class FlowSpec:
 
     def to_ofctl(self) -> str:
         """This flow as an ``ovs-ofctl -O OpenFlow13 add-flow`` argument."""
-        head = f"cookie={self.cookie:#x},table={self.table},priority={self.priority}"
+        head = f"cookie={self.cookie:#018x},table={self.table},priority={self.priority}"
         match = self.match.to_ofctl()
         actions = ",".join(a.to_ofctl() for a in self.actions) or "drop"
         return f"{head}{',' + match if match else ''},actions={actions}"
