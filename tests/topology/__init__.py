@@ -1,0 +1,120 @@
+"""A real test topology of network namespaces and Open vSwitch (ARCHITECTURE.md section 7).
+
+Usage::
+
+    from tests.topology import Topology, netns, require_root_and_ovs, leftovers, unique_prefix
+
+    require_root_and_ovs()                      # skip (or, with CI=true, fail) if impossible
+    prefix = unique_prefix()                    # e.g. "t3f9a"
+    with Topology(prefix, tmp_path) as topo:
+        h1 = topo.add_host("h1")
+        gw = topo.add_host("gw", gateway=True)
+        vm = topo.add_vm(h1, "vm1", port_id, "fa:16:3e:00:00:01", "10.0.0.11/24", "10.0.0.1")
+        with topo.netns(topo.ctl_ns):           # this thread is now in the controller ns
+            controller = subprocess.Popen([...])  # ...and so is what it starts
+        vm.ping("10.0.0.12")
+    assert leftovers(prefix) == []
+
+Naming (all namespaces start with the prefix; interface names stay within 15 characters)
+-------------------------------------------------------------------------------------------
+``<prefix>`` is 1-6 characters, ``[a-z][a-z0-9]*``; host and VM names 1-8 characters.
+
+=================  ==============================================================================
+namespace          contents
+=================  ==============================================================================
+``<prefix>ctl``    linux bridge ``mgmt`` 198.18.0.1/24 (``topo.controller_ip``); ports
+                   ``m-<host>``. Run the controller and the test's HTTP/RPC clients here.
+``<prefix>fab``    linux bridge ``fabric`` (vlan_filtering 0, stp off); ports ``u-<host>``.
+                   Carries the VLAN-tagged tenant traffic between hosts.
+``<prefix>inet``   linux bridge ``extnet`` 203.0.113.1/24 (``topo.ext_gateway_ip``, the upstream
+                   router of the external subnet); ports ``x-<host>``; ``lo`` has 198.51.100.1/32
+                   (``topo.internet_ip``, the "internet server"); ip_forward on.
+``<prefix><host>`` ovsdb-server + ovs-vswitchd (work dir ``<workdir>/<host>/{run,db,log,etc}``),
+                   bridge ``br-int`` (netdev datapath, fail_mode=secure, OpenFlow13,
+                   datapath-id = host index unless given, controller tcp:198.18.0.1:<of_port>
+                   with max_backoff 1 s, disable-in-band); ``mgmt0`` 198.18.0.<10+n>/24 for the
+                   n-th host (``host.mgmt_ip``); ``uplink`` on br-int (ofport 1);
+                   gateway hosts: ``ext0`` on br-int (ofport 2); VM ports ``tap<port_id[:11]>``.
+``<prefix><vm>``   ``eth0`` with the VM's MAC; its peer is the ``tap...`` port on the host.
+=================  ==============================================================================
+
+Address plan
+------------
+- 198.18.0.0/24 management: .1 controller (ctl ns), .2-.10 free for more controller
+  addresses / test clients in the ctl ns, .11+ hosts (``mgmt0``). Nothing else routes there.
+- 203.0.113.0/24 external network: .1 the upstream router (inet ns); the rest is for the
+  external subnet's allocation pool (router gateway IPs, floating IPs).
+- 198.51.100.1/32 the internet server (inet ns), reachable from the external subnet via .1.
+- Tenant subnets are the test's choice (10.0.0.0/8 is free); they exist only in VM namespaces.
+No address ever lands on the root namespace; no veth has an end there.
+
+Processes and cleanup
+---------------------
+Every process started through the topology (OVS daemons, ``topo.popen``, ``vm.dhclient``,
+pings; anything started by a thread inside ``netns()`` that inherits ``os.environ`` does *not*
+qualify, so start such processes with ``env=topo.env``) carries ``RYU_SCHED_TOPO=<prefix>`` in
+its environment. On exit (or a failure while building) the topology stops its children, the OVS
+daemons by pidfile, then every process with the marker or living in one of its namespaces, and
+deletes every namespace whose name starts with the prefix — so agents that create their own
+namespaces should name them ``<prefix>...``. ``leftovers(prefix)`` lists what is still there;
+``cleanup(prefix)`` removes a crashed run's remains. Prefixes used at the same time must not be
+prefixes of one another: ``unique_prefix()`` returns fixed-length ones.
+
+Pitfalls handled here
+---------------------
+- veth + userspace (netdev) datapath: packets leave a veth with CHECKSUM_PARTIAL and OVS reads
+  them through AF_PACKET without completing the checksum, so UDP/TCP (DHCP!) arrive with bad
+  checksums. ``ethtool -K <dev> tx off`` on every veth end we create fixes it (it also turns
+  off TSO, so no oversized GSO frames reach OVS).
+- ``netns()`` switches one OS thread (``setns`` is per thread). Processes forked by that thread
+  inherit the namespace; eventlet green threads share one OS thread.
+- Poll, never sleep: ``wait_until(predicate, timeout, interval)``.
+"""
+
+from ._run import (
+    MARKER_VAR,
+    CommandError,
+    TopologyError,
+    require_root_and_ovs,
+    wait_until,
+)
+from .dhcp_client import DhcpLease
+from .host import Host
+from .internet import EchoServer, Internet, Peer
+from .netns import netns
+from .ping import ContinuousPing, PingStats
+from .topology import (
+    CONTROLLER_IP,
+    EXT_GATEWAY_IP,
+    INTERNET_IP,
+    Topology,
+    cleanup,
+    leftovers,
+    unique_prefix,
+)
+from .vm import VM, tap_name
+
+__all__ = [
+    "CONTROLLER_IP",
+    "EXT_GATEWAY_IP",
+    "INTERNET_IP",
+    "MARKER_VAR",
+    "VM",
+    "CommandError",
+    "ContinuousPing",
+    "DhcpLease",
+    "EchoServer",
+    "Host",
+    "Internet",
+    "Peer",
+    "PingStats",
+    "Topology",
+    "TopologyError",
+    "cleanup",
+    "leftovers",
+    "netns",
+    "require_root_and_ovs",
+    "tap_name",
+    "unique_prefix",
+    "wait_until",
+]

@@ -1,0 +1,296 @@
+"""A simulated switch host: a namespace with its own ovsdb-server and ovs-vswitchd."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ._run import (
+    TopologyError,
+    child_env,
+    ovs_schema,
+    pid_alive,
+    read_pidfile,
+    run,
+    terminate_pid,
+    wait_until,
+)
+from .netns import ns_argv
+
+if TYPE_CHECKING:
+    from .topology import Topology
+
+BRIDGE = "br-int"
+UPLINK = "uplink"
+EXT = "ext0"
+MGMT = "mgmt0"
+UPLINK_OFPORT = 1
+EXT_OFPORT = 2
+
+
+class Host:
+    """One switch host. Built by :meth:`tests.topology.Topology.add_host`."""
+
+    def __init__(
+        self,
+        topo: Topology,
+        name: str,
+        index: int,
+        gateway: bool,
+        of_port: int,
+        dpid: int,
+    ):
+        self.topo = topo
+        self.name = name
+        self.index = index
+        self.gateway = gateway
+        self.of_port = of_port
+        self.dpid = dpid
+        self.ns = topo.prefix + name
+        self.mgmt_ip = f"198.18.0.{10 + index}"
+        self.workdir = topo.workdir / name
+        self.rundir = self.workdir / "run"
+        self.dbdir = self.workdir / "db"
+        self.logdir = self.workdir / "log"
+        self.env: dict[str, str] = child_env(
+            topo.prefix,
+            {
+                "OVS_RUNDIR": str(self.rundir),
+                "OVS_DBDIR": str(self.dbdir),
+                "OVS_LOGDIR": str(self.logdir),
+                "OVS_SYSCONFDIR": str(self.workdir / "etc"),
+            },
+        )
+
+    # --- paths -------------------------------------------------------------------------
+
+    @property
+    def db_sock(self) -> str:
+        return f"unix:{self.rundir / 'db.sock'}"
+
+    @property
+    def ofctl_target(self) -> str:
+        return f"unix:{self.rundir / (BRIDGE + '.mgmt')}"
+
+    @property
+    def dpid_hex(self) -> str:
+        return f"{self.dpid:016x}"
+
+    @property
+    def controller_target(self) -> str:
+        return f"tcp:{self.topo.controller_ip}:{self.of_port}"
+
+    # --- commands ----------------------------------------------------------------------
+
+    def exec(self, argv: Sequence[str], timeout: float = 30.0, check: bool = True
+             ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` inside the host namespace with this host's OVS environment."""
+        return run(ns_argv(self.ns, list(argv)), env=self.env, timeout=timeout, check=check)
+
+    def vsctl(self, *args: str, timeout: float = 10.0) -> str:
+        """``ovs-vsctl`` against this host's ovsdb-server; waits for vswitchd to apply."""
+        return run(
+            ["ovs-vsctl", f"--db={self.db_sock}", f"--timeout={int(timeout)}", *args],
+            env=self.env, timeout=timeout + 5.0,
+        ).stdout
+
+    def ofctl(self, command: str, *args: str, timeout: float = 10.0) -> str:
+        """``ovs-ofctl -O OpenFlow13 <command> <br-int> args...`` against this host's vswitchd.
+
+        Options go before the command: ``host.ofctl("--no-stats", ...)`` is not supported;
+        use ``ofctl_raw`` for that.
+        """
+        return self.ofctl_raw([command, self.ofctl_target, *args], timeout=timeout)
+
+    def ofctl_raw(self, argv: Sequence[str], timeout: float = 10.0) -> str:
+        """``ovs-ofctl -O OpenFlow13 argv...``: the caller places the bridge target itself."""
+        return run(["ovs-ofctl", "-O", "OpenFlow13", *argv], env=self.env,
+                   timeout=timeout).stdout
+
+    def appctl(self, *args: str, timeout: float = 10.0) -> str:
+        """``ovs-appctl -t ovs-vswitchd args...`` (e.g. ``ofproto/trace``, ``fdb/show``)."""
+        return run(["ovs-appctl", f"--timeout={int(timeout)}", "-t", "ovs-vswitchd", *args],
+                   env=self.env, timeout=timeout + 5.0).stdout
+
+    def dump_flows(self, table: int | None = None, stats: bool = False) -> list[str]:
+        """Installed flows of br-int, one string each, without statistics by default."""
+        argv = [] if stats else ["--no-stats"]
+        argv += ["dump-flows", self.ofctl_target]
+        if table is not None:
+            argv.append(f"table={table}")
+        out = self.ofctl_raw(argv)
+        return [line.strip() for line in out.splitlines()
+                if line.strip() and not line.startswith(("NXST_FLOW", "OFPST_FLOW"))]
+
+    def ofport(self, iface: str) -> int:
+        """OpenFlow port number of interface ``iface`` (after vswitchd attached it)."""
+        value = self.vsctl("get", "Interface", iface, "ofport").strip()
+        return int(value)
+
+    def set_controller(self, *targets: str, max_backoff_ms: int = 1000,
+                       inactivity_probe_ms: int | None = None) -> None:
+        """Point br-int at ``targets`` (default: ``tcp:198.18.0.1:<of_port>``).
+
+        ``max_backoff`` is lowered to one second so that a switch finds a controller that
+        started (or restarted) late quickly. Use :meth:`del_controller` for none.
+        """
+        targets = targets or (self.controller_target,)
+        args: list[str] = []
+        refs: list[str] = []
+        for i, target in enumerate(targets):
+            ref = f"@c{i}"
+            refs.append(ref)
+            create = ["--", f"--id={ref}", "create", "Controller", f'target="{target}"',
+                      f"max_backoff={max_backoff_ms}"]
+            if inactivity_probe_ms is not None:
+                create.append(f"inactivity_probe={inactivity_probe_ms}")
+            args += create
+        self.vsctl(*args, "--", "set", "Bridge", BRIDGE, f"controller=[{','.join(refs)}]")
+
+    def del_controller(self) -> None:
+        """Remove every controller. ovs-vswitchd then flushes br-int's flows."""
+        self.vsctl("del-controller", BRIDGE)
+
+    def kick_controller(self) -> None:
+        """Make br-int try its controller(s) now instead of after its reconnect backoff.
+
+        OVS 3.x creates a never-connected controller connection with an 8 s maximum backoff and
+        ignores ``max_backoff`` until the first successful connection, so a switch that came up
+        before the controller may wait up to 8 s. A changed target starts a fresh connection
+        attempt at once, so each target is respelled (``tcp:[ip]:port``) and then restored, in
+        two transactions. Neither removes every controller, which would make ovs-vswitchd flush
+        the flow table; a live connection is dropped and re-made.
+        """
+        targets = self.vsctl("get-controller", BRIDGE).split()
+        if not targets:
+            return
+        self.set_controller(*(_respell(t) for t in targets))
+        self.set_controller(*targets)
+
+    def wait_controller_connected(self, timeout: float = 15.0) -> None:
+        """Poll until br-int reports its controller(s) connected, kicking it once if not yet."""
+        if not self.controller_connected():
+            self.kick_controller()
+        wait_until(self.controller_connected, timeout=timeout,
+                   message=f"{self.name}/br-int connected to its controller")
+
+    def controller_connected(self) -> bool:
+        """True when every controller of br-int reports ``is_connected``."""
+        out = self.vsctl("--columns=is_connected", "--format=csv", "--no-headings",
+                         "list", "Controller").split()
+        return bool(out) and all(v == "true" for v in out)
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the database, start both daemons, build br-int and the host's links."""
+        for d in (self.rundir, self.dbdir, self.logdir, self.workdir / "etc"):
+            d.mkdir(parents=True, exist_ok=True)
+        topo = self.topo
+        # Links first, so the controller address is reachable when vswitchd first connects.
+        # management: host ns mgmt0 <-> ctl ns bridge "mgmt"
+        topo.veth(self.ns, MGMT, topo.ctl_ns, f"m-{self.name}", master="mgmt")
+        self.exec(["ip", "addr", "add", f"{self.mgmt_ip}/24", "dev", MGMT])
+        # uplink: host ns "uplink" (on br-int) <-> fabric ns bridge "fabric"
+        topo.veth(self.ns, UPLINK, topo.fab_ns, f"u-{self.name}", master="fabric")
+        if self.gateway:
+            # ext0 (on br-int) <-> inet ns bridge "extnet"
+            topo.veth(self.ns, EXT, topo.inet_ns, f"x-{self.name}", master="extnet")
+        schema = ovs_schema()
+        if schema is None:
+            raise TopologyError("vswitch.ovsschema not found")
+        db = self.dbdir / "conf.db"
+        if not db.exists():
+            run(["ovsdb-tool", "create", str(db), str(schema)], env=self.env)
+        self.exec([
+            "ovsdb-server", str(db),
+            f"--remote=punix:{self.rundir / 'db.sock'}",
+            "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
+            f"--pidfile={self.rundir / 'ovsdb-server.pid'}",
+            f"--log-file={self.logdir / 'ovsdb-server.log'}",
+            "--detach",
+        ])
+        self.vsctl("--no-wait", "init")
+        self.vsctl("--no-wait", "set", "Open_vSwitch", ".",
+                   f"external_ids:system-id={self.name}", f"external_ids:hostname={self.name}",
+                   "other_config:n-revalidator-threads=1", "other_config:n-handler-threads=1")
+        self.start_vswitchd()
+        self.vsctl(
+            "--may-exist", "add-br", BRIDGE, "--",
+            "set", "Bridge", BRIDGE, "datapath_type=netdev", "fail_mode=secure",
+            "protocols=OpenFlow13", f"other-config:datapath-id={self.dpid_hex}",
+            "other-config:disable-in-band=true",
+        )
+        self.set_controller()
+        self.add_port(UPLINK, ofport=UPLINK_OFPORT)
+        if self.gateway:
+            self.add_port(EXT, ofport=EXT_OFPORT)
+
+    def add_port(self, iface: str, ofport: int | None = None,
+                 settings: Sequence[str] = ()) -> int:
+        """Add existing interface ``iface`` (in the host ns) to br-int; return its ofport.
+
+        ``settings`` are extra ``column=value`` pairs for its Interface row.
+        """
+        args = ["--may-exist", "add-port", BRIDGE, iface]
+        extra = list(settings)
+        if ofport is not None:
+            extra.append(f"ofport_request={ofport}")
+        if extra:
+            args += ["--", "set", "Interface", iface, *extra]
+        self.vsctl(*args)
+        port = wait_until(lambda: self._attached_ofport(iface), timeout=10.0,
+                          message=f"{iface} attached to {self.name}/br-int")
+        return port
+
+    def _attached_ofport(self, iface: str) -> int | None:
+        value = self.vsctl("get", "Interface", iface, "ofport").strip()
+        if value.lstrip("-").isdigit() and int(value) > 0:
+            return int(value)
+        error = self.vsctl("get", "Interface", iface, "error").strip()
+        if error not in ("[]", ""):
+            raise TopologyError(f"{self.name}: interface {iface} failed: {error}")
+        return None
+
+    def start_vswitchd(self) -> None:
+        """Start ovs-vswitchd (again) inside the host namespace and wait until it is up."""
+        if self.vswitchd_running():
+            return
+        self.exec([
+            "ovs-vswitchd", self.db_sock,
+            f"--pidfile={self.rundir / 'ovs-vswitchd.pid'}",
+            f"--log-file={self.logdir / 'ovs-vswitchd.log'}",
+            "--detach",
+        ])
+        wait_until(lambda: self.appctl("version"), timeout=10.0,
+                   message=f"ovs-vswitchd of {self.name}")
+
+    def vswitchd_running(self) -> bool:
+        pid = read_pidfile(self.rundir / "ovs-vswitchd.pid")
+        return pid is not None and pid_alive(pid)
+
+    def stop_vswitchd(self) -> None:
+        """Kill ovs-vswitchd (ports and flows are gone, OVSDB config stays)."""
+        pid = read_pidfile(self.rundir / "ovs-vswitchd.pid")
+        if pid is not None:
+            terminate_pid(pid)
+
+    def stop(self) -> None:
+        """Stop both daemons (by their pidfiles)."""
+        self.stop_vswitchd()
+        pid = read_pidfile(self.rundir / "ovsdb-server.pid")
+        if pid is not None:
+            terminate_pid(pid)
+
+    def __repr__(self) -> str:
+        return f"Host({self.name!r}, ns={self.ns!r}, dpid={self.dpid_hex})"
+
+
+def _respell(target: str) -> str:
+    """``tcp:1.2.3.4:6653`` <-> ``tcp:[1.2.3.4]:6653``: same endpoint, different string."""
+    kind, _, rest = target.partition(":")
+    host, _, port = rest.rpartition(":")
+    if host.startswith("["):
+        return f"{kind}:{host[1:-1]}:{port}"
+    return f"{kind}:[{host}]:{port}"
