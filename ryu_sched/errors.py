@@ -42,6 +42,40 @@ class InvalidInput(BadRequest):
     message_format = "Invalid input for operation: %(error_message)s."
 
 
+class HTTPBadRequest(BadRequest):
+    """What Neutron's API layer answers for malformed bodies, unknown attributes, bad types."""
+
+    type_name = "HTTPBadRequest"
+    message_format = "%(msg)s"
+
+
+class InvalidIpForSubnet(BadRequest):
+    type_name = "InvalidIpForSubnet"
+    message_format = "IP address %(ip_address)s is not a valid IP for the specified subnet."
+
+
+class InvalidIpForNetwork(BadRequest):
+    type_name = "InvalidIpForNetwork"
+    message_format = "IP address %(ip_address)s is not a valid IP for any of the subnets on " \
+                     "the specified network."
+
+
+class InvalidAllocationPool(BadRequest):
+    type_name = "InvalidAllocationPool"
+    message_format = "The allocation pool %(pool)s is not valid."
+
+
+class SubnetMismatchForPort(BadRequest):
+    type_name = "SubnetMismatchForPort"
+    message_format = "Subnet on port %(port_id)s does not match the requested subnet " \
+                     "%(subnet_id)s."
+
+
+class OutOfBoundsAllocationPool(BadRequest):
+    type_name = "OutOfBoundsAllocationPool"
+    message_format = "The allocation pool %(pool)s spans beyond the subnet cidr %(subnet_cidr)s."
+
+
 class NotAuthenticated(NeutronError):
     status = 401
     type_name = "NotAuthenticated"
@@ -63,11 +97,59 @@ class NotFound(NeutronError):
 class ResourceNotFound(NotFound):
     """``<Kind>NotFound`` with Neutron's wording, e.g. ``NetworkNotFound``."""
 
+    kind = ""
+    words = ""
+
     def __init__(self, kind: str, resource_id: str) -> None:
         self.kind = kind
         self.type_name = f"{kind}NotFound"
-        words = "".join(" " + c.lower() if c.isupper() else c for c in kind).strip()
-        super().__init__(f"{words.capitalize()} {resource_id} could not be found.")
+        words = self.words or "".join(
+            " " + c.lower() if c.isupper() else c for c in kind).strip().capitalize()
+        self.resource_id = resource_id
+        super().__init__(f"{words} {resource_id} could not be found.")
+
+
+class _KindNotFound(ResourceNotFound):
+    def __init__(self, resource_id: str) -> None:
+        super().__init__(self.kind, resource_id)
+
+
+class NetworkNotFound(_KindNotFound):
+    kind = "Network"
+
+
+class SubnetNotFound(_KindNotFound):
+    kind = "Subnet"
+
+
+class PortNotFound(_KindNotFound):
+    kind = "Port"
+
+
+class RouterNotFound(_KindNotFound):
+    kind = "Router"
+
+
+class FloatingIPNotFound(_KindNotFound):
+    kind = "FloatingIP"
+    words = "Floating IP"
+
+
+class RouterInterfaceNotFound(NotFound):
+    type_name = "RouterInterfaceNotFound"
+    message_format = "Router %(router_id)s does not have an interface with id %(port_id)s."
+
+
+class RouterInterfaceNotFoundForSubnet(NotFound):
+    type_name = "RouterInterfaceNotFoundForSubnet"
+    message_format = "Router %(router_id)s has no interface on subnet %(subnet_id)s."
+
+
+class ExternalGatewayForFloatingIPNotFound(NotFound):
+    type_name = "ExternalGatewayForFloatingIPNotFound"
+    message_format = ("External network %(external_network_id)s is not reachable from subnet "
+                      "%(subnet_id)s. Therefore, cannot associate Port %(port_id)s with a "
+                      "Floating IP.")
 
 
 class MethodNotAllowed(NeutronError):
@@ -82,7 +164,114 @@ class Conflict(NeutronError):
     message_format = "A conflict occurred."
 
 
+class InUse(Conflict):
+    type_name = "InUse"
+    message_format = "The resource is in use."
+
+
+class NetworkInUse(InUse):
+    type_name = "NetworkInUse"
+    message_format = ("Unable to complete operation on network %(net_id)s. There are one or "
+                      "more ports still in use on the network.")
+
+
+class SubnetInUse(InUse):
+    type_name = "SubnetInUse"
+    message_format = ("Unable to complete operation on subnet %(subnet_id)s: One or more ports "
+                      "have an IP allocation from this subnet.")
+
+
+class PortInUse(InUse):
+    type_name = "PortInUse"
+    message_format = ("Unable to complete operation on port %(port_id)s for network "
+                      "%(net_id)s. Port already has an attached device %(device_id)s.")
+
+
+class ServicePortInUse(InUse):
+    type_name = "ServicePortInUse"
+    message_format = ("Port %(port_id)s cannot be deleted directly via the port API: "
+                      "%(reason)s.")
+
+
+class RouterInUse(InUse):
+    type_name = "RouterInUse"
+    message_format = "Router %(router_id)s still has ports."
+
+
+class RouterInterfaceInUseByFloatingIP(InUse):
+    type_name = "RouterInterfaceInUseByFloatingIP"
+    message_format = ("Router interface for subnet %(subnet_id)s on router %(router_id)s "
+                      "cannot be deleted, as it is required by one or more floating IPs.")
+
+
+class RouterExternalGatewayInUseByFloatingIp(InUse):
+    type_name = "RouterExternalGatewayInUseByFloatingIp"
+    message_format = ("Gateway cannot be updated for router %(router_id)s, since a gateway to "
+                      "external network %(net_id)s is required by one or more floating IPs.")
+
+
+class RouterInterfaceCidrOverlap(Conflict):
+    """Neutron answers 400 BadRequest here; the issue asks for 409 with a specific type."""
+
+    type_name = "RouterInterfaceCidrOverlap"
+    message_format = ("Cidr %(cidr)s of subnet %(subnet_id)s overlaps with cidr "
+                      "%(other_cidr)s of subnet %(other_subnet_id)s already on router "
+                      "%(router_id)s.")
+
+
+class FloatingIPPortAlreadyAssociated(InUse):
+    type_name = "FloatingIPPortAlreadyAssociated"
+    message_format = ("Cannot associate floating IP %(floating_ip_address)s (%(fip_id)s) with "
+                      "port %(port_id)s using fixed IP %(fixed_ip)s, as that fixed IP already "
+                      "has a floating IP on external network %(net_id)s.")
+
+
+class IpAddressAlreadyAllocated(Conflict):
+    type_name = "IpAddressAlreadyAllocated"
+    message_format = "IP address %(ip)s already allocated in subnet %(subnet_id)s."
+
+
+class IpAddressGenerationFailure(Conflict):
+    type_name = "IpAddressGenerationFailure"
+    message_format = "No more IP addresses available on network %(net_id)s."
+
+
+class MacAddressInUse(InUse):
+    type_name = "MacAddressInUse"
+    message_format = ("Unable to complete operation for network %(net_id)s. The mac address "
+                      "%(mac)s is in use.")
+
+
+class VlanIdInUse(InUse):
+    type_name = "VlanIdInUse"
+    message_format = ("Unable to create the network. The VLAN %(vlan_id)s on physical "
+                      "network %(physical_network)s is in use.")
+
+
+class FlatNetworkInUse(InUse):
+    type_name = "FlatNetworkInUse"
+    message_format = ("Unable to create the flat network. Physical network "
+                      "%(physical_network)s is in use.")
+
+
+class OverlappingAllocationPools(Conflict):
+    type_name = "OverlappingAllocationPools"
+    message_format = ("Found overlapping allocation pools: %(pool_1)s %(pool_2)s for subnet "
+                      "%(subnet_cidr)s.")
+
+
+class GatewayConflictWithAllocationPools(InUse):
+    type_name = "GatewayConflictWithAllocationPools"
+    message_format = "Gateway ip %(ip_address)s conflicts with allocation pool %(pool)s."
+
+
 class ServiceUnavailable(NeutronError):
     status = 503
     type_name = "ServiceUnavailable"
     message_format = "The service is unavailable."
+
+
+class NoNetworkAvailable(ServiceUnavailable):
+    type_name = "NoNetworkAvailable"
+    message_format = ("Unable to create the network. No tenant network is available for "
+                      "allocation.")
