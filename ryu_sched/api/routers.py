@@ -1,5 +1,28 @@
-"""API resource module (to be filled in)."""
+"""`/v2.0/routers` and the interface actions: thin handlers over
+:mod:`ryu_sched.resources.routers`."""
 
-from ryu_sched.api.wsgi import Route
+from __future__ import annotations
 
-ROUTES: list[Route] = []
+from typing import Any
+
+from ryu_sched.api.wsgi import ApiRequest, Collection, Route, collection_routes
+from ryu_sched.resources import routers as service
+
+
+def add_interface(req: ApiRequest, id: str) -> tuple[int, Any]:
+    return 200, service.add_router_interface(req.services, req.context, id, req.json_body())
+
+
+def remove_interface(req: ApiRequest, id: str) -> tuple[int, Any]:
+    return 200, service.remove_router_interface(req.services, req.context, id,
+                                                req.json_body())
+
+
+ROUTES: list[Route] = [
+    Route("PUT", "/v2.0/routers/{id}/add_router_interface", add_interface),
+    Route("PUT", "/v2.0/routers/{id}/remove_router_interface", remove_interface),
+    *collection_routes(Collection(
+        singular="router", plural="routers",
+        list=service.list_routers, get=service.get_router, create=service.create_router,
+        update=service.update_router, delete=service.delete_router)),
+]

@@ -17,21 +17,13 @@ import webob
 import webob.exc
 
 from ryu_sched import errors
+from ryu_sched.resources import common
+from ryu_sched.resources.context import Context as RequestContext
 from ryu_sched.services import Services
 
 LOG = logging.getLogger(__name__)
 
 Handler = Callable[..., tuple[int, Any]]
-
-
-@dataclasses.dataclass(frozen=True)
-class RequestContext:
-    project_id: str
-    is_admin: bool
-    roles: tuple[str, ...] = ()
-
-    def can_see(self, project_id: str | None) -> bool:
-        return self.is_admin or project_id == self.project_id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,21 +50,23 @@ class ApiRequest:
         """The parsed JSON body; with ``resource``, the object under that key."""
         raw = self.request.body
         if not raw:
-            raise errors.BadRequest(resource=resource or "request", msg="Body is empty")
+            raise errors.HTTPBadRequest(msg="Malformed request body: body is empty")
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            raise errors.BadRequest(resource=resource or "request",
-                                    msg="Malformed request body") from None
+            raise errors.HTTPBadRequest(msg="Malformed request body") from None
         if not isinstance(body, dict):
-            raise errors.BadRequest(resource=resource or "request",
-                                    msg="Body must be a JSON object")
+            raise errors.HTTPBadRequest(msg="Malformed request body: not a JSON object")
         if resource is None:
             return body
         inner = body.get(resource)
         if not isinstance(inner, dict):
-            raise errors.BadRequest(resource=resource,
-                                    msg=f"Resource body required under '{resource}'")
+            raise errors.HTTPBadRequest(
+                msg=f"Unable to find '{resource}' in request body")
+        if len(body) != 1:
+            extra = sorted(k for k in body if k != resource)
+            raise errors.HTTPBadRequest(
+                msg="Unrecognized attribute(s) '{}'".format(", ".join(extra)))
         return inner
 
     @property
@@ -91,6 +85,103 @@ class ApiRequest:
         """Query filters, without the paging/sorting/fields keys."""
         skip = {"fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse"}
         return {k: v for k, v in self.query.items() if k not in skip}
+
+
+# --- collections: list/show/create/update/delete over a service module ------------------------
+
+ListFn = Callable[[Services, RequestContext, dict[str, list[str]]], list[dict[str, Any]]]
+GetFn = Callable[[Services, RequestContext, str], dict[str, Any]]
+CreateFn = Callable[[Services, RequestContext, dict[str, Any]], dict[str, Any]]
+UpdateFn = Callable[[Services, RequestContext, str, dict[str, Any]], dict[str, Any]]
+DeleteFn = Callable[[Services, RequestContext, str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Collection:
+    singular: str
+    plural: str
+    list: ListFn
+    get: GetFn
+    create: CreateFn
+    update: UpdateFn
+    delete: DeleteFn
+
+    @property
+    def path(self) -> str:
+        return "/v2.0/" + self.plural
+
+
+def _int_param(req: ApiRequest, name: str) -> int | None:
+    value = req.request.GET.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise errors.HTTPBadRequest(msg=f"{name} must be an integer, not '{value}'") from None
+    if number < 0:
+        raise errors.HTTPBadRequest(msg=f"{name} must not be negative")
+    return number
+
+
+def list_response(req: ApiRequest, plural: str, items: list[dict[str, Any]]
+                  ) -> dict[str, Any]:
+    """Sorting, marker/limit paging and ``fields``, applied to a filtered list."""
+    sort_keys = req.request.GET.getall("sort_key")
+    if sort_keys:
+        items = common.sort_items(items, sort_keys, req.request.GET.getall("sort_dir"))
+    limit = _int_param(req, "limit")
+    marker = req.request.GET.get("marker") or None
+    items, more = common.page(items, limit, marker)
+    fields = req.fields
+    body: dict[str, Any] = {plural: [common.select_fields(i, fields) for i in items]}
+    if more and items:
+        query = [(k, v) for k, v in req.request.GET.items() if k != "marker"]
+        query.append(("marker", items[-1]["id"]))
+        from urllib.parse import urlencode
+
+        href = req.request.host_url + req.request.path + "?" + urlencode(query)
+        body[plural + "_links"] = [{"rel": "next", "href": href}]
+    return body
+
+
+def collection_routes(col: Collection) -> list[Route]:
+    def list_items(req: ApiRequest) -> tuple[int, Any]:
+        items = col.list(req.services, req.context, req.filters())
+        return 200, list_response(req, col.plural, items)
+
+    def show(req: ApiRequest, id: str) -> tuple[int, Any]:
+        item = col.get(req.services, req.context, id)
+        return 200, {col.singular: common.select_fields(item, req.fields)}
+
+    def create(req: ApiRequest) -> tuple[int, Any]:
+        body = req.json_body()
+        if col.plural in body and isinstance(body[col.plural], list) and len(body) == 1:
+            # Bulk create: one transaction per item (not atomic, unlike Neutron).
+            created = []
+            for entry in body[col.plural]:
+                if not isinstance(entry, dict):
+                    raise errors.HTTPBadRequest(msg=f"Invalid {col.singular} in bulk body")
+                created.append(col.create(req.services, req.context, entry))
+            return 201, {col.plural: created}
+        attrs = req.json_body(col.singular)
+        return 201, {col.singular: col.create(req.services, req.context, attrs)}
+
+    def update(req: ApiRequest, id: str) -> tuple[int, Any]:
+        attrs = req.json_body(col.singular)
+        return 200, {col.singular: col.update(req.services, req.context, id, attrs)}
+
+    def delete(req: ApiRequest, id: str) -> tuple[int, Any]:
+        col.delete(req.services, req.context, id)
+        return 204, None
+
+    return [
+        Route("GET", col.path, list_items),
+        Route("POST", col.path, create),
+        Route("GET", col.path + "/{id}", show),
+        Route("PUT", col.path + "/{id}", update),
+        Route("DELETE", col.path + "/{id}", delete),
+    ]
 
 
 def load_tokens(path: str) -> dict[str, RequestContext]:

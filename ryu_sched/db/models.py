@@ -59,6 +59,8 @@ class Network(TimestampMixin, Base):
     physical_network: Mapped[str | None] = mapped_column(String(64), nullable=True)
     segmentation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     availability_zone_hints: Mapped[list[Any]] = mapped_column(default=list)
+    # Default of its ports' port_security_enabled (Neutron's port-security extension).
+    port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
     subnets: Mapped[list[Subnet]] = relationship(
         back_populates="network", cascade="all, delete-orphan", passive_deletes=True)

@@ -1,0 +1,169 @@
+"""What every resource module shares: the transaction runner, time format, filters, paging."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ryu_sched import errors
+from ryu_sched.events import ModelEvent
+from ryu_sched.services import Services
+
+T = TypeVar("T")
+
+# Device owners the API treats specially.
+DEVICE_OWNER_DHCP = "network:dhcp"
+DEVICE_OWNER_ROUTER_INTF = "network:router_interface"
+DEVICE_OWNER_ROUTER_GW = "network:router_gateway"
+DEVICE_OWNER_FLOATINGIP = "network:floatingip"
+ROUTER_OWNED = (DEVICE_OWNER_ROUTER_INTF, DEVICE_OWNER_ROUTER_GW, DEVICE_OWNER_FLOATINGIP)
+
+
+class Tx:
+    """One unit of work: the session plus the events to publish once it has committed."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.events: list[ModelEvent] = []
+
+    def emit(self, resource: str, action: str, resource_id: str,
+             data: dict[str, Any] | None = None) -> None:
+        self.events.append(ModelEvent(resource, action, resource_id, dict(data or {})))
+
+
+def run(services: Services, work: Callable[[Tx], T], retries: int = 3) -> T:
+    """Run ``work`` in a transaction, commit, then publish its events.
+
+    A unique-constraint violation means another writer won a race (same VLAN, IP or MAC);
+    the work is retried from scratch, re-reading what is taken, before giving up with 409.
+    """
+    for attempt in range(retries):
+        try:
+            with services.db.session() as session:
+                tx = Tx(session)
+                result = work(tx)
+        except IntegrityError as exc:
+            if attempt == retries - 1:
+                raise errors.Conflict(f"Concurrent update, please retry: {exc.orig}") from None
+            continue
+        for event in tx.events:
+            services.bus.publish(event)
+        return result
+    raise AssertionError("unreachable")
+
+
+def read(services: Services, work: Callable[[Session], T]) -> T:
+    with services.db.session() as session:
+        return work(session)
+
+
+def fmt_time(value: dt.datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def timestamps(obj: Any) -> dict[str, str | None]:
+    return {"created_at": fmt_time(obj.created_at), "updated_at": fmt_time(obj.updated_at)}
+
+
+# --- filters ------------------------------------------------------------------------------
+
+def normalize_filters(filters: Mapping[str, Any] | None) -> dict[str, list[str]]:
+    """Scalars and lists both accepted; values compared as strings (repeated key = OR)."""
+    result: dict[str, list[str]] = {}
+    for key, value in (filters or {}).items():
+        values = value if isinstance(value, list | tuple | set) else [value]
+        strings = []
+        for item in values:
+            if isinstance(item, bool):
+                strings.append("true" if item else "false")
+            else:
+                strings.append("" if item is None else str(item))
+        if key == "tenant_id":
+            key = "project_id"
+        result.setdefault(key, []).extend(strings)
+    return result
+
+
+_TRUE = {"true", "1"}
+_FALSE = {"false", "0"}
+
+
+def _value_matches(value: Any, wanted: list[str]) -> bool:
+    if isinstance(value, bool):
+        accepted = _TRUE if value else _FALSE
+        return any(w.lower() in accepted for w in wanted)
+    if value is None:
+        return any(w in ("", "None", "null") for w in wanted)
+    if isinstance(value, list):
+        if value and isinstance(value[0], dict):
+            # fixed_ips=ip_address=10.0.0.3 / fixed_ips=subnet_id=<id>
+            for want in wanted:
+                key, sep, expected = want.partition("=")
+                if sep and any(str(entry.get(key)) == expected for entry in value):
+                    return True
+            return False
+        return any(str(v) in wanted for v in value)
+    return str(value) in wanted
+
+
+def matches(item: Mapping[str, Any], filters: Mapping[str, list[str]]) -> bool:
+    """Unknown filter keys are ignored, as older Neutron releases do."""
+    for key, wanted in filters.items():
+        if key not in item:
+            continue
+        if not _value_matches(item[key], wanted):
+            return False
+    return True
+
+
+def filter_items(items: Iterable[dict[str, Any]],
+                 filters: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+    return [item for item in items if matches(item, filters)]
+
+
+# --- sorting, paging, fields (pure, on API dicts) ------------------------------------------
+
+def _sort_value(value: Any) -> tuple[int, Any]:
+    if value is None:
+        return (0, "")
+    if isinstance(value, bool | int | float):
+        return (1, value)
+    return (2, str(value))
+
+
+def sort_items(items: list[dict[str, Any]], keys: Sequence[str],
+               dirs: Sequence[str]) -> list[dict[str, Any]]:
+    result = list(items)
+    for index in reversed(range(len(keys))):
+        key = keys[index]
+        direction = dirs[index] if index < len(dirs) else "asc"
+        if direction not in ("asc", "desc"):
+            raise errors.HTTPBadRequest(msg=f"sort_dir must be asc or desc, not {direction}")
+        result.sort(key=lambda item, k=key: _sort_value(item.get(k)),
+                    reverse=direction == "desc")
+    return result
+
+
+def page(items: list[dict[str, Any]], limit: int | None,
+         marker: str | None) -> tuple[list[dict[str, Any]], bool]:
+    """Items after ``marker`` (an id), at most ``limit``; and whether more follow."""
+    if marker:
+        for index, item in enumerate(items):
+            if item.get("id") == marker:
+                items = items[index + 1:]
+                break
+        else:
+            raise errors.HTTPBadRequest(msg=f"marker {marker} not found")
+    if limit is not None and limit > 0 and len(items) > limit:
+        return items[:limit], True
+    return items, False
+
+
+def select_fields(item: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    if not fields:
+        return item
+    return {key: item[key] for key in fields if key in item}

@@ -1,0 +1,231 @@
+"""Floating IPs: an address on an external network (a ``network:floatingip`` port), optionally
+associated with a fixed IP whose subnet a router connects to that external network."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ryu_sched import errors, ipam
+from ryu_sched.db.models import FloatingIP, IPAllocation, Network, Port, Router, RouterPort, new_id
+from ryu_sched.resources import common
+from ryu_sched.resources import ports as ports_mod
+from ryu_sched.resources.common import Tx
+from ryu_sched.resources.context import Context
+from ryu_sched.resources.validation import (
+    DESCRIPTION,
+    Attr,
+    check_body,
+    to_str,
+    to_uuid,
+)
+from ryu_sched.services import Services
+
+SPEC: dict[str, Attr] = {
+    "description": DESCRIPTION,
+    "floating_network_id": Attr(to_uuid(), put=False, required=True),
+    "floating_ip_address": Attr(to_str(64), put=False),
+    "subnet_id": Attr(to_uuid(nullable=True), put=False),
+    "port_id": Attr(to_uuid(nullable=True)),
+    "fixed_ip_address": Attr(to_str(64, nullable=True)),
+}
+
+
+def to_dict(fip: FloatingIP) -> dict[str, Any]:
+    return {
+        "id": fip.id,
+        "description": fip.description,
+        "project_id": fip.project_id,
+        "tenant_id": fip.project_id,
+        "floating_network_id": fip.floating_network_id,
+        "floating_ip_address": fip.floating_ip_address,
+        "port_id": fip.fixed_port_id,
+        "fixed_ip_address": fip.fixed_ip_address,
+        "router_id": fip.router_id,
+        "status": fip.status,
+        "port_details": None,
+        "tags": [],
+        **common.timestamps(fip),
+    }
+
+
+def event_data(fip: FloatingIP) -> dict[str, Any]:
+    return {"floating_ip_address": fip.floating_ip_address,
+            "floating_network_id": fip.floating_network_id, "port_id": fip.fixed_port_id,
+            "fixed_ip_address": fip.fixed_ip_address, "router_id": fip.router_id,
+            "floating_port_id": fip.floating_port_id, "project_id": fip.project_id,
+            "associated": fip.fixed_port_id is not None}
+
+
+def load(session: Session, context: Context, fip_id: str) -> FloatingIP:
+    fip = session.scalar(select(FloatingIP).where(FloatingIP.id == fip_id))
+    if fip is None or not context.can_see(fip.project_id):
+        raise errors.FloatingIPNotFound(fip_id)
+    return fip
+
+
+def _find_router(session: Session, subnet_id: str, external_net_id: str) -> Router | None:
+    """A router with an interface on ``subnet_id`` and its gateway on the external network."""
+    interface_routers = select(RouterPort.router_id).join(
+        IPAllocation, IPAllocation.port_id == RouterPort.port_id).where(
+        IPAllocation.subnet_id == subnet_id,
+        RouterPort.port_type == common.DEVICE_OWNER_ROUTER_INTF)
+    return session.scalar(
+        select(Router).join(Port, Port.id == Router.gw_port_id)
+        .where(Router.id.in_(interface_routers), Port.network_id == external_net_id)
+        .order_by(Router.key).limit(1))
+
+
+def _associate(tx: Tx, context: Context, fip: FloatingIP, port_id: str | None,
+               fixed_ip: str | None) -> None:
+    session = tx.session
+    if port_id is None:
+        fip.fixed_port_id = None
+        fip.fixed_ip_address = None
+        fip.router_id = None
+        fip.status = "DOWN"
+        return
+    port = ports_mod.load(session, context, port_id)
+    if not context.is_admin and port.project_id != fip.project_id:
+        raise errors.PortNotFound(port_id)
+    if not port.fixed_ips:
+        raise errors.BadRequest(resource="floatingip",
+                                msg=f"Port {port.id} does not have fixed ip")
+    if fixed_ip is not None:
+        ip = str(ipam.parse_ip(fixed_ip, "fixed_ip_address"))
+        allocation = next((a for a in port.fixed_ips if a.ip_address == ip), None)
+        if allocation is None:
+            raise errors.BadRequest(resource="floatingip",
+                                    msg=f"Port {port.id} does not have fixed ip {ip}")
+    else:
+        if len(port.fixed_ips) > 1:
+            raise errors.BadRequest(
+                resource="floatingip",
+                msg=f"Port {port.id} has multiple fixed IPv4 addresses. Must provide a "
+                    "specific IPv4 address when assigning a floating IP")
+        allocation = port.fixed_ips[0]
+    other = session.scalar(select(FloatingIP).where(
+        FloatingIP.fixed_port_id == port.id,
+        FloatingIP.fixed_ip_address == allocation.ip_address, FloatingIP.id != fip.id))
+    if other is not None:
+        raise errors.FloatingIPPortAlreadyAssociated(
+            floating_ip_address=other.floating_ip_address, fip_id=other.id, port_id=port.id,
+            fixed_ip=allocation.ip_address, net_id=other.floating_network_id)
+    router = _find_router(session, allocation.subnet_id, fip.floating_network_id)
+    if router is None:
+        raise errors.ExternalGatewayForFloatingIPNotFound(
+            external_network_id=fip.floating_network_id, subnet_id=allocation.subnet_id,
+            port_id=port.id)
+    fip.fixed_port_id = port.id
+    fip.fixed_ip_address = allocation.ip_address
+    fip.router_id = router.id
+    fip.status = "ACTIVE"
+
+
+# --- public service functions -------------------------------------------------------------
+
+def get_floatingip(services: Services, context: Context, fip_id: str) -> dict[str, Any]:
+    return common.read(services, lambda s: to_dict(load(s, context, fip_id)))
+
+
+_SQL_FILTERS = {"id": FloatingIP.id, "floating_network_id": FloatingIP.floating_network_id,
+                "router_id": FloatingIP.router_id, "port_id": FloatingIP.fixed_port_id,
+                "floating_ip_address": FloatingIP.floating_ip_address}
+
+
+def list_floatingips(services: Services, context: Context,
+                     filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    wanted = common.normalize_filters(filters)
+
+    def work(session: Session) -> list[dict[str, Any]]:
+        query = select(FloatingIP).order_by(FloatingIP.created_at, FloatingIP.id)
+        if not context.is_admin:
+            query = query.where(FloatingIP.project_id == context.project_id)
+        for key, column in _SQL_FILTERS.items():
+            if key in wanted and "" not in wanted[key] and "None" not in wanted[key]:
+                query = query.where(column.in_(wanted[key]))
+        return common.filter_items((to_dict(f) for f in session.scalars(query)), wanted)
+
+    return common.read(services, work)
+
+
+def create_floatingip(services: Services, context: Context,
+                      attrs: Mapping[str, Any]) -> dict[str, Any]:
+    values = check_body("floatingip", SPEC, attrs, context, create=True)
+
+    def work(tx: Tx) -> dict[str, Any]:
+        session = tx.session
+        network = session.scalar(select(Network).where(
+            Network.id == values["floating_network_id"]))
+        if network is None:
+            raise errors.NetworkNotFound(values["floating_network_id"])
+        if not network.router_external:
+            raise errors.BadRequest(resource="floatingip",
+                                    msg=f"Network {network.id} is not a valid external "
+                                        "network")
+        fixed: dict[str, str] = {}
+        if values.get("subnet_id"):
+            fixed["subnet_id"] = values["subnet_id"]
+        if values.get("floating_ip_address"):
+            fixed["ip_address"] = values["floating_ip_address"]
+        fip_id = new_id()
+        port = ports_mod.create_port_row(tx, network, {
+            "project_id": "", "device_owner": common.DEVICE_OWNER_FLOATINGIP,
+            "device_id": fip_id, "port_security_enabled": False,
+            "fixed_ips": [fixed] if fixed else None})
+        if not port.fixed_ips:
+            raise errors.IpAddressGenerationFailure(net_id=network.id)
+        fip = FloatingIP(id=fip_id, project_id=values["project_id"],
+                         description=values.get("description", ""),
+                         floating_network_id=network.id, floating_port_id=port.id,
+                         floating_ip_address=port.fixed_ips[0].ip_address)
+        session.add(fip)
+        if values.get("port_id"):
+            _associate(tx, context, fip, values["port_id"], values.get("fixed_ip_address"))
+        session.flush()
+        tx.emit("floatingip", "create", fip.id, event_data(fip))
+        return to_dict(fip)
+
+    return common.run(services, work)
+
+
+def update_floatingip(services: Services, context: Context, fip_id: str,
+                      attrs: Mapping[str, Any]) -> dict[str, Any]:
+    values = check_body("floatingip", SPEC, attrs, context, create=False)
+
+    def work(tx: Tx) -> dict[str, Any]:
+        fip = load(tx.session, context, fip_id)
+        before = event_data(fip)
+        if "description" in values:
+            fip.description = values["description"]
+        if "port_id" in values:
+            _associate(tx, context, fip, values["port_id"], values.get("fixed_ip_address"))
+        elif "fixed_ip_address" in values:
+            _associate(tx, context, fip, fip.fixed_port_id, values["fixed_ip_address"])
+        tx.session.flush()
+        after = event_data(fip)
+        if after != before:
+            tx.emit("floatingip", "update", fip.id,
+                    {**after, "previous_router_id": before["router_id"],
+                     "previous_fixed_ip_address": before["fixed_ip_address"]})
+        return to_dict(fip)
+
+    return common.run(services, work)
+
+
+def delete_floatingip(services: Services, context: Context, fip_id: str) -> None:
+    def work(tx: Tx) -> None:
+        session = tx.session
+        fip = load(session, context, fip_id)
+        data = event_data(fip)
+        port = session.get(Port, fip.floating_port_id)
+        session.delete(fip)
+        session.flush()
+        if port is not None:
+            ports_mod.delete_port_row(tx, port)
+        tx.emit("floatingip", "delete", fip_id, data)
+
+    common.run(services, work)

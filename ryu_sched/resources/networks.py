@@ -1,0 +1,244 @@
+"""Networks: provider segments, sharing, external networks; deletion cleans up DHCP ports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ryu_sched import errors, segments
+from ryu_sched.db.models import IPAllocation, Network, Port, Subnet
+from ryu_sched.resources import common
+from ryu_sched.resources.common import Tx
+from ryu_sched.resources.context import Context
+from ryu_sched.resources.validation import (
+    ADMIN_STATE,
+    DESCRIPTION,
+    NAME,
+    Attr,
+    check_body,
+    to_bool,
+    to_int,
+    to_str,
+    to_str_list,
+)
+from ryu_sched.services import Services
+
+SPEC: dict[str, Attr] = {
+    "name": NAME,
+    "description": DESCRIPTION,
+    "admin_state_up": ADMIN_STATE,
+    "shared": Attr(to_bool, admin=True),
+    "router:external": Attr(to_bool, admin=True),
+    "mtu": Attr(to_int(68, 9216)),
+    "port_security_enabled": Attr(to_bool),
+    "availability_zone_hints": Attr(to_str_list, put=False),
+    "provider:network_type": Attr(to_str(16), put=False, admin=True),
+    "provider:physical_network": Attr(to_str(64), put=False, admin=True),
+    "provider:segmentation_id": Attr(to_int(1, 4094), put=False, admin=True),
+}
+
+
+def to_dict(net: Network, subnet_ids: list[str]) -> dict[str, Any]:
+    return {
+        "id": net.id,
+        "name": net.name,
+        "description": net.description,
+        "project_id": net.project_id,
+        "tenant_id": net.project_id,
+        "admin_state_up": net.admin_state_up,
+        "status": net.status,
+        "shared": net.shared,
+        "router:external": net.router_external,
+        "mtu": net.mtu,
+        "port_security_enabled": net.port_security_enabled,
+        "subnets": subnet_ids,
+        "provider:network_type": net.network_type,
+        "provider:physical_network": net.physical_network,
+        "provider:segmentation_id": net.segmentation_id,
+        "availability_zone_hints": list(net.availability_zone_hints or []),
+        "availability_zones": [],
+        "ipv4_address_scope": None,
+        "ipv6_address_scope": None,
+        "is_default": False,
+        "tags": [],
+        **common.timestamps(net),
+    }
+
+
+def event_data(net: Network) -> dict[str, Any]:
+    return {"project_id": net.project_id, "network_type": net.network_type,
+            "physical_network": net.physical_network,
+            "segmentation_id": net.segmentation_id, "router_external": net.router_external,
+            "shared": net.shared, "admin_state_up": net.admin_state_up, "mtu": net.mtu}
+
+
+def visible(net: Network, context: Context) -> bool:
+    return context.is_admin or net.project_id == context.project_id or net.shared \
+        or net.router_external
+
+
+def load(session: Session, context: Context, network_id: str) -> Network:
+    net = session.scalar(select(Network).where(Network.id == network_id))
+    if net is None or not visible(net, context):
+        raise errors.NetworkNotFound(network_id)
+    return net
+
+
+def load_owned(session: Session, context: Context, network_id: str) -> Network:
+    """The network, which the caller must own (or be admin) to change."""
+    net = load(session, context, network_id)
+    if not context.can_see(net.project_id):
+        raise errors.NetworkNotFound(network_id)
+    return net
+
+
+def load_for_use(session: Session, context: Context, network_id: str, action: str,
+                 allow_shared: bool) -> Network:
+    """A network the caller may put subnets (own) or ports (own or shared) on.
+
+    Someone else's network is 403, as Neutron's policy answers on create.
+    """
+    net = session.scalar(select(Network).where(Network.id == network_id))
+    if net is None:
+        raise errors.NetworkNotFound(network_id)
+    if context.can_see(net.project_id) or (allow_shared and net.shared):
+        return net
+    raise errors.PolicyNotAuthorized(action=action)
+
+
+def _subnet_ids(session: Session, network_ids: list[str] | None) -> dict[str, list[str]]:
+    query = select(Subnet.network_id, Subnet.id).order_by(Subnet.created_at, Subnet.id)
+    if network_ids is not None and len(network_ids) <= 500:
+        query = query.where(Subnet.network_id.in_(network_ids))
+    result: dict[str, list[str]] = {}
+    for network_id, subnet_id in session.execute(query):
+        result.setdefault(network_id, []).append(subnet_id)
+    return result
+
+
+def serialize(session: Session, net: Network) -> dict[str, Any]:
+    return to_dict(net, _subnet_ids(session, [net.id]).get(net.id, []))
+
+
+# --- public service functions -------------------------------------------------------------
+
+def get_network(services: Services, context: Context, network_id: str) -> dict[str, Any]:
+    return common.read(services, lambda s: serialize(s, load(s, context, network_id)))
+
+
+def list_networks(services: Services, context: Context,
+                  filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    wanted = common.normalize_filters(filters)
+
+    def work(session: Session) -> list[dict[str, Any]]:
+        query = select(Network).order_by(Network.key)
+        if not context.is_admin:
+            query = query.where(or_(Network.project_id == context.project_id,
+                                    Network.shared, Network.router_external))
+        if "id" in wanted:
+            query = query.where(Network.id.in_(wanted["id"]))
+        if "name" in wanted:
+            query = query.where(Network.name.in_(wanted["name"]))
+        nets = list(session.scalars(query))
+        subnets = _subnet_ids(session, [n.id for n in nets])
+        return common.filter_items((to_dict(n, subnets.get(n.id, [])) for n in nets), wanted)
+
+    return common.read(services, work)
+
+
+def create_network(services: Services, context: Context,
+                   attrs: Mapping[str, Any]) -> dict[str, Any]:
+    values = check_body("network", SPEC, attrs, context, create=True)
+    settings = services.settings
+    requested = segments.resolve_request(values.get("provider:network_type"),
+                                         values.get("provider:physical_network"),
+                                         values.get("provider:segmentation_id"),
+                                         settings.network_vlan_ranges)
+
+    def work(tx: Tx) -> dict[str, Any]:
+        session = tx.session
+        if requested.network_type == segments.FLAT:
+            taken = session.scalar(select(Network.id).where(
+                Network.network_type == segments.FLAT,
+                Network.physical_network == requested.physical_network))
+            if taken is not None:
+                raise errors.FlatNetworkInUse(physical_network=requested.physical_network)
+            segment = requested
+        else:
+            used = set(session.scalars(select(Network.segmentation_id).where(
+                Network.physical_network == requested.physical_network,
+                Network.segmentation_id.is_not(None))))
+            segment = segments.allocate_vlan(requested, settings.network_vlan_ranges,
+                                             {int(v) for v in used})
+        net = Network(
+            project_id=values["project_id"], name=values.get("name", ""),
+            description=values.get("description", ""),
+            admin_state_up=values.get("admin_state_up", True),
+            shared=values.get("shared", False),
+            router_external=values.get("router:external", False),
+            mtu=values.get("mtu", settings.global_physnet_mtu),
+            port_security_enabled=values.get("port_security_enabled", True),
+            availability_zone_hints=values.get("availability_zone_hints", []),
+            network_type=segment.network_type, physical_network=segment.physical_network,
+            segmentation_id=segment.segmentation_id)
+        session.add(net)
+        session.flush()
+        tx.emit("network", "create", net.id, event_data(net))
+        return to_dict(net, [])
+
+    return common.run(services, work)
+
+
+def update_network(services: Services, context: Context, network_id: str,
+                   attrs: Mapping[str, Any]) -> dict[str, Any]:
+    values = check_body("network", SPEC, attrs, context, create=False)
+
+    def work(tx: Tx) -> dict[str, Any]:
+        net = load_owned(tx.session, context, network_id)
+        changed = []
+        for key, column in (("name", "name"), ("description", "description"),
+                            ("admin_state_up", "admin_state_up"), ("shared", "shared"),
+                            ("router:external", "router_external"), ("mtu", "mtu"),
+                            ("port_security_enabled", "port_security_enabled")):
+            if key in values and getattr(net, column) != values[key]:
+                setattr(net, column, values[key])
+                changed.append(key)
+        if "router:external" in changed and not net.router_external:
+            in_use = tx.session.scalar(select(Port.id).where(
+                Port.network_id == net.id,
+                Port.device_owner.in_(common.ROUTER_OWNED[1:])))
+            if in_use is not None:
+                raise errors.NetworkInUse(net_id=net.id)
+        tx.session.flush()
+        if changed:
+            tx.emit("network", "update", net.id, {**event_data(net), "changed": changed})
+        return serialize(tx.session, net)
+
+    return common.run(services, work)
+
+
+def delete_network(services: Services, context: Context, network_id: str) -> None:
+    from ryu_sched.resources import ports as ports_mod
+
+    def work(tx: Tx) -> None:
+        session = tx.session
+        net = load_owned(session, context, network_id)
+        net_ports = list(session.scalars(select(Port).where(Port.network_id == net.id)))
+        if any(p.device_owner != common.DEVICE_OWNER_DHCP for p in net_ports):
+            raise errors.NetworkInUse(net_id=net.id)
+        for port in net_ports:
+            ports_mod.delete_port_row(tx, port)
+        subnets = list(session.scalars(select(Subnet).where(Subnet.network_id == net.id)))
+        data = event_data(net)
+        for subnet in subnets:
+            session.execute(IPAllocation.__table__.delete().where(
+                IPAllocation.subnet_id == subnet.id))
+            tx.emit("subnet", "delete", subnet.id, {"network_id": net.id, "cidr": subnet.cidr})
+        session.delete(net)
+        session.flush()
+        tx.emit("network", "delete", network_id, data)
+
+    common.run(services, work)
