@@ -1,0 +1,88 @@
+"""desired_flows is deterministic, duplicate-free, closed by table-miss drops, and owned."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import pytest
+from flows_testbed import FIP_A2, PORTS, R1, make_snapshot
+
+from flows.cookies import CookieKind, cookie_for, kind_of
+from flows.model import Snapshot, Switch
+from flows.pipeline import desired_flows
+from flows.spec import Match, Output
+from flows.tables import PIPELINE
+
+DPIDS = (1, 2, 3)
+
+
+@pytest.mark.parametrize("dpid", DPIDS)
+def test_flows_are_deterministic_whatever_the_input_order(dpid):
+    snap = make_snapshot()
+    shuffled = list(snap.ports)
+    random.Random(4).shuffle(shuffled)
+    other = replace(snap, ports=tuple(shuffled), networks=tuple(reversed(snap.networks)),
+                    subnets=tuple(reversed(snap.subnets)))
+    assert desired_flows(snap, dpid) == desired_flows(other, dpid)
+    assert desired_flows(snap, dpid) == desired_flows(make_snapshot(), dpid)
+
+
+@pytest.mark.parametrize("dpid", DPIDS)
+def test_no_two_flows_share_table_priority_and_match(dpid):
+    flows = desired_flows(make_snapshot(), dpid)
+    keys = [f.key for f in flows]
+    assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize("dpid", DPIDS)
+def test_every_table_ends_in_a_table_miss_drop(dpid):
+    flows = desired_flows(make_snapshot(), dpid)
+    for table in PIPELINE:
+        [miss] = [f for f in flows if f.table == table and f.priority == 0]
+        assert miss.match == Match() and miss.actions == ()
+        assert kind_of(miss.cookie) is CookieKind.BASE
+
+
+@pytest.mark.parametrize("dpid", DPIDS)
+def test_no_flow_uses_normal_or_flood_actions(dpid):
+    for flow in desired_flows(make_snapshot(), dpid):
+        text = flow.to_ofctl().lower()
+        assert "normal" not in text and "flood" not in text and "all" not in text.split(",")
+        for action in flow.actions:
+            if isinstance(action, Output):
+                assert action.port in ("IN_PORT", "CONTROLLER") or isinstance(action.port, int)
+
+
+def test_a_switch_without_vms_or_routers_only_has_the_base_pipeline():
+    snap = replace(make_snapshot(), switches=(*make_snapshot().switches, Switch(9, {"uplink": 1})))
+    assert {kind_of(f.cookie) for f in desired_flows(snap, 9)} == {CookieKind.BASE}
+    assert {kind_of(f.cookie) for f in desired_flows(Snapshot(), 1)} == {CookieKind.BASE}
+
+
+def test_cookies_name_the_owner_of_each_flow():
+    flows = desired_flows(make_snapshot(), 1)
+    cookies = {f.cookie for f in flows}
+    assert cookie_for(CookieKind.PORT, PORTS["vm-a1"].id) in cookies
+    assert cookie_for(CookieKind.ROUTER, R1.id) in cookies
+    assert cookie_for(CookieKind.FLOATING_IP, FIP_A2.id) in cookies
+    assert cookie_for(CookieKind.PORT, PORTS["vm-a2"].id) in cookies  # remote MAC entry
+    # Removing the floating IP removes exactly the flows it owned.
+    without = desired_flows(make_snapshot(floating_ips=()), 1)
+    fip_cookie = cookie_for(CookieKind.FLOATING_IP, FIP_A2.id)
+    assert set(without) == {f for f in flows if f.cookie != fip_cookie}
+
+
+def test_admin_down_port_gets_no_flows_and_receives_nothing():
+    port = PORTS["vm-a1"]
+    snap = make_snapshot(ports=tuple(replace(p, admin_state_up=False) if p.id == port.id else p
+                                     for p in make_snapshot().ports))
+    assert not any(f.cookie == cookie_for(CookieKind.PORT, port.id)
+                   for f in desired_flows(snap, 1))
+
+
+def test_port_on_an_unknown_network_is_ignored():
+    port = replace(PORTS["vm-a1"], network_id="nope")
+    snap = make_snapshot(ports=(port,))
+    assert {kind_of(f.cookie) for f in desired_flows(snap, 1) if f.table == 0} == {
+        CookieKind.BASE, CookieKind.NETWORK}
