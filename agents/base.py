@@ -1,0 +1,134 @@
+"""What every agent shares: heartbeats, the RPC connection, resync on start and reconnect.
+
+The agent's host-side state is reconciled, not patched: any notification from the controller
+(or a reconnect, or a ``resync`` request) marks the agent dirty and one worker thread runs
+:meth:`AgentBase.sync`, which fetches what the agent hosts and makes the host match it. That
+makes restarts, missed notifications and crashes all the same, idempotent case.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+from agents.config import AgentSettings
+from agents.rpc_client import Disconnected, RpcCallError, RpcClient
+from agents.system import Ovs
+
+LOG = logging.getLogger(__name__)
+
+
+class AgentBase:
+    agent_type = ""
+    binary = ""
+    topic = ""
+
+    def __init__(self, settings: AgentSettings) -> None:
+        self.settings = settings
+        self.ovs = Ovs(settings.ovsdb, settings.bridge)
+        self.rpc = RpcClient(settings.controller_host, settings.controller_port,
+                             on_notification=self._on_notification,
+                             on_connect=self.request_sync)
+        self.start_flag = True
+        self.stopping = threading.Event()
+        self._dirty = threading.Event()
+        self.synced_once = threading.Event()
+        self.sync_count = 0
+
+    # --- to implement ---------------------------------------------------------------------
+
+    def configurations(self) -> dict[str, Any]:
+        return {}
+
+    def sync(self) -> None:
+        raise NotImplementedError
+
+    # --- state report -----------------------------------------------------------------------
+
+    def agent_state(self) -> dict[str, Any]:
+        conf = {"bridge": self.settings.bridge, **self.configurations()}
+        dpid = self.ovs.datapath_id()
+        if dpid:
+            conf["datapath_id"] = dpid
+        return {"agent_type": self.agent_type, "binary": self.binary,
+                "host": self.settings.host, "topic": self.topic,
+                "availability_zone": self.settings.availability_zone,
+                "start_flag": self.start_flag, "configurations": conf}
+
+    def report_state(self) -> None:
+        state = self.agent_state()
+        self.rpc.call("report_state", state, timeout=max(self.settings.report_interval, 2.0))
+        self.start_flag = False
+
+    def _heartbeat_loop(self) -> None:
+        while not self.stopping.is_set():
+            if self.rpc.connected:
+                try:
+                    self.report_state()
+                except (Disconnected, RpcCallError) as exc:
+                    LOG.warning("heartbeat failed: %s", exc)
+                except Exception:
+                    LOG.exception("heartbeat failed")
+            self.stopping.wait(self.settings.report_interval)
+
+    # --- notifications and resync -------------------------------------------------------------
+
+    def _on_notification(self, method: str, params: list[Any]) -> None:
+        LOG.debug("notification %s %.200r", method, params)
+        self.request_sync()
+
+    def request_sync(self) -> None:
+        self._dirty.set()
+
+    def _sync_loop(self) -> None:
+        while not self.stopping.is_set():
+            self._dirty.wait(self.settings.resync_interval)
+            if self.stopping.is_set():
+                return
+            if not self.rpc.connected:
+                self.rpc.wait_connected(1.0)
+                continue
+            self._dirty.clear()
+            started = time.monotonic()
+            try:
+                self.sync()
+            except (Disconnected, RpcCallError) as exc:
+                LOG.warning("resync failed (%s); will retry", exc)
+                self.stopping.wait(0.5)
+                self._dirty.set()
+                continue
+            except Exception:
+                LOG.exception("resync failed; will retry")
+                self.stopping.wait(1.0)
+                self._dirty.set()
+                continue
+            self.sync_count += 1
+            self.synced_once.set()
+            LOG.info("resync %d done in %.2fs", self.sync_count, time.monotonic() - started)
+
+    # --- process ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        threads = [threading.Thread(target=self.rpc.connect_forever, daemon=True),
+                   threading.Thread(target=self._heartbeat_loop, daemon=True),
+                   threading.Thread(target=self._sync_loop, daemon=True)]
+        for thread in threads:
+            thread.start()
+        LOG.info("%s on host %s started (controller %s:%s)", self.agent_type,
+                 self.settings.host, self.settings.controller_host,
+                 self.settings.controller_port)
+        self.stopping.wait()
+        self.rpc.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._dirty.set()
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,60 @@
+"""Agent configuration (oslo.config, ``--config-file``), group ``[agent]``."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from collections.abc import Sequence
+
+from oslo_config import cfg
+
+OPTS = [
+    cfg.StrOpt("host", default=socket.gethostname(),
+               help="Name of this host, as the registry knows it."),
+    cfg.StrOpt("bridge", default="br-int", help="The OVS bridge the controller programs."),
+    cfg.StrOpt("ovsdb", default="unix:/var/run/openvswitch/db.sock",
+               help="ovsdb-server of the local Open vSwitch."),
+    cfg.HostAddressOpt("controller_host", default="127.0.0.1",
+                       help="Address of the controller's agent RPC endpoint."),
+    cfg.PortOpt("controller_port", default=9697, help="Port of the agent RPC endpoint."),
+    cfg.FloatOpt("report_interval", default=5.0, help="Seconds between heartbeats."),
+    cfg.FloatOpt("resync_interval", default=30.0,
+                 help="Seconds between full resyncs when nothing was notified."),
+    cfg.StrOpt("availability_zone", default="nova"),
+    cfg.StrOpt("state_path", default="/var/lib/ryu-sched-agent",
+               help="Directory for per-network files (dnsmasq configuration, leases)."),
+    cfg.StrOpt("namespace_prefix", default="",
+               help="Prefix of the namespaces this agent creates (several agents on one "
+                    "machine need different prefixes)."),
+    cfg.StrOpt("external_port", default="ext0",
+               help="L3 agent: OVS port name of the external uplink on the bridge."),
+    cfg.StrOpt("dnsmasq", default="dnsmasq", help="DHCP agent: the dnsmasq binary."),
+    cfg.IntOpt("dhcp_lease_time", default=86400, help="DHCP agent: lease time in seconds."),
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentSettings:
+    host: str
+    bridge: str
+    ovsdb: str
+    controller_host: str
+    controller_port: int
+    report_interval: float
+    resync_interval: float
+    availability_zone: str
+    state_path: str
+    namespace_prefix: str
+    external_port: str
+    dnsmasq: str
+    dhcp_lease_time: int
+
+
+def load_settings(argv: Sequence[str] | None = None, prog: str = "ryu-sched-agent"
+                  ) -> AgentSettings:
+    conf = cfg.ConfigOpts()
+    conf.register_opts(OPTS, group="agent")
+    conf.register_cli_opts(OPTS, group="agent")
+    conf(args=list(argv) if argv is not None else None, project="ryu-sched", prog=prog)
+    group = conf.agent
+    return AgentSettings(**{opt.dest: getattr(group, opt.dest) for opt in OPTS})

@@ -1,0 +1,117 @@
+"""``ryu-sched-dhcp-agent``: serves DHCP for the networks the registry schedules here.
+
+For each hosted network with a DHCP-enabled subnet: a namespace ``<prefix>qdhcp-<network>``
+holding the inner end (``ns-`` + 11 characters of the port id) of a veth pair whose outer end
+``tap<port id[:11]>`` is on the local bridge, where the controller recognises the DHCP port
+(device_owner ``network:dhcp``, created through RPC); and a dnsmasq with static leases for the
+network's ports. Networks that are no longer hosted are torn down. The state on the host is
+rediscovered from the namespaces at every sync, so a restarted agent adopts what it left
+behind (dnsmasq keeps running and is reloaded) or cleans it up.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from agents import system
+from agents.base import AgentBase, setup_logging
+from agents.config import load_settings
+from agents.dnsmasq import Dnsmasq, dhcp_subnets
+
+LOG = logging.getLogger(__name__)
+
+NS_MARK = "qdhcp-"
+
+
+class DhcpAgent(AgentBase):
+    agent_type = "DHCP agent"
+    binary = "ryu-sched-dhcp-agent"
+    topic = "dhcp_agent"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hosted: dict[str, int] = {}   # network id -> number of ports served
+
+    # --- naming -------------------------------------------------------------------------
+
+    def namespace(self, network_id: str) -> str:
+        return f"{self.settings.namespace_prefix}{NS_MARK}{network_id}"
+
+    def local_networks(self) -> list[str]:
+        mark = f"{self.settings.namespace_prefix}{NS_MARK}"
+        return [ns[len(mark):] for ns in system.namespaces() if ns.startswith(mark)]
+
+    def dnsmasq(self, network_id: str, port_id: str = "") -> Dnsmasq:
+        return Dnsmasq(self.settings.dnsmasq,
+                       Path(self.settings.state_path) / "dhcp" / network_id,
+                       self.namespace(network_id), "ns-" + port_id[:11],
+                       self.settings.dhcp_lease_time)
+
+    # --- the agent's work -----------------------------------------------------------------
+
+    def configurations(self) -> dict[str, Any]:
+        return {"networks": len(self.hosted), "ports": sum(self.hosted.values())}
+
+    def sync(self) -> None:
+        hosted = set(self.rpc.call("get_hosted_networks", self.settings.host))
+        served: dict[str, int] = {}
+        for network_id in sorted(hosted):
+            info = self.rpc.call("get_network_info", network_id)
+            if info is None or not dhcp_subnets(info):
+                self.teardown(network_id)
+                continue
+            served[network_id] = self.ensure(network_id, info)
+        for network_id in self.local_networks():
+            if network_id not in served:
+                self.teardown(network_id)
+        self.hosted = served
+
+    def ensure(self, network_id: str, info: dict[str, Any]) -> int:
+        port = self.rpc.call("create_dhcp_port", network_id, self.settings.host)
+        namespace = self.namespace(network_id)
+        system.add_namespace(namespace)
+        prefix_of = {s["id"]: ipaddress.IPv4Network(s["cidr"]).prefixlen
+                     for s in info.get("subnets", [])}
+        cidrs = [f"{f['ip_address']}/{prefix_of[f['subnet_id']]}"
+                 for f in port.get("fixed_ips", []) if f.get("subnet_id") in prefix_of]
+        outer, inner = "tap" + port["id"][:11], "ns-" + port["id"][:11]
+        self._remove_stale_ports(namespace, inner)
+        system.ensure_veth(outer, inner, namespace, port["mac_address"], cidrs,
+                           mtu=info.get("mtu"))
+        self.ovs.add_port(outer, {"iface-id": port["id"], "attached-mac": port["mac_address"],
+                                  "iface-status": "active"})
+        self.dnsmasq(network_id, port["id"]).apply(info)
+        return len(info.get("ports", []))
+
+    def _remove_stale_ports(self, namespace: str, keep: str) -> None:
+        """A DHCP port that changed (deleted and re-created) leaves its old veth behind."""
+        out = system.run(["ip", "-n", namespace, "-o", "link", "show"], check=False)
+        for line in out.splitlines():
+            name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
+            if name.startswith("ns-") and name != keep:
+                tap = "tap" + name[3:]
+                self.ovs.del_port(tap)
+                system.delete_link(tap)
+
+    def teardown(self, network_id: str) -> None:
+        namespace = self.namespace(network_id)
+        LOG.info("tearing down DHCP for network %s", network_id)
+        self.dnsmasq(network_id).destroy()
+        if namespace in system.namespaces():
+            self._remove_stale_ports(namespace, keep="")
+            system.delete_namespace(namespace)
+
+
+def main(argv: list[str] | None = None) -> None:
+    setup_logging()
+    settings = load_settings(sys.argv[1:] if argv is None else argv,
+                             prog="ryu-sched-dhcp-agent")
+    DhcpAgent(settings).run()
+
+
+if __name__ == "__main__":
+    main()

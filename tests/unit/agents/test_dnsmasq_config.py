@@ -1,0 +1,51 @@
+"""dnsmasq configuration generated from a network's info (pure)."""
+
+from __future__ import annotations
+
+from agents.dnsmasq import dhcp_ranges, render_hosts, render_opts
+
+INFO = {
+    "id": "net-1", "mtu": 1450,
+    "subnets": [
+        {"id": "s4", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1", "enable_dhcp": True,
+         "ip_version": 4, "dns_nameservers": ["198.51.100.53", "198.51.100.54"],
+         "host_routes": [{"destination": "192.0.2.0/24", "nexthop": "10.0.0.254"}]},
+        {"id": "s-nodhcp", "cidr": "10.9.0.0/24", "gateway_ip": "10.9.0.1",
+         "enable_dhcp": False, "ip_version": 4},
+    ],
+    "ports": [
+        {"id": "b", "mac_address": "fa:16:3e:00:00:02", "device_owner": "compute:nova",
+         "fixed_ips": [{"subnet_id": "s4", "ip_address": "10.0.0.12"}]},
+        {"id": "a", "mac_address": "fa:16:3e:00:00:01", "device_owner": "compute:nova",
+         "fixed_ips": [{"subnet_id": "s4", "ip_address": "10.0.0.11"},
+                       {"subnet_id": "s-nodhcp", "ip_address": "10.9.0.11"}]},
+        {"id": "d", "mac_address": "fa:16:3e:00:00:0d", "device_owner": "network:dhcp",
+         "fixed_ips": [{"subnet_id": "s4", "ip_address": "10.0.0.2"}]},
+    ],
+}
+
+
+def test_static_leases_cover_every_port_ip_of_dhcp_subnets_only() -> None:
+    assert render_hosts(INFO) == (
+        "fa:16:3e:00:00:01,host-10-0-0-11,10.0.0.11\n"
+        "fa:16:3e:00:00:02,host-10-0-0-12,10.0.0.12\n")
+
+
+def test_options_carry_gateway_dns_routes_and_mtu_per_subnet() -> None:
+    lines = render_opts(INFO).splitlines()
+    assert "tag:subnet0,option:router,10.0.0.1" in lines
+    assert "tag:subnet0,option:dns-server,198.51.100.53,198.51.100.54" in lines
+    assert ("tag:subnet0,option:classless-static-route,192.0.2.0/24,10.0.0.254,"
+            "0.0.0.0/0,10.0.0.1") in lines
+    assert "tag:subnet0,option:mtu,1450" in lines
+    assert not any("10.9.0" in line for line in lines)
+
+
+def test_subnet_without_gateway_sends_no_router() -> None:
+    info = {"subnets": [{"id": "s", "cidr": "10.0.0.0/24", "gateway_ip": None}], "ports": []}
+    assert render_opts(info).splitlines() == ["tag:subnet0,option:router"]
+
+
+def test_only_static_ranges_are_served() -> None:
+    assert dhcp_ranges(INFO, 600) == [
+        "--dhcp-range=set:subnet0,10.0.0.0,static,255.255.255.0,600s"]
