@@ -1,0 +1,185 @@
+"""MessagePack-RPC framing and dispatch, free of sockets so that it can be tested alone.
+
+Frames: request ``[0, msgid, method, params]``, response ``[1, msgid, error, result]``,
+notification ``[2, method, params]``. ``msgid`` is a uint32, ``method`` a string and
+``params`` an array. Anything else is malformed: it is counted, logged (rate limited) and
+dropped; a request whose msgid is usable still gets an error response.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+
+LOG = logging.getLogger(__name__)
+
+REQUEST, RESPONSE, NOTIFICATION = 0, 1, 2
+MAX_MSGID = 2**32 - 1
+
+
+class RpcError(Exception):
+    """An error returned to the caller as ``{"type": ..., "message": ...}``."""
+
+    type_name = "RpcError"
+
+    def __init__(self, message: str, type_name: str | None = None) -> None:
+        super().__init__(message)
+        if type_name:
+            self.type_name = type_name
+
+    def as_wire(self) -> dict[str, str]:
+        return {"type": self.type_name, "message": str(self)}
+
+
+class BadParams(RpcError):
+    type_name = "BadParams"
+
+
+class NotFound(RpcError):
+    type_name = "NotFound"
+
+
+@dataclasses.dataclass
+class RpcStats:
+    """Counters of the endpoint, exposed by the admin API and logged at shutdown."""
+
+    connections_accepted: int = 0
+    connections_open: int = 0
+    connections_closed_undecodable: int = 0
+    connections_closed_slow: int = 0
+    frames: int = 0
+    requests: int = 0
+    notifications: int = 0
+    malformed_frames: int = 0
+    unknown_methods: int = 0
+    bad_params: int = 0
+    handler_errors: int = 0
+    notifications_sent: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+class RateLimitedLog:
+    """At most ``burst`` warnings per second; the rest are summed up in the next one."""
+
+    def __init__(self, logger: logging.Logger, burst: int = 20) -> None:
+        self.logger = logger
+        self.burst = burst
+        self._second = 0
+        self._count = 0
+        self._suppressed = 0
+
+    def warning(self, fmt: str, *args: Any) -> None:
+        second = int(time.monotonic())
+        if second != self._second:
+            if self._suppressed:
+                self.logger.warning("... %d more RPC warnings suppressed", self._suppressed)
+            self._second, self._count, self._suppressed = second, 0, 0
+        self._count += 1
+        if self._count <= self.burst:
+            self.logger.warning(fmt, *args)
+        else:
+            self._suppressed += 1
+
+
+Method = Callable[[Any, list[Any]], Any]   # (connection, params) -> result
+
+
+class Dispatcher:
+    """Turns one decoded frame into zero or one encoded response."""
+
+    def __init__(self, methods: dict[str, Method], stats: RpcStats | None = None) -> None:
+        self.methods = methods
+        self.stats = stats or RpcStats()
+        self.log = RateLimitedLog(LOG)
+        self._packer = msgpack.Packer(use_bin_type=True)
+
+    def handle(self, conn: Any, frame: Any) -> bytes | None:
+        stats = self.stats
+        stats.frames += 1
+        if type(frame) is not list or not frame:
+            return self._malformed(conn, frame, "not an array")
+        kind = frame[0]
+        if kind == REQUEST and type(kind) is int:
+            if len(frame) != 4:
+                return self._malformed(conn, frame, "request must have 4 elements")
+            msgid = frame[1]
+            if type(msgid) is not int or not 0 <= msgid <= MAX_MSGID:
+                return self._malformed(conn, frame, "msgid must be a uint32")
+            stats.requests += 1
+            method, params = frame[2], frame[3]
+            if type(method) is not str or type(params) is not list:
+                stats.malformed_frames += 1
+                self.log.warning("RPC %s: malformed request %.200r", _peer(conn), frame)
+                return self._response(msgid, BadParams(
+                    "method must be a string and params an array").as_wire(), None)
+            error, result = self._call(conn, method, params, msgid)
+            return self._response(msgid, error, result)
+        if kind == NOTIFICATION and type(kind) is int:
+            if len(frame) != 3:
+                return self._malformed(conn, frame, "notification must have 3 elements")
+            method, params = frame[1], frame[2]
+            if type(method) is not str or type(params) is not list:
+                return self._malformed(conn, frame, "method/params of wrong type")
+            stats.notifications += 1
+            self._call(conn, method, params, None)
+            return None
+        if kind == RESPONSE and type(kind) is int:
+            # Agents do not answer notifications; a response is unexpected.
+            return self._malformed(conn, frame, "unexpected response")
+        return self._malformed(conn, frame, "unknown message type")
+
+    def _call(self, conn: Any, method: str, params: list[Any],
+              msgid: int | None) -> tuple[Any, Any]:
+        handler = self.methods.get(method)
+        if handler is None:
+            self.stats.unknown_methods += 1
+            self.log.warning("RPC %s: unknown method %.80r", _peer(conn), method)
+            return RpcError(f"unknown method {method[:80]!r}", "UnknownMethod").as_wire(), None
+        try:
+            return None, handler(conn, params)
+        except BadParams as exc:
+            self.stats.bad_params += 1
+            self.log.warning("RPC %s: bad params for %s: %s", _peer(conn), method, exc)
+            return exc.as_wire(), None
+        except RpcError as exc:
+            return exc.as_wire(), None
+        except Exception as exc:
+            self.stats.handler_errors += 1
+            LOG.exception("RPC %s: %s failed", _peer(conn), method)
+            return RpcError(f"{type(exc).__name__}: {exc}", "InternalError").as_wire(), None
+
+    def _response(self, msgid: int, error: Any, result: Any) -> bytes:
+        try:
+            return self._packer.pack([RESPONSE, msgid, error, result])
+        except Exception as exc:  # a result that does not serialise
+            self.stats.handler_errors += 1
+            LOG.error("RPC: cannot encode result of msgid %d: %s", msgid, exc)
+            self._packer.reset()
+            return self._packer.pack([RESPONSE, msgid, RpcError(
+                "result could not be encoded", "InternalError").as_wire(), None])
+
+    def _malformed(self, conn: Any, frame: Any, why: str) -> None:
+        self.stats.malformed_frames += 1
+        self.log.warning("RPC %s: dropped malformed frame (%s): %.200r", _peer(conn), why, frame)
+        return None
+
+
+def _peer(conn: Any) -> str:
+    return str(getattr(conn, "peer", "-"))
+
+
+def encode_notification(method: str, params: list[Any]) -> bytes:
+    return msgpack.packb([NOTIFICATION, method, params], use_bin_type=True)
+
+
+def new_unpacker(max_buffer_size: int = 16 * 1024 * 1024) -> msgpack.Unpacker:
+    """A streaming decoder; decoding errors make the stream unusable (the caller closes)."""
+    return msgpack.Unpacker(raw=False, max_buffer_size=max_buffer_size,
+                            strict_map_key=False, unicode_errors="replace")

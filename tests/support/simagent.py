@@ -1,0 +1,228 @@
+"""Simulated agents: real MessagePack-RPC clients over TCP, for tests and benchmarks.
+
+``SimAgent`` is one agent on its own connection: a reader thread collects responses and
+server notifications; ``call()`` sends a request and waits for its response.
+``Fleet`` heartbeats many agents from one thread (``report_state`` notifications), so that
+hundreds of agents cost hundreds of sockets, not hundreds of heartbeat threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import msgpack
+
+DHCP = "DHCP agent"
+L3 = "L3 agent"
+
+
+class RpcCallError(Exception):
+    def __init__(self, error: Any) -> None:
+        self.error = error
+        self.type = error.get("type") if isinstance(error, dict) else None
+        super().__init__(str(error))
+
+
+class SimAgent:
+    def __init__(self, server: tuple[str, int], host: str, agent_type: str = DHCP,
+                 availability_zone: str | None = "nova",
+                 configurations: dict[str, Any] | None = None, dpid: int | None = None) -> None:
+        self.server = server
+        self.host = host
+        self.agent_type = agent_type
+        self.availability_zone = availability_zone
+        conf = dict(configurations or {})
+        if dpid is not None:
+            conf.setdefault("datapath_id", f"{dpid:016x}")
+        self.configurations = conf
+        self.sock: socket.socket | None = None
+        self.agent_id: str | None = None
+        self.notifications: list[tuple[str, list[Any]]] = []
+        self._cond = threading.Condition()
+        self._responses: dict[int, tuple[Any, Any]] = {}
+        self._ids = itertools.count(1)
+        self._send_lock = threading.Lock()
+        self._reader: threading.Thread | None = None
+        self.started = False   # first heartbeat carries start_flag
+
+    # --- connection ---------------------------------------------------------------------
+
+    def connect(self, timeout: float = 5.0) -> SimAgent:
+        self.sock = socket.create_connection(self.server, timeout=timeout)
+        self.sock.settimeout(None)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._reader = threading.Thread(target=self._read_loop, daemon=True,
+                                        name=f"simagent-{self.host}")
+        self._reader.start()
+        return self
+
+    @property
+    def connected(self) -> bool:
+        return self.sock is not None
+
+    def close(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _read_loop(self) -> None:
+        sock = self.sock
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+        while sock is not None:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            unpacker.feed(data)
+            with self._cond:
+                for frame in unpacker:
+                    if frame[0] == 1:
+                        self._responses[frame[1]] = (frame[2], frame[3])
+                    elif frame[0] == 2:
+                        self.notifications.append((frame[1], frame[2]))
+                self._cond.notify_all()
+        if self.sock is sock:
+            self.sock = None
+        with self._cond:
+            self._cond.notify_all()
+
+    def send_raw(self, data: bytes) -> None:
+        if self.sock is None:
+            raise ConnectionError("not connected")
+        with self._send_lock:
+            self.sock.sendall(data)
+
+    # --- calls --------------------------------------------------------------------------
+
+    def call(self, method: str, *params: Any, timeout: float = 10.0) -> Any:
+        msgid = next(self._ids)
+        self.send_raw(msgpack.packb([0, msgid, method, list(params)], use_bin_type=True))
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while msgid not in self._responses:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.sock is None:
+                    raise TimeoutError(f"no response to {method} from {self.server}")
+                self._cond.wait(remaining)
+            error, result = self._responses.pop(msgid)
+        if error is not None:
+            raise RpcCallError(error)
+        return result
+
+    def notify(self, method: str, *params: Any) -> None:
+        self.send_raw(msgpack.packb([2, method, list(params)], use_bin_type=True))
+
+    def state(self, start_flag: bool | None = None) -> dict[str, Any]:
+        if start_flag is None:
+            start_flag = not self.started
+            self.started = True
+        return {"agent_type": self.agent_type, "binary": _binary(self.agent_type),
+                "host": self.host, "topic": _topic(self.agent_type),
+                "availability_zone": self.availability_zone, "start_flag": start_flag,
+                "configurations": self.configurations}
+
+    def report_state(self, start_flag: bool | None = None) -> dict[str, Any]:
+        result = self.call("report_state", self.state(start_flag))
+        self.agent_id = result["agent_id"]
+        return result  # type: ignore[no-any-return]
+
+    def heartbeat(self) -> None:
+        """A report_state notification (no response), as a busy agent would send."""
+        self.notify("report_state", self.state())
+
+    # --- notifications ------------------------------------------------------------------
+
+    def wait_notification(self, method: str, predicate: Any = None,
+                          timeout: float = 10.0) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for name, params in self.notifications:
+                    if name == method and (predicate is None or predicate(params)):
+                        return params
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{self.host}: no {method} notification; got "
+                                       f"{[n for n, _ in self.notifications]}")
+                self._cond.wait(remaining)
+
+    def notified(self, method: str) -> list[list[Any]]:
+        with self._cond:
+            return [params for name, params in self.notifications if name == method]
+
+
+def _binary(agent_type: str) -> str:
+    return "ryu-sched-dhcp-agent" if agent_type == DHCP else "ryu-sched-l3-agent"
+
+
+def _topic(agent_type: str) -> str:
+    return "dhcp_agent" if agent_type == DHCP else "l3_agent"
+
+
+class Fleet:
+    """Heartbeats a set of connected agents every ``interval`` seconds from one thread.
+    ``kill(agent)`` stops its heartbeats and closes its connection (the agent "dies");
+    ``revive(agent)`` reconnects it and resumes."""
+
+    def __init__(self, agents: Iterable[SimAgent], interval: float = 0.5) -> None:
+        self.agents = list(agents)
+        self.interval = interval
+        self.dead: set[str] = set()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="fleet")
+
+    def start(self) -> Fleet:
+        for agent in self.agents:
+            if not agent.connected:
+                agent.connect()
+            agent.report_state()
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                live = [a for a in self.agents if a.host not in self.dead]
+            for agent in live:
+                try:
+                    agent.heartbeat()
+                except OSError:
+                    pass
+
+    def kill(self, agent: SimAgent) -> None:
+        with self._lock:
+            self.dead.add(agent.host)
+        agent.close()
+
+    def revive(self, agent: SimAgent) -> None:
+        agent.connect()
+        agent.report_state(start_flag=True)
+        with self._lock:
+            self.dead.discard(agent.host)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+        for agent in self.agents:
+            agent.close()
+
+    def __enter__(self) -> Fleet:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
