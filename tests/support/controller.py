@@ -129,6 +129,23 @@ class ControllerProcess:
         except FileNotFoundError:
             return ""
 
+    def request(self, method: str, path: str, body: Any = None, token: str | None = None,
+                raw: bytes | None = None) -> tuple[int, Any]:
+        """Raw HTTP (for what openstacksdk would not send): ``(status, parsed JSON or None)``."""
+        data = raw if raw is not None else (
+            json.dumps(body).encode() if body is not None else None)
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if token is not None:
+            headers["X-Auth-Token"] = token
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as response:
+                status, payload = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, payload = exc.code, exc.read()
+        return status, (json.loads(payload) if payload else None)
+
     def sdk(self, token: str | None = None) -> Any:
         """An openstacksdk Connection to this controller (no Keystone)."""
         import openstack
