@@ -179,10 +179,11 @@ def test_continuous_ping_counts_an_outage(lab: Lab) -> None:
 
 
 def test_controller_namespace_reaches_every_switch(lab: Lab) -> None:
-    """A listener on 198.18.0.1:6653 in the ctl namespace gets each br-int's OpenFlow hello."""
+    """A fake controller on 198.18.0.1:6653 in the ctl namespace: every br-int connects to it."""
     with netns(lab.topo.ctl_ns):
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     hellos: list[bytes] = []
+    conns: list[socket.socket] = []
     with listener:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((lab.topo.controller_ip, 6653))
@@ -196,22 +197,31 @@ def test_controller_namespace_reaches_every_switch(lab: Lab) -> None:
                     conn, _ = listener.accept()
                 except TimeoutError:
                     continue
-                with conn:
-                    conn.settimeout(2)
-                    hellos.append(conn.recv(8))
+                conns.append(conn)
+                conn.settimeout(2)
+                hellos.append(conn.recv(8))
+                conn.sendall(bytes.fromhex("0400000800000001"))  # OpenFlow 1.3 OFPT_HELLO
 
         thread = threading.Thread(target=accept, daemon=True)
         thread.start()
-        for host in (lab.h1, lab.h2, lab.gw):
-            host.kick_controller()  # they have been backing off since they started
         try:
-            wait_until(lambda: len(hellos) >= 3, timeout=10, message="three OpenFlow hellos")
+            started = time.monotonic()
+            for host in (lab.h1, lab.h2, lab.gw):
+                host.wait_controller_connected(timeout=10)
+            # They had been backing off for seconds; kicking finds the controller at once.
+            assert time.monotonic() - started < 6
         finally:
             stop.set()
             thread.join()
-    assert all(h[:2] == b"\x04\x00" for h in hellos[:3])  # OpenFlow 1.3 OFPT_HELLO
+            for conn in conns:
+                conn.close()
+    assert len(hellos) >= 3
+    assert all(h[:2] == b"\x04\x00" for h in hellos)  # OpenFlow 1.3 OFPT_HELLO
     for host in (lab.h1, lab.h2, lab.gw):
         assert lab.topo.exec(lab.topo.ctl_ns, ["ping", "-c1", "-W1", host.mgmt_ip]).returncode == 0
+    # Connecting to a controller did not flush the hand-made flows.
+    assert lab.h1.dump_flows() == ["priority=0 actions=NORMAL"]
+    assert lab.vm1.ping("10.0.0.12")
 
 
 def test_vswitchd_restart_keeps_the_switch_configuration(lab: Lab) -> None:

@@ -60,14 +60,29 @@ namespaces should name them ``<prefix>...``. ``leftovers(prefix)`` lists what is
 ``cleanup(prefix)`` removes a crashed run's remains. Prefixes used at the same time must not be
 prefixes of one another: ``unique_prefix()`` returns fixed-length ones.
 
-Pitfalls handled here
----------------------
+Pitfalls (found on this machine: kernel 6.x, OVS 3.1, userspace datapath)
+-------------------------------------------------------------------------
 - veth + userspace (netdev) datapath: packets leave a veth with CHECKSUM_PARTIAL and OVS reads
-  them through AF_PACKET without completing the checksum, so UDP/TCP (DHCP!) arrive with bad
-  checksums. ``ethtool -K <dev> tx off`` on every veth end we create fixes it (it also turns
-  off TSO, so no oversized GSO frames reach OVS).
+  them through AF_PACKET without completing the checksum, so UDP and TCP (DHCP!) arrive with
+  bad checksums and are dropped while ping still works. ``ethtool -K <dev> tx off`` on every
+  veth end we create fixes it (it also turns off TSO, so no oversized GSO frames reach OVS).
+- OVS 3.1 ignores ``Controller.max_backoff`` for ``tcp:`` controllers (we set 1 s anyway): a
+  switch whose controller is not there yet, or went away, retries after 1, 2, 4, then every
+  8 s. After starting or restarting a controller call ``host.wait_controller_connected()``
+  (kicks the switch every second until connected) or ``host.kick_controller()``.
+- ovs-vswitchd flushes the whole flow table whenever a bridge goes from "has a controller" to
+  "has none" or back, so never ``del-controller`` + ``set-controller`` to reconnect a switch:
+  ``kick_controller()`` respells the target (``tcp:[ip]:port``) instead.
+- Restarting ovs-vswitchd (``host.stop_vswitchd()``/``start_vswitchd()``) keeps the OVSDB
+  configuration but loses every flow (fail_mode=secure: nothing passes until re-programmed).
+- ``ip link add ... type bridge vlan_filtering 0`` fails on kernels without
+  CONFIG_BRIDGE_VLAN_FILTERING; the default (off) is what we need, so it is not named.
+- A linux bridge and veths pass full-size 802.1Q frames (1500-byte IP + tag) without MTU
+  changes; the self-test checks ``ping -M do -s 1472`` across the tagged fabric.
 - ``netns()`` switches one OS thread (``setns`` is per thread). Processes forked by that thread
   inherit the namespace; eventlet green threads share one OS thread.
+- Detached daemons are reparented to PID 1; a process that lingers as a zombie is dead for
+  ``leftovers()``.
 - Poll, never sleep: ``wait_until(predicate, timeout, interval)``.
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -155,12 +156,12 @@ class Host:
     def kick_controller(self) -> None:
         """Make br-int try its controller(s) now instead of after its reconnect backoff.
 
-        OVS 3.x creates a never-connected controller connection with an 8 s maximum backoff and
-        ignores ``max_backoff`` until the first successful connection, so a switch that came up
-        before the controller may wait up to 8 s. A changed target starts a fresh connection
-        attempt at once, so each target is respelled (``tcp:[ip]:port``) and then restored, in
-        two transactions. Neither removes every controller, which would make ovs-vswitchd flush
-        the flow table; a live connection is dropped and re-made.
+        OVS 3.1 ignores ``Controller.max_backoff`` for active (``tcp:``) controllers: a switch
+        whose controller is absent, or went away, retries after 1, 2, 4 and then every 8 s. A
+        changed target starts a fresh connection attempt at once, so each target is respelled
+        (``tcp:[ip]:port``) and then restored, in two transactions. Neither removes every
+        controller, which would make ovs-vswitchd flush the flow table. A live connection is
+        dropped and re-made, so kick only switches that are not connected.
         """
         targets = self.vsctl("get-controller", BRIDGE).split()
         if not targets:
@@ -168,12 +169,23 @@ class Host:
         self.set_controller(*(_respell(t) for t in targets))
         self.set_controller(*targets)
 
-    def wait_controller_connected(self, timeout: float = 15.0) -> None:
-        """Poll until br-int reports its controller(s) connected, kicking it once if not yet."""
-        if not self.controller_connected():
-            self.kick_controller()
-        wait_until(self.controller_connected, timeout=timeout,
-                   message=f"{self.name}/br-int connected to its controller")
+    def wait_controller_connected(self, timeout: float = 15.0, kick_every: float = 1.0) -> None:
+        """Poll until br-int reports its controller(s) connected.
+
+        While not connected the switch is kicked (:meth:`kick_controller`) every ``kick_every``
+        seconds, so a controller that starts or restarts is found within about that time.
+        """
+        deadline = time.monotonic() + timeout
+        last_kick = 0.0
+        while not self.controller_connected():
+            now = time.monotonic()
+            if now >= deadline:
+                raise TimeoutError(f"{self.name}/br-int not connected to its controller after "
+                                   f"{timeout:.1f}s: {self.vsctl('list', 'Controller')}")
+            if now - last_kick >= kick_every:
+                self.kick_controller()
+                last_kick = time.monotonic()
+            time.sleep(0.05)
 
     def controller_connected(self) -> bool:
         """True when every controller of br-int reports ``is_connected``."""
@@ -201,8 +213,8 @@ class Host:
         if schema is None:
             raise TopologyError("vswitch.ovsschema not found")
         db = self.dbdir / "conf.db"
-        if not db.exists():
-            run(["ovsdb-tool", "create", str(db), str(schema)], env=self.env)
+        db.unlink(missing_ok=True)  # a fresh switch every time, even in a reused workdir
+        run(["ovsdb-tool", "create", str(db), str(schema)], env=self.env)
         self.exec([
             "ovsdb-server", str(db),
             f"--remote=punix:{self.rundir / 'db.sock'}",
