@@ -349,12 +349,13 @@ class Ct:
             raise ValueError(f"ct zone {self.zone} out of range")
 
     def to_ofctl(self) -> str:
+        """In the order ovs-ofctl dump-flows prints it."""
         parts = []
         if self.commit:
             parts.append("commit")
-        parts.append(f"zone={self.zone}")
         if self.table is not None:
-            parts.append(f"table={self.table}")
+            parts.append(f"table={int(self.table)}")
+        parts.append(f"zone={self.zone}")
         if self.nat is not None:
             parts.append(self.nat.to_ofctl())
         return "ct(" + ",".join(parts) + ")"

@@ -99,7 +99,7 @@ def test_ofctl_rendering_of_ct_state_moves_and_drop():
     assert spec.to_ofctl() == ("cookie=0x0000000000000000,table=40,priority=110,"
                                "ct_state=+est+trk,ct_zone=7,actions=drop")
     assert MoveField("arp_sha", "arp_tha").to_ofctl() == "move:arp_sha[]->arp_tha[]"
-    assert Ct(zone=3, table=40, nat=Nat()).to_ofctl() == "ct(zone=3,table=40,nat)"
+    assert Ct(zone=3, table=40, nat=Nat()).to_ofctl() == "ct(table=40,zone=3,nat)"
     assert Output("IN_PORT").to_ofctl() == "in_port"
 
 
