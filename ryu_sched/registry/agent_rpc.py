@@ -148,13 +148,16 @@ class AgentRpc:
     def _create_dhcp_port(self, network_id: str, host: str) -> dict[str, Any]:
         device_id = dhcp_device_id(network_id, host)
         ports = _resources("ports")
-        context = _admin_context()
+        with self.db.session() as session:
+            project_id = session.scalar(select(models.Network.project_id)
+                                        .where(models.Network.id == network_id))
+        if project_id is None:
+            raise NotFound(f"network {network_id} not found")
+        context = _admin_context(project_id or "admin")
         existing = ports.list_ports(self.registry.services, context,
                                     {"network_id": [network_id], "device_id": [device_id]})
         if existing:
             return dict(existing[0])
-        if not self.registry.object_exists("network", network_id):
-            raise NotFound(f"network {network_id} not found")
         return dict(ports.create_port(self.registry.services, context, {
             "network_id": network_id, "device_owner": DHCP_OWNER, "device_id": device_id,
             "binding:host_id": host, "name": f"dhcp-{host}", "admin_state_up": True}))
@@ -190,10 +193,14 @@ def _resources(module: str) -> Any:
                        "NotImplemented") from None
 
 
-def _admin_context() -> Any:
-    from ryu_sched.api.wsgi import RequestContext
+def _admin_context(project_id: str = "admin") -> Any:
+    try:
+        from ryu_sched.resources.context import admin_context
+    except ImportError:
+        from ryu_sched.api.wsgi import RequestContext
 
-    return RequestContext(project_id="", is_admin=True)
+        return RequestContext(project_id=project_id, is_admin=True, roles=("admin",))
+    return admin_context(project_id)
 
 
 # --- plain dict views of ORM rows (what agents receive) ------------------------------------
