@@ -18,7 +18,7 @@ arp_tha := arp_sha, arp_tpa := arp_spa, arp_sha := MAC, arp_spa := IP.
 
 from __future__ import annotations
 
-from flows.context import SwitchView
+from flows.context import SwitchView, is_ipv4
 from flows.cookies import CookieKind, cookie_for
 from flows.l2 import egress_actions
 from flows.metadata import NETWORK_MASK
@@ -56,7 +56,9 @@ def arp_reply_actions(mac: str, ip: str) -> tuple[Action, ...]:
 
 def answer_flows(view: SwitchView, network: Network, ip: str, mac: str,
                  cookie: int) -> list[FlowSpec]:
-    """Flows answering "who has ``ip``" on ``network`` with ``mac``."""
+    """Flows answering "who has ``ip``" on ``network`` with ``mac`` (none for IPv6)."""
+    if not is_ipv4(ip):
+        return []
     match = dict(metadata=(network.key, NETWORK_MASK), eth_type=ETH_TYPE_ARP,
                  arp_op=ARP_REQUEST, arp_tpa=ip)
     reply = arp_reply_actions(mac, ip)

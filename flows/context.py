@@ -24,6 +24,14 @@ class Attachment:
     vlan_vid: int | None
 
 
+def is_ipv4(address: str) -> bool:
+    try:
+        ipaddress.IPv4Address(address)
+    except ValueError:
+        return False
+    return True
+
+
 class SwitchView:
     def __init__(self, snapshot: Snapshot, dpid: int) -> None:
         self.snapshot = snapshot
@@ -90,7 +98,7 @@ class SwitchView:
     def gateway_active(self, router: Router) -> bool:
         """The router's gateway is usable here: external port present, network known."""
         gw = router.gateway
-        if gw is None or gw.network_id not in self.networks:
+        if gw is None or gw.network_id not in self.networks or not is_ipv4(gw.ip):
             return False
         return self.attachment(self.networks[gw.network_id]) is not None
 
@@ -126,5 +134,6 @@ class SwitchView:
 
     def floating_ips_of(self, router: Router) -> list[FloatingIP]:
         return sorted((f for f in self.snapshot.floating_ips
-                       if f.router_id == router.id and f.port_id in self.ports),
+                       if f.router_id == router.id and f.port_id in self.ports
+                       and is_ipv4(f.floating_ip) and is_ipv4(f.fixed_ip)),
                       key=lambda f: f.id)

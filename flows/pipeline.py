@@ -15,6 +15,7 @@ from flows.arp import arp_flows
 from flows.base import base_flows
 from flows.classify import classify_flows
 from flows.context import SwitchView
+from flows.icmp import icmp_flows
 from flows.l2 import l2_flows
 from flows.model import Snapshot
 from flows.nat import nat_flows
@@ -33,6 +34,7 @@ def desired_flows(snapshot: Snapshot, dpid: int) -> list[FlowSpec]:
         *classify_flows(view),
         *port_security_flows(view),
         *arp_flows(view),
+        *icmp_flows(view),
         *routing_flows(view),
         *nat_flows(view),
         *l2_flows(view),

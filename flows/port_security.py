@@ -14,9 +14,7 @@ Allowed packets go on to ARP_RESPONDER.
 
 from __future__ import annotations
 
-import ipaddress
-
-from flows.context import SwitchView
+from flows.context import SwitchView, is_ipv4
 from flows.cookies import CookieKind, cookie_for
 from flows.spec import (
     ETH_TYPE_ARP,
@@ -30,14 +28,6 @@ from flows.tables import Table
 
 PRIO_DENY = 110
 PRIO_ALLOW = 100
-
-
-def _is_ipv4(ip: str) -> bool:
-    try:
-        ipaddress.IPv4Address(ip)
-    except ValueError:
-        return False
-    return True
 
 
 def port_security_flows(view: SwitchView) -> list[FlowSpec]:
@@ -57,7 +47,7 @@ def port_security_flows(view: SwitchView) -> list[FlowSpec]:
             Match(in_port=ofport, eth_type=ETH_TYPE_IP, ip_proto=IP_PROTO_UDP,
                   udp_src=67, udp_dst=68),
             (), cookie))
-        for ip in sorted({ip for ip in port.ips if _is_ipv4(ip)}):
+        for ip in sorted({ip for ip in port.ips if is_ipv4(ip)}):
             flows.append(allow(Match(in_port=ofport, eth_src=port.mac, eth_type=ETH_TYPE_IP,
                                      ipv4_src=ip)))
             flows.append(allow(Match(in_port=ofport, eth_src=port.mac, eth_type=ETH_TYPE_ARP,

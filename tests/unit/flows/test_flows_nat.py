@@ -127,3 +127,12 @@ def test_routing_between_subnets_is_not_natted():
     [pkt] = result.at(*endpoint("vm-a22"))
     assert pkt["ipv4_src"] == ip_of("vm-a1")
     assert fabric.switches[1].conntrack.connections == []
+
+
+def test_gateway_answers_pings_from_the_outside():
+    ping = from_internet(GW_IP, ip_proto=1, icmpv4_type=8, icmpv4_code=0, icmp_id=5,
+                         udp_src=None, udp_dst=None)
+    result = make_fabric().switches[1].process(ping)
+    [(port, reply)] = result.outputs
+    assert port == EXT and reply["icmpv4_type"] == 0
+    assert reply["ipv4_src"] == GW_IP and reply["ipv4_dst"] == INTERNET_IP

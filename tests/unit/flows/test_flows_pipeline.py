@@ -86,3 +86,19 @@ def test_port_on_an_unknown_network_is_ignored():
     snap = make_snapshot(ports=(port,))
     assert {kind_of(f.cookie) for f in desired_flows(snap, 1) if f.table == 0} == {
         CookieKind.BASE, CookieKind.NETWORK}
+
+
+def test_ipv6_subnets_ports_and_router_interfaces_are_ignored_not_fatal():
+    from flows.model import RouterInterface, Subnet
+
+    snap = make_snapshot()
+    v6 = Subnet("sub-v6", snap.networks[0].id, "fd00::/64", "fd00::1")
+    port = replace(PORTS["vm-a1"], fixed_ips=(*PORTS["vm-a1"].fixed_ips, ("sub-v6", "fd00::11")))
+    iface = RouterInterface("rp-v6", "sub-v6", snap.networks[0].id, "fd00::1",
+                            "fa:16:3e:00:66:01", "fd00::/64")
+    router = replace(R1, interfaces=(*R1.interfaces, iface))
+    snap = make_snapshot(subnets=(*snap.subnets, v6),
+                         ports=tuple(port if p.id == port.id else p for p in snap.ports),
+                         routers=(router,))
+    for dpid in DPIDS:
+        assert desired_flows(snap, dpid)

@@ -120,3 +120,25 @@ def test_router_interface_network_is_present_on_the_router_host_without_local_po
     assert any(f.table == Table.CLASSIFY and f.match.get("vlan_vid") == OFPVID_PRESENT | 101
                for f in flows)
     assert NET_A.segmentation_id == 100
+
+
+def test_router_answers_pings_to_its_interface_from_a_local_vm():
+    result = make_fabric().send(1, icmp("vm-a1", R1_IF_A.ip, R1_IF_A.mac))
+    [reply] = result.at(*endpoint("vm-a1"))
+    assert reply["icmpv4_type"] == 0
+    assert reply["ipv4_src"] == R1_IF_A.ip and reply["ipv4_dst"] == ip_of("vm-a1")
+    assert reply["eth_src"] == R1_IF_A.mac and reply["eth_dst"] == mac_of("vm-a1")
+
+
+def test_router_answers_pings_from_another_host_back_through_the_uplink():
+    result = make_fabric().send(3, icmp("vm-a3", R1_IF_A.ip, R1_IF_A.mac))
+    [reply] = result.at(*endpoint("vm-a3"))
+    assert reply["icmpv4_type"] == 0 and reply["ipv4_src"] == R1_IF_A.ip
+    assert [(d, p["vlan_vid"]) for d, p in result.on_wire] == [
+        (3, OFPVID_PRESENT | 100), (1, OFPVID_PRESENT | 100)]
+
+
+def test_ping_to_the_other_interface_of_the_router_is_not_answered():
+    # Only the address behind the MAC the VM talks to answers; 10.0.1.1 is not a host.
+    result = make_fabric().send(1, icmp("vm-a1", R1_IF_A2.ip, R1_IF_A.mac))
+    assert result.endpoints == set()

@@ -1,0 +1,78 @@
+"""L3_ENTRY: the router's switch answers pings to the router's own addresses.
+
+On the router's switch, for every interface (on its network) and for the gateway (on the
+external network), matching ``metadata=<net>,eth_dst=<mac>,icmp,icmp_type=8,nw_dst=<ip>``:
+
+* 120 with ``in_port=<uplink>`` (vlan networks): reply back out of the uplink, re-tagged.
+* 110: reply ``IN_PORT``.
+
+The reply is built in place: eth_dst := eth_src, eth_src := MAC, nw_dst := nw_src,
+nw_src := IP, icmp_type := 0 (echo reply; the switch fixes the checksums). Without this, a
+ping to the gateway would be dropped by ROUTING.
+"""
+
+from __future__ import annotations
+
+from flows.context import SwitchView, is_ipv4
+from flows.cookies import CookieKind, cookie_for
+from flows.l2 import egress_actions
+from flows.metadata import NETWORK_MASK
+from flows.model import Network
+from flows.spec import (
+    ETH_TYPE_IP,
+    IP_PROTO_ICMP,
+    Action,
+    FlowSpec,
+    Match,
+    MoveField,
+    Output,
+    SetField,
+)
+from flows.tables import Table
+
+PRIO_ECHO_UPLINK = 120
+PRIO_ECHO = 110
+ICMP_ECHO_REQUEST = 8
+ICMP_ECHO_REPLY = 0
+
+
+def echo_reply_actions(mac: str, ip: str) -> tuple[Action, ...]:
+    """Turn the echo request in hand into the reply from ``ip``/``mac`` (not yet output)."""
+    return (
+        MoveField("eth_src", "eth_dst"),
+        SetField("eth_src", mac),
+        MoveField("ipv4_src", "ipv4_dst"),
+        SetField("ipv4_src", ip),
+        SetField("icmpv4_type", ICMP_ECHO_REPLY),
+    )
+
+
+def echo_flows(view: SwitchView, network: Network, ip: str, mac: str,
+               cookie: int) -> list[FlowSpec]:
+    if not is_ipv4(ip):
+        return []
+    match = dict(metadata=(network.key, NETWORK_MASK), eth_dst=mac, eth_type=ETH_TYPE_IP,
+                 ip_proto=IP_PROTO_ICMP, icmpv4_type=ICMP_ECHO_REQUEST, ipv4_dst=ip)
+    reply = echo_reply_actions(mac, ip)
+    flows = [FlowSpec(Table.L3_ENTRY, PRIO_ECHO, Match(match), (*reply, Output("IN_PORT")),
+                      cookie)]
+    att = view.attachment(network)
+    if att is not None and att.vlan_vid is not None:
+        flows.append(FlowSpec(Table.L3_ENTRY, PRIO_ECHO_UPLINK,
+                              Match(match, in_port=att.ofport),
+                              (*reply, *egress_actions(att, hairpin=True)), cookie))
+    return flows
+
+
+def icmp_flows(view: SwitchView) -> list[FlowSpec]:
+    flows: list[FlowSpec] = []
+    for router in view.hosted_routers:
+        cookie = cookie_for(CookieKind.ROUTER, router.id)
+        for iface in router.interfaces:
+            network = view.networks.get(iface.network_id)
+            if network is not None:
+                flows.extend(echo_flows(view, network, iface.ip, iface.mac, cookie))
+        gw = router.gateway
+        if gw is not None and view.gateway_active(router):
+            flows.extend(echo_flows(view, view.networks[gw.network_id], gw.ip, gw.mac, cookie))
+    return flows
