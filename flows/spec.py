@@ -70,13 +70,15 @@ ALL_ONES_64 = (1 << 64) - 1
 MAC, IPV4, INT = "mac", "ipv4", "int"
 
 # OXM name (os-ken spelling) -> (kind, width in bits, ovs-ofctl name, render hex?)
-FIELDS: Mapping[str, tuple[str, int, str, bool]] = {
+FIELDS: Mapping[str, tuple[str, int, str, bool]] = {  # in the order to_ofctl() prints them
     "in_port": (INT, 32, "in_port", False),
     "metadata": (INT, 64, "metadata", True),
-    "eth_dst": (MAC, 48, "eth_dst", False),
-    "eth_src": (MAC, 48, "eth_src", False),
-    "eth_type": (INT, 16, "eth_type", True),
+    "ct_state": (INT, 32, "ct_state", True),
+    "ct_zone": (INT, 16, "ct_zone", False),
     "vlan_vid": (INT, 13, "vlan_vid", True),
+    "eth_src": (MAC, 48, "eth_src", False),
+    "eth_dst": (MAC, 48, "eth_dst", False),
+    "eth_type": (INT, 16, "eth_type", True),
     "ip_proto": (INT, 8, "nw_proto", False),
     "ipv4_src": (IPV4, 32, "nw_src", False),
     "ipv4_dst": (IPV4, 32, "nw_dst", False),
@@ -91,9 +93,8 @@ FIELDS: Mapping[str, tuple[str, int, str, bool]] = {
     "arp_tpa": (IPV4, 32, "arp_tpa", False),
     "arp_sha": (MAC, 48, "arp_sha", False),
     "arp_tha": (MAC, 48, "arp_tha", False),
-    "ct_state": (INT, 32, "ct_state", True),
-    "ct_zone": (INT, 16, "ct_zone", False),
 }
+_FIELD_ORDER = {name: i for i, name in enumerate(FIELDS)}
 #: Fields that may be written by SetField / MoveField (the pipeline's needs, nothing more).
 WRITABLE = frozenset({"eth_src", "eth_dst", "vlan_vid", "ipv4_src", "ipv4_dst", "icmpv4_type",
                       "arp_op", "arp_spa", "arp_tpa", "arp_sha", "arp_tha"})
@@ -198,7 +199,8 @@ class Match(Mapping[str, MatchValue]):
         return tuple((k, repr(v)) for k, v in self._items)
 
     def to_ofctl(self) -> str:
-        return ",".join(_render_match_field(k, v) for k, v in self._items)
+        items = sorted(self._items, key=lambda kv: _FIELD_ORDER[kv[0]])
+        return ",".join(_render_match_field(k, v) for k, v in items)
 
 
 def _render_scalar(name: str, value: Scalar) -> str:

@@ -86,8 +86,8 @@ def test_flowspec_renders_ovs_ofctl_add_flow_syntax():
          SetField("vlan_vid", 0x1064), Output(2)),
         cookie_for(CookieKind.FLOATING_IP, "00000000-0000-0000-0000-000000000abc"))
     assert spec.to_ofctl() == (
-        "cookie=0x0500000000000abc,table=50,priority=150,eth_type=0x800,"
-        "nw_src=10.0.0.12,metadata=0x700000000/0xffff00000000,"
+        "cookie=0x0500000000000abc,table=50,priority=150,"
+        "metadata=0x700000000/0xffff00000000,eth_type=0x800,nw_src=10.0.0.12,"
         "actions=set_field:fa:16:3e:00:ee:01->eth_src,dec_ttl,"
         "ct(commit,zone=7,nat(src=203.0.113.20)),push_vlan:0x8100,"
         "set_field:0x1064->vlan_vid,output:2")
