@@ -226,3 +226,66 @@ class Fleet:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# --- helpers for tests driving a controller process -----------------------------------------
+
+def http(url: str, method: str = "GET", body: Any = None,
+         timeout: float = 10.0) -> tuple[int, Any]:
+    """A JSON request; returns (status, parsed body or None) without raising on 4xx."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        return exc.code, json.loads(raw) if raw else None
+
+
+def seed_objects(db_url: str, networks: int = 0, routers: int = 0,
+                 gateway_routers: int = 0, dhcp: bool = True,
+                 first_vlan: int = 100) -> tuple[list[str], list[str]]:
+    """Insert networks (each with one subnet) and routers straight into the controller's
+    database, as another controller would; the registry's reconcile picks them up."""
+    from ryu_sched.db import Database, models
+
+    db = Database(db_url)
+    net_ids: list[str] = []
+    router_ids: list[str] = []
+    try:
+        with db.session() as session:
+            nets = [models.Network(name=f"net{i}", physical_network="physnet1",
+                                   segmentation_id=first_vlan + i) for i in range(networks)]
+            session.add_all(nets)
+            session.flush()
+            session.add_all(models.Subnet(network_id=n.id, cidr="10.0.0.0/24",
+                                          enable_dhcp=dhcp) for n in nets)
+            net_ids = [n.id for n in nets]
+            gw_ports: list[str | None] = []
+            if gateway_routers:
+                ext = models.Network(name="ext", physical_network="physnet1",
+                                     segmentation_id=first_vlan + networks,
+                                     router_external=True)
+                session.add(ext)
+                session.flush()
+                ports = [models.Port(network_id=ext.id, mac_address=f"fa:16:3e:00:{i // 256:02x}:"
+                                     f"{i % 256:02x}", device_owner="network:router_gateway")
+                         for i in range(gateway_routers)]
+                session.add_all(ports)
+                session.flush()
+                gw_ports = [p.id for p in ports]
+            rtrs = [models.Router(name=f"r{i}", gw_port_id=gw_ports[i] if i < len(gw_ports)
+                                  else None) for i in range(routers)]
+            session.add_all(rtrs)
+            session.flush()
+            router_ids = [r.id for r in rtrs]
+    finally:
+        db.dispose()
+    return net_ids, router_ids
