@@ -31,7 +31,8 @@ class RpcCallError(Exception):
 class SimAgent:
     def __init__(self, server: tuple[str, int], host: str, agent_type: str = DHCP,
                  availability_zone: str | None = "nova",
-                 configurations: dict[str, Any] | None = None, dpid: int | None = None) -> None:
+                 configurations: dict[str, Any] | None = None, dpid: int | None = None,
+                 first_msgid: int = 1) -> None:
         self.server = server
         self.host = host
         self.agent_type = agent_type
@@ -45,7 +46,7 @@ class SimAgent:
         self.notifications: list[tuple[str, list[Any]]] = []
         self._cond = threading.Condition()
         self._responses: dict[int, tuple[Any, Any]] = {}
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(first_msgid)
         self._send_lock = threading.Lock()
         self._reader: threading.Thread | None = None
         self.started = False   # first heartbeat carries start_flag
