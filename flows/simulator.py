@@ -144,7 +144,7 @@ class Conntrack:
                     (src, nat.ip, proto, sport, dport)
                 reply = _reverse(translated)
             if action.commit:
-                conn = Connection(action.zone, t, reply, nat if action.commit else None)
+                conn = Connection(action.zone, t, reply, nat)
                 self.connections.append(conn)
                 if action.nat is not None:
                     self._translate(conn, False, packet)
@@ -264,7 +264,6 @@ class SwitchSimulator:
                     table = int(action.table)
                 elif not self._apply(action, pkt, state, result):
                     return
-            state.table = table if table is not None else -1
 
     def _apply(self, action: Any, pkt: Packet, state: _State, result: SimResult) -> bool:
         """Apply one action; False stops the pipeline (dropped)."""
