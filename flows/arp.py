@@ -8,7 +8,8 @@ On the router's switch only, by priority:
   ``IN_PORT``.
 * 100 ``metadata=<external net>,arp,arp_op=1,arp_tpa=<gateway ip | floating ip>``: answer on
   the external port with the gateway MAC (floating IPs live on the gateway port).
-* 100 ``metadata=<external net>,arp,arp_op=2,arp_tpa=<gateway ip>``: the upstream router's
+* 100 ``in_port=<external port>,metadata=<external net>,arp,arp_op=2,arp_tpa=<gateway ip>``:
+  the upstream router's
   reply to the controller's ARP request: to CONTROLLER, which learns ``upstream_mac``.
 * 1 anything else: on to L3_ENTRY (BASE).
 
@@ -85,10 +86,12 @@ def arp_flows(view: SwitchView) -> list[FlowSpec]:
             continue
         external = view.networks[gw.network_id]
         flows.extend(answer_flows(view, external, gw.ip, gw.mac, cookie))
+        ext_port = view.attachment(external)
+        assert ext_port is not None  # gateway_active
         flows.append(FlowSpec(
             Table.ARP_RESPONDER, PRIO_LEARN,
-            Match(metadata=(external.key, NETWORK_MASK), eth_type=ETH_TYPE_ARP,
-                  arp_op=ARP_REPLY, arp_tpa=gw.ip),
+            Match(in_port=ext_port.ofport, metadata=(external.key, NETWORK_MASK),
+                  eth_type=ETH_TYPE_ARP, arp_op=ARP_REPLY, arp_tpa=gw.ip),
             (Output("CONTROLLER"),), cookie))
         for fip in view.floating_ips_of(router):
             flows.extend(answer_flows(view, external, fip.floating_ip, gw.mac,
