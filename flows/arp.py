@@ -9,8 +9,8 @@ On the router's switch only, by priority:
 * 100 ``metadata=<external net>,arp,arp_op=1,arp_tpa=<gateway ip | floating ip>``: answer on
   the external port with the gateway MAC (floating IPs live on the gateway port).
 * 100 ``in_port=<external port>,metadata=<external net>,arp,arp_op=2,arp_tpa=<gateway ip>``:
-  the upstream router's
-  reply to the controller's ARP request: to CONTROLLER, which learns ``upstream_mac``.
+  the upstream router's reply to the controller's ARP request: to CONTROLLER, which learns
+  ``upstream_mac``.
 * 1 anything else: on to L3_ENTRY (BASE).
 
 The answer is built in place: eth_dst := eth_src, eth_src := MAC, arp_op := 2,
