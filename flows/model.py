@@ -54,7 +54,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Literal
 
 NetworkType = Literal["vlan", "flat"]
@@ -68,16 +67,51 @@ OWNER_FLOATINGIP = "network:floatingip"
 #: Ports implemented by router flows, never by a tap.
 ROUTER_OWNED = frozenset({OWNER_ROUTER_INTERFACE, OWNER_ROUTER_GATEWAY, OWNER_FLOATINGIP})
 
-DEFAULT_UPLINKS: Mapping[str, str] = MappingProxyType({"physnet1": "uplink"})
-
-
 def tap_name(port_id: str) -> str:
     """The OVS interface name of a Neutron port: ``'tap'`` + the first 11 characters of its id."""
     return "tap" + port_id[:11]
 
 
+class FrozenMap(Mapping):
+    """A read-only, hashable, picklable mapping (a snapshot must not change under us)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping | None = None) -> None:
+        object.__setattr__(self, "_data", dict(data or {}))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("FrozenMap is immutable")
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._data.items()))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return dict(self._data) == dict(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+    def __reduce__(self):
+        return (FrozenMap, (self._data,))
+
+
 def _frozen_mapping(value: Mapping) -> Mapping:
-    return MappingProxyType(dict(value))
+    return value if isinstance(value, FrozenMap) else FrozenMap(value)
+
+
+DEFAULT_UPLINKS: Mapping[str, str] = FrozenMap({"physnet1": "uplink"})
 
 
 @dataclass(frozen=True)
@@ -191,10 +225,6 @@ class Switch:
         object.__setattr__(self, "ports", _frozen_mapping(self.ports))
         object.__setattr__(self, "uplinks", _frozen_mapping(self.uplinks))
 
-    def __hash__(self) -> int:
-        return hash((self.dpid, tuple(sorted(self.ports.items())),
-                     tuple(sorted(self.uplinks.items())), self.external_port))
-
     def ofport(self, name: str | None) -> int | None:
         """The OpenFlow port number of an interface, None when the switch does not have it."""
         return None if name is None else self.ports.get(name)
@@ -214,10 +244,6 @@ class Snapshot:
         for name in ("networks", "subnets", "ports", "routers", "floating_ips", "switches"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "port_locations", _frozen_mapping(self.port_locations))
-
-    def __hash__(self) -> int:
-        return hash((self.networks, self.subnets, self.ports, self.routers, self.floating_ips,
-                     self.switches, tuple(sorted(self.port_locations.items()))))
 
     def switch(self, dpid: int) -> Switch | None:
         for sw in self.switches:

@@ -15,8 +15,8 @@ ROUTING (egress, per router ``metadata=<router>/ROUTER_MASK``):
 L3_ENTRY (ingress from the external network, ``metadata=<external net>``,
 ``eth_dst=<gateway mac>``):
 
-* 100 ``ip,nw_dst=<gateway ip>``: ``ct(zone=<router>,table=POST_NAT,nat)``: un-SNAT replies.
-* 100 ``ip,nw_dst=<floating ip>``: ``ct(commit,zone=<router>,table=POST_NAT,
+* 100 ``ip,nw_dst=<gateway ip>``: ``ct(table=POST_NAT,zone=<router>,nat)``: un-SNAT replies.
+* 100 ``ip,nw_dst=<floating ip>``: ``ct(commit,table=POST_NAT,zone=<router>,
   nat(dst=<fixed ip>))``: DNAT (or un-SNAT of a connection the VM opened).
 
 POST_NAT (table 40), per router (``ct_zone=<router>``):

@@ -102,3 +102,14 @@ def test_ipv6_subnets_ports_and_router_interfaces_are_ignored_not_fatal():
                          routers=(router,))
     for dpid in DPIDS:
         assert desired_flows(snap, dpid)
+
+
+def test_snapshots_are_immutable_hashable_and_picklable():
+    import pickle
+
+    snap = make_snapshot()
+    assert pickle.loads(pickle.dumps(snap)) == snap
+    assert hash(snap) == hash(make_snapshot())
+    with pytest.raises(TypeError):
+        snap.port_locations["x"] = 1  # type: ignore[index]
+    assert Switch(5).uplinks == {"physnet1": "uplink"}
