@@ -43,8 +43,32 @@ class SwitchView:
         self.ports = {p.id: p for p in snapshot.ports}
 
     # ------------------------------------------------------------------- ports
-    def sorted_ports(self) -> list[Port]:
-        return sorted(self.snapshot.ports, key=lambda p: p.id)
+    @cached_property
+    def _sorted_ports(self) -> tuple[Port, ...]:
+        return tuple(sorted(self.snapshot.ports, key=lambda p: p.id))
+
+    @cached_property
+    def _ports_by_network(self) -> dict[str, list[Port]]:
+        result: dict[str, list[Port]] = {}
+        for port in self._sorted_ports:
+            result.setdefault(port.network_id, []).append(port)
+        return result
+
+    @cached_property
+    def _hosts_by_subnet(self) -> dict[str, list[tuple[str, Port]]]:
+        result: dict[str, list[tuple[str, Port]]] = {}
+        for port in self._sorted_ports:
+            if port.router_owned or not port.admin_state_up:
+                continue
+            for sid, ip in port.fixed_ips:
+                if is_ipv4(ip):
+                    result.setdefault(sid, []).append((ip, port))
+        for hosts in result.values():
+            hosts.sort(key=lambda item: (ipaddress.IPv4Address(item[0]), item[1].id))
+        return result
+
+    def sorted_ports(self) -> tuple[Port, ...]:
+        return self._sorted_ports
 
     def local_ofport(self, port: Port) -> int | None:
         """The ofport of a port's tap when it is up and bound here, else None."""
@@ -115,22 +139,15 @@ class SwitchView:
         return sorted((self.networks[i] for i in ids if i in self.networks), key=lambda n: n.id)
 
     def ports_of(self, network_id: str) -> Iterator[Port]:
-        return (p for p in self.sorted_ports() if p.network_id == network_id)
+        return iter(self._ports_by_network.get(network_id, ()))
 
     # ------------------------------------------------------------------ layer 3
     def subnet(self, subnet_id: str) -> Subnet | None:
         return self.subnets.get(subnet_id)
 
     def hosts_in_subnet(self, subnet_id: str) -> list[tuple[str, Port]]:
-        """(ip, port) of every up, non-router port with a fixed IP on ``subnet_id``."""
-        result = []
-        for port in self.sorted_ports():
-            if port.router_owned or not port.admin_state_up:
-                continue
-            for sid, ip in port.fixed_ips:
-                if sid == subnet_id:
-                    result.append((ip, port))
-        return sorted(result, key=lambda item: ipaddress.IPv4Address(item[0]))
+        """(ip, port) of every up, non-router port with a fixed IPv4 on ``subnet_id``."""
+        return list(self._hosts_by_subnet.get(subnet_id, ()))
 
     def floating_ips_of(self, router: Router) -> list[FloatingIP]:
         return sorted((f for f in self.snapshot.floating_ips
