@@ -207,3 +207,26 @@ def endpoints_of(names: Iterable[str]) -> set[tuple[int, int]]:
 
 def all_endpoints() -> Mapping[tuple[int, int], str]:
     return {endpoint(n): n for n in VM_NAMES}
+
+
+# A second tenant's router on the same switch, with the *same* inside addresses as r1
+# (10.0.0.1 on net-b, which overlaps net-a): metadata router bits and conntrack zones must
+# keep the two apart.
+GW2_IP = "203.0.113.11"
+GW2_MAC = "fa:16:3e:00:ee:02"
+R2_IF_B = RouterInterface(uid("r2-if-b"), SUB_B.id, NET_B.id, "10.0.0.1",
+                          "fa:16:3e:00:bb:01", SUB_B.cidr)
+R2_GW = RouterGateway(uid("r2-gw"), NET_EXT.id, GW2_IP, GW2_MAC, SUB_EXT.cidr, UPSTREAM_IP,
+                      UPSTREAM_MAC, True)
+R2 = Router(uid("r2"), 8, "tenant-b", (R2_IF_B,), R2_GW, host_dpid=1)
+R2_PORTS = (
+    Port(R2_IF_B.port_id, NET_B.id, R2_IF_B.mac, ((SUB_B.id, R2_IF_B.ip),),
+         "network:router_interface", R2.id),
+    Port(R2_GW.port_id, NET_EXT.id, GW2_MAC, ((SUB_EXT.id, GW2_IP),),
+         "network:router_gateway", R2.id),
+)
+
+
+def make_two_router_snapshot() -> Snapshot:
+    base = make_snapshot()
+    return make_snapshot(routers=(R1, R2), ports=(*base.ports, *R2_PORTS))

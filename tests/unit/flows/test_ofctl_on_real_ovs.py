@@ -27,18 +27,23 @@ import pytest
 from flows_testbed import (
     EXT,
     FIP,
+    GW2_IP,
+    GW2_MAC,
     GW_IP,
     GW_MAC,
     INTERNET_IP,
     R1_IF_A,
     R1_IF_A2,
+    R2_IF_B,
     UPLINK,
     arp_request,
+    endpoint,
     from_internet,
     icmp,
     ip_of,
     mac_of,
     make_snapshot,
+    make_two_router_snapshot,
     udp,
 )
 
@@ -446,3 +451,19 @@ def test_real_ovs_snat_round_trip_reaches_the_vm(sandbox):
         [reply] = back[15]  # vm-a22's tap
         assert reply["ipv4_dst"] == ip_of("vm-a22") and reply["eth_src"] == R1_IF_A2.mac
         assert list(back) == [15]
+
+
+def test_real_ovs_keeps_two_tenants_nat_apart(sandbox):
+    """vm-a1 and vm-b1 share 10.0.0.11 and the same ports, behind two routers on one switch."""
+    snap = make_two_router_snapshot()
+    sw = snap.switch(1)
+    assert sw is not None
+    with sandbox.bridge(sw) as br:
+        br.add_flows(desired_flows(snap, 1))
+        br.capture(sw)
+        [a] = br.inject(udp("vm-a1", INTERNET_IP, R1_IF_A.mac))[EXT]
+        [b] = br.inject(udp("vm-b1", INTERNET_IP, R2_IF_B.mac))[EXT]
+        assert (a["ipv4_src"], b["ipv4_src"]) == (GW_IP, GW2_IP)
+        back_b = br.inject(from_internet(GW2_IP, eth_dst=GW2_MAC, udp_src=5001, udp_dst=40000))
+        back_a = br.inject(from_internet(GW_IP, udp_src=5001, udp_dst=40000))
+    assert list(back_b) == [endpoint("vm-b1")[1]] and list(back_a) == [endpoint("vm-a1")[1]]
