@@ -18,11 +18,18 @@ def arp_request(src_mac: str, src_ip: str, target_ip: str) -> bytes:
     return bytes(pkt.data)
 
 
-def gratuitous_arp(mac: str, ip: str) -> bytes:
-    """A gratuitous ARP request (sender = target = ip), as routers send after a move."""
+def gratuitous_arp(mac: str, ip: str, vlan_id: int | None = None) -> bytes:
+    """A gratuitous ARP request (sender = target = ip), as routers send after a move;
+    802.1Q-tagged with ``vlan_id`` when given (for the uplink of a VLAN network)."""
     pkt = compat.packet.Packet()
-    pkt.add_protocol(compat.ethernet.ethernet(
-        dst=BROADCAST, src=mac, ethertype=compat.ether_types.ETH_TYPE_ARP))
+    if vlan_id is None:
+        pkt.add_protocol(compat.ethernet.ethernet(
+            dst=BROADCAST, src=mac, ethertype=compat.ether_types.ETH_TYPE_ARP))
+    else:
+        pkt.add_protocol(compat.ethernet.ethernet(
+            dst=BROADCAST, src=mac, ethertype=compat.ether_types.ETH_TYPE_8021Q))
+        pkt.add_protocol(compat.vlan.vlan(vid=vlan_id,
+                                          ethertype=compat.ether_types.ETH_TYPE_ARP))
     pkt.add_protocol(compat.arp.arp(
         opcode=compat.arp.ARP_REQUEST, src_mac=mac, src_ip=ip,
         dst_mac="00:00:00:00:00:00", dst_ip=ip))

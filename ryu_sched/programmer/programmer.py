@@ -38,6 +38,7 @@ ofp = compat.ofproto_v1_3
 parser = compat.ofproto_v1_3_parser
 
 ARP_RETRY_SECONDS = 2.0
+RESYNC_SECONDS = 30.0
 
 
 @dataclasses.dataclass
@@ -82,7 +83,8 @@ class Programmer:
         self.neighbors = NeighborTable(services.db)
         self.stats = SyncStats()
         self._dirty: set[int] = set()
-        self._wake = compat.hub.Event()
+        # A queue, not an Event: wake-ups must never be lost, whoever sends them.
+        self._wake: Any = compat.hub.Queue()
         self._running = False
         self._threads: list[Any] = []
         self._router_hosts: dict[str, int | None] = {}
@@ -99,7 +101,7 @@ class Programmer:
 
     def stop(self) -> None:
         self._running = False
-        self._wake.set()
+        self._wake.put(None)
         for thread in self._threads:
             compat.hub.kill(thread)
         self._threads = []
@@ -181,7 +183,8 @@ class Programmer:
 
     def mark_all_dirty(self) -> None:
         self._dirty.update(self.switches)
-        self._wake.set()
+        if self._wake.qsize() == 0:
+            self._wake.put(None)
 
     def _state(self, datapath: Any) -> SwitchState | None:
         state = self.switches.get(int(datapath.id))
@@ -189,11 +192,16 @@ class Programmer:
 
     def _worker(self) -> None:
         while self._running:
-            self._wake.wait()
-            self._wake.clear()
+            try:
+                self._wake.get(timeout=RESYNC_SECONDS)
+            except compat.hub.QueueEmpty:
+                # periodic safety net: re-diff everything now and then
+                self._dirty.update(self.switches)
             if not self._running:
                 return
             compat.hub.sleep(0.02)  # let a burst of API writes coalesce into one sync
+            while self._wake.qsize():
+                self._wake.get()
             try:
                 self.sync_dirty()
             except Exception:
@@ -329,24 +337,36 @@ class Programmer:
                                                                    gw.upstream_ip))
 
     def _announce_moves(self, snapshot: fm.Snapshot) -> None:
+        networks = {n.id: n for n in snapshot.networks}
         fips_by_router: dict[str, list[fm.FloatingIP]] = {}
         for fip in snapshot.floating_ips:
             fips_by_router.setdefault(fip.router_id, []).append(fip)
         for router in snapshot.routers:
             previous = self._router_hosts.get(router.id, "unknown")
             self._router_hosts[router.id] = router.host_dpid
-            if previous == router.host_dpid or router.gateway is None:
+            if previous == router.host_dpid:
                 continue
             state = self.switches.get(router.host_dpid or -1)
             switch = snapshot.switch(router.host_dpid or -1)
             if state is None or switch is None:
                 continue
-            ofport = switch.ofport(switch.external_port)
-            if ofport is None:
-                continue
+            LOG.info("router %s now on switch %016x (was %s): announcing it", router.id,
+                     state.dpid, previous)
+            # Inside: the fabric must learn that the interface MACs now live here.
+            for iface in router.interfaces:
+                network = networks.get(iface.network_id)
+                if network is None or network.physical_network is None:
+                    continue
+                uplink = switch.ofport(switch.uplinks.get(network.physical_network))
+                if uplink is not None:
+                    vlan_id = network.segmentation_id if network.network_type == "vlan" else None
+                    self._packet_out(state, uplink,
+                                     packets.gratuitous_arp(iface.mac, iface.ip, vlan_id))
+            # Outside: the upstream segment learns the gateway and floating IPs' new port.
             gw = router.gateway
-            LOG.info("router %s now on switch %016x (was %s): announcing %s", router.id,
-                     state.dpid, previous, gw.ip)
+            ofport = switch.ofport(switch.external_port)
+            if gw is None or ofport is None:
+                continue
             self._packet_out(state, ofport, packets.gratuitous_arp(gw.mac, gw.ip))
             for fip in fips_by_router.get(router.id, []):
                 self._packet_out(state, ofport, packets.gratuitous_arp(gw.mac, fip.floating_ip))

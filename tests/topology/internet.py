@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import selectors
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -88,7 +89,10 @@ class EchoServer:
                 if level == socket.SOL_IP and kind == IP_PKTINFO:
                     dst = socket.inet_ntoa(value[8:12])  # ipi_addr: header destination
             self._record("udp", addr[0], addr[1], dst)
-            sock.sendto(data, addr)
+            # Answer from the address that was asked (like ICMP echo does), not from the
+            # outgoing interface's primary address: NAT return traffic depends on it.
+            pktinfo = struct.pack("=I4s4s", 0, socket.inet_aton(dst or "0.0.0.0"), bytes(4))
+            sock.sendmsg([data], [(socket.SOL_IP, IP_PKTINFO, pktinfo)], 0, addr)
         elif key.data == "accept":
             conn, addr = sock.accept()
             self._record("tcp", addr[0], addr[1], conn.getsockname()[0])

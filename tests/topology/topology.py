@@ -176,6 +176,10 @@ class Topology(AbstractContextManager["Topology"]):
         # stp off and forward_delay 0: ports forward at once; no IGMP snooping surprises.
         self.exec(ns, ["ip", "link", "add", name, "type", "bridge", "stp_state", "0",
                        "forward_delay", "0", "mcast_snooping", "0"])
+        # A fixed MAC: otherwise the bridge takes the lowest MAC of its ports and changes it
+        # when a port joins, which leaves stale ARP entries for the bridge's own address.
+        mac = "02:" + ":".join(f"{b:02x}" for b in os.urandom(5))
+        self.exec(ns, ["ip", "link", "set", name, "address", mac])
         if cidr:
             self.exec(ns, ["ip", "addr", "add", cidr, "dev", name])
         self.exec(ns, ["ip", "link", "set", name, "up"])
