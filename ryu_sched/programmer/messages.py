@@ -130,7 +130,9 @@ def _canonical_match(match: Any) -> str:
 
 
 def _canonical_instructions(instructions: list[Any]) -> str:
-    return json.dumps([i.to_jsondict() for i in instructions], sort_keys=True, default=str)
+    text = json.dumps([i.to_jsondict() for i in instructions], sort_keys=True, default=str)
+    # A parsed reg_move names its fields by their NXM header ("eth_src_nxm"); ours by OXM.
+    return text.replace('_nxm"', '"')
 
 
 def key_of_spec(spec: FlowSpec) -> FlowKey:

@@ -258,6 +258,7 @@ class Programmer:
             if current is None:
                 msgs.append(messages.flow_add(datapath, spec))
             elif current.body != body or current.cookie != spec.cookie:
+                LOG.debug("flow %s changed: %s -> %s", key, current.body, body)
                 # OpenFlow 1.3 modify does not update cookies: re-add in place, which
                 # replaces the entry atomically (same table, priority and match).
                 msgs.append(messages.flow_add(datapath, spec))

@@ -30,7 +30,8 @@ def parse_dpid(value: object) -> int | None:
 
 def build_snapshot(session: Session, switch_ports: Mapping[int, Mapping[str, int]],
                    uplinks: Mapping[str, str], neighbors: Mapping[str, str]) -> fm.Snapshot:
-    """``switch_ports``: dpid -> {interface name: ofport} of every connected switch."""
+    """``switch_ports``: dpid -> {interface name: ofport} of every connected switch that has
+    been read; ports bound to other switches keep their recorded location."""
     networks = session.scalars(select(db.Network)).all()
     subnets = session.scalars(select(db.Subnet)).all()
     ports = session.scalars(select(db.Port)).all()
@@ -123,7 +124,12 @@ def build_snapshot(session: Session, switch_ports: Mapping[int, Mapping[str, int
 
     switches = []
     tap_to_port = {fm.tap_name(p.id): p.id for p in ports}
-    locations: dict[str, int] = {}
+    # Where each port is: seen live on a connected switch, else where it was last seen
+    # (ports.bound_dpid). A switch that has not reconnected yet after a controller restart
+    # must not make its ports vanish from every other switch's tables.
+    locations: dict[str, int] = {
+        p.id: p.bound_dpid for p in ports
+        if p.bound_dpid is not None and p.bound_dpid not in switch_ports}
     for dpid in sorted(switch_ports):
         names = switch_ports[dpid]
         switches.append(fm.Switch(dpid=dpid, ports=dict(names), uplinks=dict(uplinks),
