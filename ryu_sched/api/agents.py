@@ -311,6 +311,7 @@ def show_stats(req: ApiRequest) -> tuple[int, Any]:
         "rpc": component.stats.as_dict(),
         "agents": len(registry.agents), "alive_agents": alive,
         "heartbeats": registry.heartbeats,
+        "monitor_ticks": registry.monitor_ticks,
         "network_bindings": sum(len(h) for h in registry.hosts["network"].values()),
         "router_bindings": sum(len(h) for h in registry.hosts["router"].values()),
     }}

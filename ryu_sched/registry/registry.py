@@ -140,6 +140,7 @@ class Registry:
         self.reconcile_requested = True
         self._unplaceable_logged: set[tuple[str, str]] = set()
         self.heartbeats = 0
+        self.monitor_ticks = 0
 
     # --- loading and persistence ---------------------------------------------------------
 
@@ -761,6 +762,7 @@ class Registry:
     def monitor_tick(self) -> dict[str, int]:
         """Judge liveness, fail over, drain, and schedule what is unhosted."""
         now = self.clock()
+        self.monitor_ticks += 1
         summary = {"dead": 0, "moved": 0, "scheduled": 0}
         judging = now - self.started >= self.down_time
         if judging:

@@ -142,7 +142,10 @@ def test_killed_agents_objects_move_to_live_agents_and_do_not_come_back(ctl):
         for victim in victims:
             fleet.revive(victim)
         wait_until(lambda: all(agents_by_host(ctl)[v.host]["alive"] for v in victims), 5)
-        time.sleep(DOWN)  # let a few monitor periods pass, then check nothing moved back
+        # let three monitor periods pass, then check that nothing moved back
+        ticks = http(f"{ctl.url}/v2.0/agent-scheduler/stats")[1]["stats"]["monitor_ticks"]
+        wait_until(lambda: http(f"{ctl.url}/v2.0/agent-scheduler/stats")[1]["stats"]
+                   ["monitor_ticks"] >= ticks + 3, DOWN + 5, 0.1, "three monitor periods")
         final_nets, final_rtrs = all_bindings(ctl)
         assert (final_nets, final_rtrs) == (after_nets, after_rtrs)
         assert all(agents_by_host(ctl)[v.host]["load"] == 0 for v in victims)

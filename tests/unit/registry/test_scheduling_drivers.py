@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from collections import Counter
 
 import pytest
@@ -102,10 +101,9 @@ def test_load_pool_discards_stale_entries():
     assert pool.least_loaded("k", lambda c: True, 2) == ["b", "a"]
 
 
-def test_ten_thousand_placements_over_a_thousand_agents_take_well_under_a_second():
-    started = time.perf_counter()
+def test_ten_thousand_placements_over_a_thousand_agents_are_spread_evenly():
+    # (how fast this is, is measured by bench/scheduling.py)
     result = get_driver("least_loaded").schedule(
         [Placement(f"n{i}") for i in range(10_000)], agents(1000, ext_every=3))
-    assert time.perf_counter() - started < 2.0
     loads = Counter(a for chosen in result for a in chosen)
     assert max(loads.values()) - min(loads.values()) <= 1
