@@ -161,8 +161,15 @@ class Bridge:
         """Receive ``packet`` on its in_port through the real datapath (conntrack included);
         return what each port transmitted because of it, parsed."""
         name = self.names[packet["in_port"]]
+        before = self.rx_packets(name)
         self.sandbox.appctl("netdev-dummy/receive", name, odp_packet(packet))
-        time.sleep(0.2)
+        # The main thread dequeues a dummy port's packet (counting it in the datapath's port
+        # stats) and forwards it, upcall and conntrack recirculation included, before it
+        # serves the next unixctl request: once the count moved, the outputs are written.
+        deadline = time.monotonic() + 10
+        while self.rx_packets(name) <= before:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name}: injected packet never received")
         sent: dict[int, list[dict[str, Any]]] = {}
         for ofport, port_name in self.names.items():
             path = self.pcap_dir / f"{port_name}.pcap"
@@ -172,6 +179,15 @@ class Bridge:
             if new:
                 sent[ofport] = [parse_frame(frame) for frame in new]
         return sent
+
+    def rx_packets(self, port_name: str) -> int:
+        """Packets the datapath has taken from ``port_name`` (live, not the 5 s DB stats)."""
+        lines = self.sandbox.appctl("dpctl/show", "-s").splitlines()
+        for i, line in enumerate(lines):
+            if re.match(rf"\s+port \d+: {re.escape(port_name)}\b", line):
+                match = re.search(r"RX packets:(\d+)", lines[i + 1])
+                return int(match.group(1)) if match else 0
+        raise LookupError(f"no datapath port {port_name}")
 
     def dump_flows(self) -> list[str]:
         out = self.sandbox.run("ovs-ofctl", "-O", "OpenFlow13", "dump-flows", self.name)
