@@ -56,6 +56,7 @@ class SwitchState:
     port_buffer: dict[str, int] = dataclasses.field(default_factory=dict)
     stats_buffer: list[Any] = dataclasses.field(default_factory=list)
     connected_at: float = dataclasses.field(default_factory=time.monotonic)
+    synced: bool = False  # the first sync since this connection was logged
 
     @property
     def dpid(self) -> int:
@@ -236,7 +237,8 @@ class Programmer:
         self.stats.syncs += 1
         self.stats.last_desired = len(desired)
         self.stats.last_sync_seconds = time.perf_counter() - started
-        if sent:
+        first, state.synced = not state.synced, True
+        if sent or first:
             LOG.info("switch %016x: %d flow-mods (%d desired) in %.3fs", state.dpid, sent,
                      len(desired), self.stats.last_sync_seconds)
         return sent
