@@ -1,0 +1,638 @@
+"""The programmer at scale: snapshot, flow compilation and real switches brought to state.
+
+    python bench/programmer.py [--networks 1000 --ports 5000 --hosts 10 --routers 100 ...]
+
+A SQLite file is filled through the ORM models (bulk inserts): ``--networks`` VLAN networks
+with one /24 subnet each, ``--ports`` VM ports (``compute:nova``, one fixed IP) spread over
+the networks and over ``--hosts`` compute switches at random (fixed seed), ``--routers``
+routers with ``--interfaces`` subnets each, a gateway on a flat external network, SNAT and
+``--fips`` floating IPs each, hosted by ``--gateways`` L3 agents whose configurations carry
+``datapath_id`` and ``external_port``; the upstream gateway's MAC is already learnt. Every
+port's recorded location (``bound_dpid``) is its compute switch. Figures:
+
+(a) ``build_snapshot`` from the database (what every sync starts with);
+(b) ``desired_flows`` for compute switch 1 (its share of the ports) and gateway switch 1
+    (its share of the routers): seconds and flow count;
+(c) a freshly connected switch brought to its desired table by the real controller
+    (``python -m ryu_sched.launcher``, the same manager as production) against a real
+    ``ovs-vswitchd`` 3.x (userspace datapath, private ovsdb-server and run directory, in a
+    private network namespace). The bridge's taps are ``dummy`` ports (``--enable-dummy=
+    override``, no kernel devices: creating thousands of veths would measure the kernel, not
+    the controller; OpenFlow sees ordinary ports with the ``tap...`` names). Timed from the
+    moment the controller is set on the bridge until ``ovs-ofctl dump-aggregate`` reports the
+    desired flow count (then the installed cookies are compared with the desired ones); the
+    programmer's own figure comes from its log line;
+(d) the same switch reconnecting, and the controller restarted, with nothing changed:
+    seconds until the programmer reports the switch in sync, and the flow-mods it sent
+    (must be 0; every flow's OVS duration proves none was re-added);
+(e) baseline: this process speaks OpenFlow to the same switch itself and does what a naive
+    controller does on every connect: snapshot + desired flows, delete all, add everything,
+    barrier (the same FlowMods, built by ``ryu_sched.programmer.messages``).
+
+Needs root and Open vSwitch for (c)-(e); ``--no-ovs`` runs (a) and (b) only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import random
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import insert  # noqa: E402
+
+from flows.model import (  # noqa: E402
+    OWNER_FLOATINGIP,
+    OWNER_ROUTER_GATEWAY,
+    OWNER_ROUTER_INTERFACE,
+    Snapshot,
+    tap_name,
+)
+from flows.pipeline import desired_flows  # noqa: E402
+from flows.spec import FlowSpec  # noqa: E402
+from ryu_sched.db import Database  # noqa: E402
+from ryu_sched.db import models as db  # noqa: E402
+from ryu_sched.programmer import messages  # noqa: E402
+from ryu_sched.programmer.neighbors import LearnedNeighbor  # noqa: E402
+from ryu_sched.programmer.snapshot import build_snapshot  # noqa: E402
+
+LOG = logging.getLogger("bench.programmer")
+
+UPLINKS = {"physnet1": "uplink"}
+EXT_PORT = "ext0"
+EXT_CIDR = ipaddress.ip_network("100.64.0.0/16")
+UPSTREAM_MAC = "52:54:00:ff:00:01"
+FIRST_VLAN = 100
+GATEWAY_DPID_BASE = 0x1000
+BRIDGE = "br-int"
+
+
+@dataclass
+class Cloud:
+    """What was inserted, as far as the benchmark needs it."""
+
+    compute_dpids: list[int]
+    gateway_dpids: list[int]
+    ports_by_host: dict[int, list[str]] = field(default_factory=dict)
+    routers_by_gateway: dict[int, int] = field(default_factory=dict)
+    rows: int = 0
+
+    def switch_ports(self, dpid: int) -> dict[str, int]:
+        """The interfaces a switch reports: uplink 1, ext0 2 on gateways, taps from 10."""
+        ports = {"uplink": 1}
+        if dpid in self.gateway_dpids:
+            ports[EXT_PORT] = 2
+        for i, port_id in enumerate(self.ports_by_host.get(dpid, [])):
+            ports[tap_name(port_id)] = 10 + i
+        return ports
+
+
+def mac(kind: int, index: int) -> str:
+    return f"fa:16:3e:{kind:02x}:{(index >> 8) & 0xFF:02x}:{index & 0xFF:02x}"
+
+
+def populate(database: Database, args: argparse.Namespace) -> Cloud:
+    """Fill the database with one cloud (bulk inserts, one transaction)."""
+    if args.networks > 4094 - FIRST_VLAN:
+        raise SystemExit(f"--networks: at most {4094 - FIRST_VLAN} VLAN networks")
+    rng = random.Random(args.seed)
+    cloud = Cloud(compute_dpids=list(range(1, args.hosts + 1)),
+                  gateway_dpids=[GATEWAY_DPID_BASE + g for g in range(1, args.gateways + 1)])
+    networks: list[dict[str, Any]] = []
+    subnets: list[dict[str, Any]] = []
+    ports: list[dict[str, Any]] = []
+    ips: list[dict[str, Any]] = []
+    for n in range(args.networks):
+        net_id, subnet_id = str(uuid.UUID(int=rng.getrandbits(128))), f"subnet-{n}"
+        project = f"project-{n // 4}"
+        networks.append(dict(id=net_id, project_id=project, name=f"net-{n}",
+                             network_type="vlan", physical_network="physnet1",
+                             segmentation_id=FIRST_VLAN + n))
+        subnets.append(dict(id=subnet_id, project_id=project, network_id=net_id,
+                            cidr=f"10.{n // 256}.{n % 256}.0/24",
+                            gateway_ip=f"10.{n // 256}.{n % 256}.1"))
+    ext_id, ext_subnet = str(uuid.UUID(int=rng.getrandbits(128))), "subnet-ext"
+    networks.append(dict(id=ext_id, name="public", network_type="flat",
+                         physical_network="extnet", router_external=True))
+    upstream = str(EXT_CIDR.network_address + 1)
+    subnets.append(dict(id=ext_subnet, network_id=ext_id, cidr=str(EXT_CIDR),
+                        gateway_ip=upstream))
+    ext_ips = (str(EXT_CIDR.network_address + 10 + i) for i in range(EXT_CIDR.num_addresses))
+
+    # VM ports: network round-robin, host at random; fixed IPs from .10 up.
+    vm_ports: list[tuple[str, int, str]] = []  # (port id, network index, ip)
+    for p in range(args.ports):
+        n = p % args.networks
+        host = rng.choice(cloud.compute_dpids)
+        port_id = str(uuid.UUID(int=rng.getrandbits(128)))
+        ip = f"10.{n // 256}.{n % 256}.{10 + p // args.networks}"
+        ports.append(dict(id=port_id, project_id=networks[n]["project_id"],
+                          network_id=networks[n]["id"], mac_address=mac(0, p),
+                          device_owner="compute:nova", device_id=f"vm-{p}",
+                          status="ACTIVE", bound_dpid=host))
+        ips.append(dict(port_id=port_id, subnet_id=f"subnet-{n}",
+                        network_id=networks[n]["id"], ip_address=ip))
+        cloud.ports_by_host.setdefault(host, []).append(port_id)
+        vm_ports.append((port_id, n, ip))
+
+    routers: list[dict[str, Any]] = []
+    router_ports: list[dict[str, Any]] = []
+    fips: list[dict[str, Any]] = []
+    agents: list[dict[str, Any]] = []
+    bindings: list[dict[str, Any]] = []
+    for g, dpid in enumerate(cloud.gateway_dpids):
+        agents.append(dict(id=f"l3-agent-{g}", agent_type="L3 agent", host=f"gateway-{g}",
+                           binary="ryu-sched-l3-agent",
+                           configurations={"datapath_id": f"{dpid:016x}",
+                                           "external_port": EXT_PORT}))
+    routed = min(args.networks, args.routers * args.interfaces)
+    ports_of_network: dict[int, list[tuple[str, str]]] = {}
+    for port_id, n, ip in vm_ports:
+        ports_of_network.setdefault(n, []).append((port_id, ip))
+    for r in range(args.routers):
+        router_id = str(uuid.UUID(int=rng.getrandbits(128)))
+        gw_port = str(uuid.UUID(int=rng.getrandbits(128)))
+        routers.append(dict(id=router_id, project_id=f"project-{r}", name=f"router-{r}",
+                            gw_port_id=gw_port, enable_snat=True))
+        gateway = cloud.gateway_dpids[r % len(cloud.gateway_dpids)]
+        cloud.routers_by_gateway[gateway] = cloud.routers_by_gateway.get(gateway, 0) + 1
+        bindings.append(dict(router_id=router_id, l3_agent_id=f"l3-agent-{r % args.gateways}"))
+        ports.append(dict(id=gw_port, network_id=ext_id, mac_address=mac(1, r),
+                          device_owner=OWNER_ROUTER_GATEWAY, device_id=router_id,
+                          status="ACTIVE"))
+        ips.append(dict(port_id=gw_port, subnet_id=ext_subnet, network_id=ext_id,
+                        ip_address=next(ext_ips)))
+        router_ports.append(dict(router_id=router_id, port_id=gw_port,
+                                 port_type=OWNER_ROUTER_GATEWAY))
+        for n in range(r * args.interfaces, min(routed, (r + 1) * args.interfaces)):
+            iface = str(uuid.UUID(int=rng.getrandbits(128)))
+            ports.append(dict(id=iface, network_id=networks[n]["id"], mac_address=mac(2, n),
+                              device_owner=OWNER_ROUTER_INTERFACE, device_id=router_id,
+                              status="ACTIVE"))
+            ips.append(dict(port_id=iface, subnet_id=f"subnet-{n}",
+                            network_id=networks[n]["id"], ip_address=subnets[n]["gateway_ip"]))
+            router_ports.append(dict(router_id=router_id, port_id=iface,
+                                     port_type=OWNER_ROUTER_INTERFACE))
+        behind = [p for n in range(r * args.interfaces, min(routed, (r + 1) * args.interfaces))
+                  for p in ports_of_network.get(n, [])]
+        for f, (port_id, ip) in enumerate(behind[:args.fips]):
+            fip_port = str(uuid.UUID(int=rng.getrandbits(128)))
+            address = next(ext_ips)
+            ports.append(dict(id=fip_port, network_id=ext_id, mac_address=mac(3, r * 16 + f),
+                              device_owner=OWNER_FLOATINGIP, device_id=f"fip-{r}-{f}",
+                              status="ACTIVE"))
+            ips.append(dict(port_id=fip_port, subnet_id=ext_subnet, network_id=ext_id,
+                            ip_address=address))
+            fips.append(dict(floating_network_id=ext_id, floating_port_id=fip_port,
+                             floating_ip_address=address, fixed_port_id=port_id,
+                             fixed_ip_address=ip, router_id=router_id, status="ACTIVE"))
+
+    with database.session() as session:
+        for model, rows in ((db.Network, networks), (db.Subnet, subnets), (db.Port, ports),
+                            (db.IPAllocation, ips), (db.Router, routers),
+                            (db.RouterPort, router_ports), (db.FloatingIP, fips),
+                            (db.Agent, agents), (db.RouterL3AgentBinding, bindings)):
+            if rows:
+                session.execute(insert(model), rows)
+            cloud.rows += len(rows)
+        session.execute(insert(LearnedNeighbor),
+                        [dict(ip_address=upstream, mac_address=UPSTREAM_MAC)])
+    return cloud
+
+
+def take_snapshot(database: Database, cloud: Cloud, connected: list[int]) -> Snapshot:
+    with database.session() as session:
+        neighbors = {row.ip_address: row.mac_address
+                     for row in session.query(LearnedNeighbor).all()}
+        return build_snapshot(session, {d: cloud.switch_ports(d) for d in connected},
+                              UPLINKS, neighbors)
+
+
+def timed(fn: Any, *args: Any, repeat: int = 3) -> tuple[float, Any]:
+    """Best of ``repeat`` runs: (seconds, result of the last run)."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn(*args)
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def flows_by_table(flows: list[FlowSpec]) -> str:
+    counts = Counter(f.table for f in flows)
+    return " ".join(f"t{t}:{counts[t]}" for t in sorted(counts))
+
+
+# --- a private Open vSwitch ------------------------------------------------------------------
+
+SCHEMAS = ("/usr/share/openvswitch/vswitch.ovsschema",
+           "/usr/local/share/openvswitch/vswitch.ovsschema")
+
+
+class Ovs:
+    """ovsdb-server + ovs-vswitchd with every file under ``root`` (run from the calling
+    thread's network namespace). All ports are dummy ports (``--enable-dummy=override``)."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root = root
+        self.env = {**env, "OVS_RUNDIR": str(root), "OVS_DBDIR": str(root),
+                    "OVS_LOGDIR": str(root)}
+        self.db = f"unix:{root}/db.sock"
+
+    def run(self, *args: str, timeout: float = 60.0) -> str:
+        proc = subprocess.run(args, env=self.env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(args[:4])}...: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def start(self) -> None:
+        schema = next(p for p in SCHEMAS if Path(p).exists())
+        r = self.root
+        self.run("ovsdb-tool", "create", f"{r}/conf.db", schema)
+        self.run("ovsdb-server", f"--remote=punix:{r}/db.sock", f"--pidfile={r}/ovsdb.pid",
+                 "--detach", f"--log-file={r}/ovsdb.log", f"{r}/conf.db")
+        self.vsctl("--no-wait", "init")
+        self.run("ovs-vswitchd", self.db, f"--pidfile={r}/vswitchd.pid", "--detach",
+                 f"--log-file={r}/vswitchd.log", "--enable-dummy=override", "--disable-system")
+
+    def vsctl(self, *args: str) -> str:
+        return self.run("ovs-vsctl", f"--db={self.db}", "--timeout=60", *args)
+
+    def ofctl(self, bridge: str, command: str, *args: str) -> str:
+        return self.run("ovs-ofctl", "-O", "OpenFlow13", command,
+                        f"unix:{self.root}/{bridge}.mgmt", *args)
+
+    def add_bridge(self, name: str, dpid: int, ports: dict[str, int]) -> None:
+        """A secure-mode bridge with ``ports`` and no controller yet (one transaction)."""
+        args = ["add-br", name, "--", "set", "bridge", name, "datapath_type=netdev",
+                "protocols=OpenFlow13", "fail_mode=secure",
+                f"other-config:datapath-id={dpid:016x}", "other-config:disable-in-band=true"]
+        for port, ofport in sorted(ports.items(), key=lambda item: item[1]):
+            args += ["--", "add-port", name, port, "--", "set", "interface", port,
+                     "type=dummy", f"ofport_request={ofport}"]
+        self.vsctl(*args)
+
+    def set_controller(self, bridge: str, target: str) -> None:
+        self.vsctl("set-controller", bridge, target)
+
+    def flow_count(self, bridge: str) -> int:
+        match = re.search(r"flow_count=(\d+)", self.ofctl(bridge, "dump-aggregate"))
+        return int(match.group(1)) if match else -1
+
+    def flows(self, bridge: str) -> list[tuple[int, float]]:
+        """(cookie, duration in seconds) of every installed flow."""
+        result = []
+        for line in self.ofctl(bridge, "dump-flows").splitlines():
+            cookie = re.search(r"cookie=(0x[0-9a-f]+)", line)
+            duration = re.search(r"duration=([0-9.]+)s", line)
+            if cookie and duration:
+                result.append((int(cookie.group(1), 16), float(duration.group(1))))
+        return result
+
+    def stop(self) -> None:
+        for name, target in (("vswitchd", "ovs-vswitchd"), ("ovsdb", "ovsdb-server")):
+            try:
+                pid = int((self.root / f"{name}.pid").read_text().strip())
+            except (OSError, ValueError):
+                continue
+            ctl = f"{self.root}/{target}.{pid}.ctl"
+            subprocess.run(["ovs-appctl", "-t", ctl, "exit"], env=self.env,
+                           capture_output=True, timeout=30, check=False)
+
+
+def respelled(target: str) -> str:
+    """``tcp:1.2.3.4:6653`` <-> ``tcp:[1.2.3.4]:6653``: a new target makes OVS reconnect now
+    (OVS 3.1 otherwise backs off up to 8 s) without ever leaving the bridge controller-less,
+    which would flush its flows."""
+    kind, _, rest = target.partition(":")
+    host, _, port = rest.rpartition(":")
+    return f"{kind}:{host[1:-1]}:{port}" if host.startswith("[") else f"{kind}:[{host}]:{port}"
+
+
+class ControllerLog:
+    """The programmer's per-switch sync lines in the controller log."""
+
+    LINE = re.compile(r"switch ([0-9a-f]{16}): (\d+) flow-mods \((\d+) desired\) in ([0-9.]+)s")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def syncs(self, dpid: int) -> list[tuple[int, int, float]]:
+        try:
+            text = self.path.read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        return [(int(m.group(2)), int(m.group(3)), float(m.group(4)))
+                for m in self.LINE.finditer(text) if int(m.group(1), 16) == dpid]
+
+    def wait_sync(self, dpid: int, seen: int, timeout: float) -> tuple[float, int, int, float]:
+        """Wait for sync line number ``seen`` + 1 of ``dpid``: (when, mods, desired, secs)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = self.syncs(dpid)
+            if len(lines) > seen:
+                return (time.perf_counter(), *lines[seen])
+            time.sleep(0.01)
+        raise TimeoutError(f"no sync of switch {dpid:016x} in the controller log ({self.path})")
+
+
+def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.02) -> float:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+    return time.perf_counter()
+
+
+# --- the naive baseline: one OpenFlow connection spoken by this process ------------------------
+
+OFPT_HELLO, OFPT_ERROR, OFPT_ECHO_REQUEST, OFPT_ECHO_REPLY = 0, 1, 2, 3
+OFPT_BARRIER_REPLY = 21
+
+
+class NaiveController:
+    """Delete every flow and add every desired one, then a barrier: what a controller without
+    a diff does whenever a switch connects."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.port = self.listener.getsockname()[1]
+        self.errors = 0
+
+    def accept(self, timeout: float) -> socket.socket:
+        self.listener.settimeout(timeout)
+        conn, _ = self.listener.accept()
+        conn.settimeout(timeout)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.sendall(struct.pack("!BBHI", 4, OFPT_HELLO, 8, 1))
+        self._read_until(conn, {OFPT_HELLO})
+        return conn
+
+    def _read_until(self, conn: socket.socket, wanted: set[int]) -> None:
+        buf = b""
+        while True:
+            while len(buf) < 8 or len(buf) < struct.unpack_from("!H", buf, 2)[0]:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    raise ConnectionError("switch closed the connection")
+                buf += chunk
+            _version, kind, length, xid = struct.unpack_from("!BBHI", buf)
+            body, buf = buf[8:length], buf[length:]
+            if kind == OFPT_ECHO_REQUEST:
+                conn.sendall(struct.pack("!BBHI", 4, OFPT_ECHO_REPLY, 8 + len(body), xid) + body)
+            elif kind == OFPT_ERROR:
+                self.errors += 1
+            if kind in wanted:
+                return
+
+    def program(self, conn: socket.socket, dpid: int, desired: list[FlowSpec]) -> None:
+        ofp, parser = messages.ofp, messages.parser
+        datapath = SimpleNamespace(id=dpid, ofproto=ofp, ofproto_parser=parser)
+        msgs = [parser.OFPFlowMod(datapath, table_id=ofp.OFPTT_ALL, command=ofp.OFPFC_DELETE,
+                                  out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+                                  match=parser.OFPMatch())]
+        msgs += [messages.flow_add(datapath, spec) for spec in desired]
+        msgs.append(parser.OFPBarrierRequest(datapath))
+        out = bytearray()
+        for xid, msg in enumerate(msgs, start=2):
+            msg.set_xid(xid)
+            msg.serialize()
+            out += msg.buf
+        conn.sendall(out)
+        self._read_until(conn, {OFPT_BARRIER_REPLY})
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+# --- (c) - (e): real switches -----------------------------------------------------------------
+
+@dataclass
+class Figure:
+    label: str
+    switch: str
+    flows: int
+    seconds: float
+    flow_mods: int
+    note: str = ""
+
+
+def bench_switches(args: argparse.Namespace, workdir: Path, database: Database,
+                   cloud: Cloud) -> list[Figure]:
+    from tests.topology import cleanup, netns, unique_prefix
+    from tests.topology._run import child_env
+    from tests.topology.netns import add_netns
+
+    prefix = unique_prefix("b")
+    ns = prefix + "ovs"
+    add_netns(ns)
+    try:
+        with netns(ns):
+            return _bench_switches(args, workdir, database, cloud, child_env(prefix))
+    finally:
+        cleanup(prefix)
+
+
+def _bench_switches(args: argparse.Namespace, workdir: Path, database: Database, cloud: Cloud,
+                    env: dict[str, str]) -> list[Figure]:
+    from tests.support.controller import ControllerProcess
+
+    compute, gateway = cloud.compute_dpids[0], cloud.gateway_dpids[0]
+    labels = {compute: "compute", gateway: "gateway"}
+    # one ovs-vswitchd per switch, as one per host in production (port names are per daemon)
+    switches = {dpid: Ovs(workdir / f"ovs-{labels[dpid]}", env) for dpid in labels}
+    controller = ControllerProcess(workdir / "controller", options={
+        "connection": f"sqlite:///{database.engine.url.database}",
+        "allow_automatic_failover": False, "network_auto_schedule": False,
+        "router_auto_schedule": False})
+    figures: list[Figure] = []
+    try:
+        started = time.perf_counter()
+        for dpid, ovs in switches.items():
+            ovs.root.mkdir()
+            ovs.start()
+            ovs.add_bridge(BRIDGE, dpid, cloud.switch_ports(dpid))
+        version = subprocess.run(["ovs-vswitchd", "--version"], capture_output=True,
+                                 text=True, check=False).stdout.split("\n")[0].split()[-1]
+        built = ", ".join(f"{labels[d]} {len(cloud.switch_ports(d))}" for d in switches)
+        print(f"    OVS {version}, one daemon per switch, dummy ports ({built}) ready in "
+              f"{time.perf_counter() - started:.2f}s")
+        started = time.perf_counter()
+        controller.start(timeout=60)
+        print(f"    controller process up (API answers) in "
+              f"{time.perf_counter() - started:.2f}s")
+        log = ControllerLog(controller.log_path)
+        target = {d: f"tcp:127.0.0.1:{controller.of_port}" for d in switches}
+
+        # (c) fresh connect, one switch after the other
+        connected: list[int] = []
+        expected: dict[int, list[FlowSpec]] = {}
+        for dpid, ovs in switches.items():
+            connected.append(dpid)
+            expected[dpid] = desired_flows(take_snapshot(database, cloud, connected), dpid)
+            want = len(expected[dpid])
+            seen = len(log.syncs(dpid))
+            t0 = time.perf_counter()
+            ovs.set_controller(BRIDGE, target[dpid])
+            t1 = wait_for(lambda ovs=ovs, want=want: ovs.flow_count(BRIDGE) == want, 90,
+                          f"{want} flows on the {labels[dpid]} switch")
+            _when, mods, desired_n, prog_s = log.wait_sync(dpid, seen, 30)
+            cookies = Counter(cookie for cookie, _ in ovs.flows(BRIDGE))
+            same = cookies == Counter(f.cookie for f in expected[dpid])
+            figures.append(Figure("(c) fresh connect", labels[dpid], want, t1 - t0, mods,
+                                  f"programmer {prog_s:.2f}s for {desired_n} desired; "
+                                  f"cookies {'match' if same else 'DIFFER'}"))
+
+        # (d) the compute switch reconnects; then the controller restarts
+        seen = len(log.syncs(compute))
+        t0 = time.perf_counter()
+        target[compute] = respelled(target[compute])
+        switches[compute].set_controller(BRIDGE, target[compute])
+        t1, mods, desired_n, prog_s = log.wait_sync(compute, seen, 60)
+        figures.append(Figure("(d) switch reconnect", "compute", desired_n, t1 - t0, mods,
+                              f"programmer {prog_s:.2f}s"))
+        controller.stop()
+        started = time.perf_counter()
+        controller.start(timeout=60)
+        startup = time.perf_counter() - started
+        seen_by = {d: len(log.syncs(d)) for d in switches}
+        t0 = time.perf_counter()
+        for dpid, ovs in switches.items():
+            target[dpid] = respelled(target[dpid])
+            ovs.set_controller(BRIDGE, target[dpid])
+        for dpid, ovs in switches.items():
+            t1, mods, desired_n, prog_s = log.wait_sync(dpid, seen_by[dpid], 60)
+            since = time.perf_counter() - t0
+            readded = sum(1 for _c, age in ovs.flows(BRIDGE) if age < since)
+            figures.append(Figure("(d) controller restart", labels[dpid], desired_n, t1 - t0,
+                                  mods, f"process start {startup:.1f}s before; "
+                                  f"{readded} flows younger than the restart"))
+        controller.stop()
+
+        # (e) the naive controller on the same switches, from this process
+        for dpid, ovs in switches.items():
+            naive = NaiveController()
+            try:
+                t0 = time.perf_counter()
+                ovs.set_controller(BRIDGE, f"tcp:127.0.0.1:{naive.port}")
+                conn = naive.accept(30)
+                snap_started = time.perf_counter()
+                desired = desired_flows(take_snapshot(database, cloud, list(switches)), dpid)
+                gap_started = time.perf_counter()
+                naive.program(conn, dpid, desired)
+                t1 = time.perf_counter()
+                conn.close()
+            finally:
+                naive.close()
+            count = ovs.flow_count(BRIDGE)
+            figures.append(Figure("(e) naive delete+add", labels[dpid], len(desired), t1 - t0,
+                                  len(desired) + 1,
+                                  f"compile {gap_started - snap_started:.2f}s; table empty "
+                                  f"or partial for {t1 - gap_started:.2f}s; {count} installed"
+                                  + (f"; {naive.errors} errors" if naive.errors else "")))
+    finally:
+        controller.stop()
+        for ovs in switches.values():
+            ovs.stop()
+    return figures
+
+
+def print_table(figures: list[Figure]) -> None:
+    print(f"{'':24} {'switch':8} {'flows':>7} {'seconds':>8} {'flow-mods':>10} "
+          f"{'flow-mods/s':>12}  notes")
+    for f in figures:
+        rate = f"{f.flow_mods / f.seconds:,.0f}" if f.flow_mods and f.seconds > 0 else "-"
+        print(f"{f.label:24} {f.switch:8} {f.flows:7,} {f.seconds:8.2f} {f.flow_mods:10,} "
+              f"{rate:>12}  {f.note}")
+    by = {(f.label, f.switch): f for f in figures}
+    for switch in ("compute", "gateway"):
+        naive = by.get(("(e) naive delete+add", switch))
+        if naive is None:
+            continue
+        for label in ("(c) fresh connect", "(d) controller restart", "(d) switch reconnect"):
+            ours = by.get((label, switch))
+            if ours is not None and ours.seconds > 0:
+                print(f"ratio naive / {label[4:]} ({switch}): {naive.seconds / ours.seconds:.2f}x"
+                      f" time, {naive.flow_mods:,} vs {ours.flow_mods:,} flow-mods")
+
+
+# --- main ------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--networks", type=int, default=1000)
+    ap.add_argument("--ports", type=int, default=5000)
+    ap.add_argument("--hosts", type=int, default=10, help="compute switches")
+    ap.add_argument("--routers", type=int, default=100)
+    ap.add_argument("--interfaces", type=int, default=2, help="subnets per router")
+    ap.add_argument("--fips", type=int, default=2, help="floating IPs per router")
+    ap.add_argument("--gateways", type=int, default=2, help="gateway switches (L3 agents)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-ovs", action="store_true", help="only (a) and (b)")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-programmer-"))
+    db_path = workdir / "ryu_sched.sqlite"
+    database = Database(f"sqlite:///{db_path}")
+    database.create_schema()
+    started = time.perf_counter()
+    cloud = populate(database, args)
+    print(f"programmer bench: {args.networks:,} networks, {args.ports:,} ports on "
+          f"{args.hosts} compute switches, {args.routers} routers x {args.interfaces} "
+          f"subnets + {args.fips} floating IPs on {args.gateways} gateway switches "
+          f"({cloud.rows:,} rows inserted in {time.perf_counter() - started:.2f}s)")
+
+    compute, gateway = cloud.compute_dpids[0], cloud.gateway_dpids[0]
+    connected = [compute, gateway]
+    snap_s, snapshot = timed(take_snapshot, database, cloud, connected)
+    print(f"(a) snapshot from the database: {snap_s:.3f}s ({len(snapshot.ports):,} ports, "
+          f"{len(snapshot.networks):,} networks, {len(snapshot.routers)} routers)")
+    desired: dict[int, list[FlowSpec]] = {}
+    for label, dpid in (("compute", compute), ("gateway", gateway)):
+        seconds, desired[dpid] = timed(desired_flows, snapshot, dpid)
+        canon_s, _ = timed(lambda fl: [messages.canonical(f) for f in fl], desired[dpid],
+                           repeat=1)
+        extra = (f"{len(cloud.ports_by_host.get(dpid, []))} ports bound" if label == "compute"
+                 else f"{cloud.routers_by_gateway.get(dpid, 0)} routers hosted")
+        print(f"(b) desired_flows {label} switch {dpid:#x} ({extra}): {seconds:.3f}s, "
+              f"{len(desired[dpid]):,} flows [{flows_by_table(desired[dpid])}]; "
+              f"canonical forms {canon_s:.3f}s")
+    if not args.no_ovs:
+        print("(c)-(e) real Open vSwitch, real controller process:")
+        print_table(bench_switches(args, workdir, database, cloud))
+    database.dispose()
+    if args.keep:
+        print(f"work directory kept: {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
