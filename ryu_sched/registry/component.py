@@ -2,7 +2,8 @@
 
 - RPC readers call :meth:`Registry.report_state` and the other agent methods directly;
 - the *flusher* writes batched heartbeats every ``heartbeat_flush_interval``;
-- the *worker* applies bus events (auto-scheduling, notifications) and reconciles when asked;
+- the *worker* applies bus events (auto-scheduling, notifications), deletes the DHCP port of
+  a network unbound from a DHCP agent, and reconciles when asked;
 - the *monitor* runs :meth:`Registry.monitor_tick` every ``effective_monitor_interval``.
 
 Bus subscribers must be quick, so :meth:`_on_event` only queues the event for the worker.
@@ -77,7 +78,9 @@ class RegistryComponent:
     # --- green threads ------------------------------------------------------------------
 
     def _on_event(self, event: ModelEvent) -> None:
-        if event.action in ("bind", "unbind"):
+        if event.action == "bind":
+            return
+        if event.action == "unbind" and event.resource != "network":
             return
         self._queue.put(event)
 
@@ -113,6 +116,10 @@ class RegistryComponent:
                 elif item is _RECONCILE:
                     if self.registry.reconcile_requested:
                         self.registry.reconcile()
+                elif item.action == "unbind":
+                    host = item.data.get("host")
+                    if isinstance(host, str):
+                        self.registry.release_dhcp_port(item.resource_id, host)
                 else:
                     self.registry.handle_event(item)
             except Exception:

@@ -53,6 +53,12 @@ class AgentRecord:
         return bool(self.configurations.get("external_port"))
 
     @property
+    def external_link_down(self) -> bool:
+        """An L3 agent that reports its external uplink down (``external_link_up: false``):
+        no candidate for routers, and its routers move away."""
+        return self.configurations.get("external_link_up") is False
+
+    @property
     def datapath_id(self) -> str | None:
         value = self.configurations.get("datapath_id")
         return value if isinstance(value, str) else None

@@ -36,6 +36,8 @@ from ryu_sched.registry.model import (
     validate_configurations,
     validate_state,
 )
+from ryu_sched.resources.context import admin_context
+from ryu_sched.resources.ports import delete_port
 from ryu_sched.rpc.protocol import BadParams
 from ryu_sched.scheduling import Candidate, Placement, get_driver
 
@@ -303,10 +305,14 @@ class Registry:
         validate_state(state)
         conf = state.get("configurations")
         if conf is not None:
-            old_ext = rec.has_external_port
+            old_ext, old_down = rec.has_external_port, rec.external_link_down
             rec.configurations = conf
             if old_ext and not rec.has_external_port:
                 self.reconcile_requested = True   # routers with a gateway must move
+            if old_down != rec.external_link_down:
+                LOG.info("agent %s (%s on %s): external link %s", rec.id, rec.agent_type,
+                         rec.host, "down" if rec.external_link_down else "up")
+                self.reconcile_requested = True   # its routers move / it is a candidate again
         rec.availability_zone = state.get("availability_zone", rec.availability_zone)
         rec.binary = state.get("binary") or rec.binary
         rec.topic = state.get("topic") or rec.topic
@@ -352,7 +358,7 @@ class Registry:
                           len(self.hosted.get(rec.id, ())), rec.has_external_port)
                 for rec in self.by_type[agent_type].values()
                 if rec.persisted and rec.admin_state_up and rec.heartbeat > limit
-                and rec.id not in excluded]
+                and not rec.external_link_down and rec.id not in excluded]
 
     # --- agent administration -----------------------------------------------------------
 
@@ -583,6 +589,35 @@ class Registry:
                      "to_agent_id": m.to_agent_id, "to_host": m.to_host, "reason": m.reason}
                     for m in session.scalars(query)]
 
+    # --- DHCP ports of unbound networks -------------------------------------------------
+
+    def release_dhcp_port(self, network_id: str, host: str) -> int:
+        """Delete the DHCP port the DHCP agent of ``host`` used for ``network_id`` once the
+        network is no longer bound to it (failover, manual unbind, agent deleted): its tap
+        becomes an unknown port that the pipeline drops, so a dead agent's dnsmasq stops
+        answering. Nothing happens if the network was bound to that agent again meanwhile.
+        Returns the number of ports deleted."""
+        from ryu_sched.registry.agent_rpc import DHCP_OWNER, dhcp_device_id  # (import cycle)
+
+        rec = self.agent_by_host(AgentType.DHCP, host)
+        if rec is not None and rec.id in self.hosts["network"].get(network_id, {}):
+            return 0
+        port = models.Port
+        with self.db.session() as session:
+            port_ids = list(session.scalars(select(port.id).where(
+                port.network_id == network_id, port.device_owner == DHCP_OWNER,
+                port.device_id == dhcp_device_id(network_id, host))))
+        deleted = 0
+        for port_id in port_ids:
+            try:
+                delete_port(self.services, admin_context(), port_id)
+            except errors.NotFound:
+                continue
+            deleted += 1
+            LOG.info("deleted DHCP port %s of network %s on %s (no longer hosted there)",
+                     port_id, network_id, host)
+        return deleted
+
     # --- object information -------------------------------------------------------------
 
     def object_info(self, kind: str, ids: Iterable[str] | None = None) -> dict[str, ObjectInfo]:
@@ -637,12 +672,17 @@ class Registry:
         want = self.wanted_copies(kind)
         placements: list[Placement] = []
         gateway_moves: list[tuple[str, str]] = []
+        link_moves: list[tuple[str, str]] = []
         for obj_id, facts in info.items():
             hosts = self.hosts[kind].get(obj_id, {})
-            if kind == "router" and facts.needs_external_port and hosts:
+            if kind == "router" and hosts:
                 for agent_id in hosts:
                     rec = self.agents.get(agent_id)
-                    if rec is not None and not rec.has_external_port:
+                    if rec is None:
+                        continue
+                    if rec.external_link_down:
+                        link_moves.append((obj_id, agent_id))
+                    elif facts.needs_external_port and not rec.has_external_port:
                         gateway_moves.append((obj_id, agent_id))
             if len(hosts) >= want:
                 continue
@@ -659,6 +699,8 @@ class Registry:
             added = self.bind_many(kind, pairs)
         if gateway_moves:
             added += self._move_off(kind, gateway_moves, "gateway")
+        if link_moves:
+            added += self._move_off(kind, link_moves, "link_down")
         return added
 
     def _placement(self, kind: str, obj_id: str, facts: ObjectInfo, count: int,
