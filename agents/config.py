@@ -29,6 +29,9 @@ OPTS = [
     cfg.StrOpt("external_port", default="ext0",
                help="L3 agent: OVS port name of the external uplink on the bridge."),
     cfg.StrOpt("dnsmasq", default="dnsmasq", help="DHCP agent: the dnsmasq binary."),
+    cfg.StrOpt("dnsmasq_user", default="",
+               help="DHCP agent: the user dnsmasq runs as after start-up (empty: dnsmasq's "
+                    "default, or root when state_path is not reachable by other users)."),
     cfg.IntOpt("dhcp_lease_time", default=86400, help="DHCP agent: lease time in seconds."),
 ]
 
@@ -47,6 +50,7 @@ class AgentSettings:
     namespace_prefix: str
     external_port: str
     dnsmasq: str
+    dnsmasq_user: str
     dhcp_lease_time: int
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from agents import system
 from agents.base import AgentBase, setup_logging
 from agents.config import load_settings
-from agents.dnsmasq import Dnsmasq, dhcp_subnets
+from agents.dnsmasq import Dnsmasq, dhcp_subnets, traversable_by_others
 
 LOG = logging.getLogger(__name__)
 
@@ -35,6 +35,13 @@ class DhcpAgent(AgentBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.hosted: dict[str, int] = {}   # network id -> number of ports served
+        self.dnsmasq_user = self.settings.dnsmasq_user or None
+        if self.dnsmasq_user is None and not traversable_by_others(
+                Path(self.settings.state_path)):
+            LOG.warning("state_path %s is not reachable by other users: dnsmasq keeps "
+                        "running as root so that it can re-read its files on reload",
+                        self.settings.state_path)
+            self.dnsmasq_user = "root"
 
     # --- naming -------------------------------------------------------------------------
 
@@ -49,7 +56,7 @@ class DhcpAgent(AgentBase):
         return Dnsmasq(self.settings.dnsmasq,
                        Path(self.settings.state_path) / "dhcp" / network_id,
                        self.namespace(network_id), "ns-" + port_id[:11],
-                       self.settings.dhcp_lease_time)
+                       self.settings.dhcp_lease_time, self.dnsmasq_user)
 
     # --- the agent's work -----------------------------------------------------------------
 
@@ -84,7 +91,11 @@ class DhcpAgent(AgentBase):
                            mtu=info.get("mtu"))
         self.ovs.add_port(outer, {"iface-id": port["id"], "attached-mac": port["mac_address"],
                                   "iface-status": "active"})
-        self.dnsmasq(network_id, port["id"]).apply(info)
+        dnsmasq = self.dnsmasq(network_id, port["id"])
+        action = dnsmasq.apply(info)
+        if action != "started" and network_id not in self.hosted:
+            LOG.info("adopted dnsmasq %s for network %s (%s)", dnsmasq.pid(), network_id,
+                     action)
         return len(info.get("ports", []))
 
     def _remove_stale_ports(self, namespace: str, keep: str) -> None:

@@ -1,7 +1,8 @@
 """One dnsmasq per network: static leases generated from the network's ports.
 
 Files live in ``<state_path>/dhcp/<network_id>/``: ``host`` (MAC -> IP, name), ``opts``
-(router, DNS servers, classless routes, MTU per subnet), ``pid``. Changes of ports or subnets
+(router, DNS servers, classless routes, MTU per subnet), ``pid``, ``args`` (the command line it
+was started with) and ``dnsmasq.log`` (its log: every DHCP transaction). Changes of ports or subnets
 rewrite the files and send SIGHUP, which makes dnsmasq re-read both without a restart.
 dnsmasq's DNS service is off (``--port=0``): clients get the subnet's ``dns_nameservers``.
 """
@@ -13,6 +14,7 @@ import logging
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -83,18 +85,37 @@ def dhcp_ranges(info: dict[str, Any], lease_time: int) -> list[str]:
     return ranges
 
 
+def traversable_by_others(path: Path) -> bool:
+    """True when every existing directory from ``path`` up to ``/`` lets other users in.
+
+    dnsmasq drops root for an unprivileged user after start-up and re-reads its hosts and
+    options files as that user on SIGHUP: under a private directory (a 0700 temporary
+    directory, say) the reload would fail silently and new ports would get no answer.
+    """
+    for directory in (path, *path.parents):
+        try:
+            mode = directory.stat().st_mode
+        except FileNotFoundError:
+            continue
+        if not mode & stat.S_IXOTH:
+            return False
+    return True
+
+
 class Dnsmasq:
     def __init__(self, binary: str, conf_dir: Path, namespace: str, interface: str,
-                 lease_time: int) -> None:
+                 lease_time: int, user: str | None = None) -> None:
         self.binary = binary
         self.conf_dir = conf_dir
         self.namespace = namespace
         self.interface = interface
         self.lease_time = lease_time
+        self.user = user
         self.hosts_file = conf_dir / "host"
         self.opts_file = conf_dir / "opts"
         self.pid_file = conf_dir / "pid"
         self.args_file = conf_dir / "args"
+        self.log_file = conf_dir / "dnsmasq.log"
 
     def pid(self) -> int | None:
         """The pid of our dnsmasq when it runs (checked against its command line)."""
@@ -112,6 +133,8 @@ class Dnsmasq:
                 "--except-interface=lo", f"--pid-file={self.pid_file}",
                 f"--dhcp-hostsfile={self.hosts_file}", f"--dhcp-optsfile={self.opts_file}",
                 "--leasefile-ro", "--dhcp-authoritative", "--dhcp-lease-max=65535",
+                f"--log-facility={self.log_file}",
+                *([f"--user={self.user}"] if self.user else []),
                 *dhcp_ranges(info, self.lease_time)]
 
     def apply(self, info: dict[str, Any]) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from agents.dnsmasq import dhcp_ranges, render_hosts, render_opts
+from pathlib import Path
+
+from agents.dnsmasq import Dnsmasq, dhcp_ranges, render_hosts, render_opts, traversable_by_others
 
 INFO = {
     "id": "net-1", "mtu": 1450,
@@ -49,3 +51,25 @@ def test_subnet_without_gateway_sends_no_router() -> None:
 def test_only_static_ranges_are_served() -> None:
     assert dhcp_ranges(INFO, 600) == [
         "--dhcp-range=set:subnet0,10.0.0.0,static,255.255.255.0,600s"]
+
+
+def test_private_state_directory_is_not_traversable_by_dnsmasqs_user(tmp_path: Path) -> None:
+    private = tmp_path / "private"
+    (private / "dhcp").mkdir(parents=True)
+    private.chmod(0o700)
+    tmp_path.chmod(0o755)
+    assert not traversable_by_others(private / "dhcp" / "net-1")
+    private.chmod(0o755)
+    if traversable_by_others(tmp_path):   # pytest's own base directory may be private
+        assert traversable_by_others(private / "dhcp" / "net-1")
+
+
+def test_command_line_names_interface_files_log_and_user(tmp_path: Path) -> None:
+    argv = Dnsmasq("dnsmasq", tmp_path / "net-1", "ns1-qdhcp-net-1", "ns-abc", 600,
+                   user="root").argv(INFO)
+    assert argv[:5] == ["ip", "netns", "exec", "ns1-qdhcp-net-1", "dnsmasq"]
+    assert "--interface=ns-abc" in argv and "--bind-interfaces" in argv
+    assert f"--dhcp-hostsfile={tmp_path / 'net-1' / 'host'}" in argv
+    assert f"--log-facility={tmp_path / 'net-1' / 'dnsmasq.log'}" in argv
+    assert "--user=root" in argv
+    assert "--user=root" not in Dnsmasq("dnsmasq", tmp_path, "ns", "ns-abc", 600).argv(INFO)
