@@ -334,7 +334,8 @@ def respelled(target: str) -> str:
 class ControllerLog:
     """The programmer's per-switch sync lines in the controller log."""
 
-    LINE = re.compile(r"switch ([0-9a-f]{16}): (\d+) flow-mods \((\d+) desired\) in ([0-9.]+)s")
+    LINE = re.compile(r"switch ([0-9a-f]{16}): (\d+ flow-mods|in sync, nothing sent) "
+                      r"\((\d+) desired\) in ([0-9.]+)s")
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -344,7 +345,8 @@ class ControllerLog:
             text = self.path.read_text(errors="replace")
         except FileNotFoundError:
             return []
-        return [(int(m.group(2)), int(m.group(3)), float(m.group(4)))
+        return [(int(m.group(2).split()[0]) if m.group(2)[0].isdigit() else 0,
+                 int(m.group(3)), float(m.group(4)))
                 for m in self.LINE.finditer(text) if int(m.group(1), 16) == dpid]
 
     def wait_sync(self, dpid: int, seen: int, timeout: float) -> tuple[float, int, int, float]:
