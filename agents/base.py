@@ -29,11 +29,15 @@ class AgentBase:
     def __init__(self, settings: AgentSettings) -> None:
         self.settings = settings
         self.ovs = Ovs(settings.ovsdb, settings.bridge)
+        # Reconnect attempts back off up to one heartbeat period (5 s at most): after a
+        # controller restart every agent must be back well within agent_down_time.
         self.rpc = RpcClient(settings.controller_host, settings.controller_port,
                              on_notification=self._on_notification,
-                             on_connect=self.request_sync)
+                             on_connect=self._on_connect,
+                             max_backoff=min(5.0, max(settings.report_interval, 0.2)))
         self.start_flag = True
         self.stopping = threading.Event()
+        self._beat_now = threading.Event()
         self._dirty = threading.Event()
         self.synced_once = threading.Event()
         self.sync_count = 0
@@ -72,7 +76,14 @@ class AgentBase:
                     LOG.warning("heartbeat failed: %s", exc)
                 except Exception:
                     LOG.exception("heartbeat failed")
-            self.stopping.wait(self.settings.report_interval)
+            self._beat_now.wait(self.settings.report_interval)
+            self._beat_now.clear()
+
+    def _on_connect(self) -> None:
+        """A new connection: heartbeat at once (the controller may have restarted and be
+        counting) and resync everything."""
+        self._beat_now.set()
+        self.request_sync()
 
     # --- notifications and resync -------------------------------------------------------------
 
@@ -127,6 +138,7 @@ class AgentBase:
     def stop(self) -> None:
         self.stopping.set()
         self._dirty.set()
+        self._beat_now.set()
 
 
 def setup_logging() -> None:

@@ -91,6 +91,7 @@ class RpcClient:
             self._read_loop(sock)
             self._connected.clear()
             self._sock = None
+            sock.close()
             self._fail_pending()
             if not self._stop.is_set():
                 LOG.warning("lost the controller connection; reconnecting")
