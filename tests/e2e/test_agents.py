@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -283,3 +284,47 @@ def test_cut_external_link_moves_router_and_internet_ping_recovers(cloud: AgentC
     wait_until(lambda: lab.api("GET", f"/v2.0/agents/{lab.agent_id(old)}")[1]["agent"]
                ["configurations"]["external_link_up"], 10, 0.1, "external link reported up")
     assert lab.router_host(cloud.router.id) == cloud.other(old).ns
+
+
+def test_agents_reconnect_to_a_restarted_controller_and_nothing_moves(
+        cloud: AgentCloud) -> None:
+    lab = cloud.lab
+    assert lab.controller is not None
+    agents = [*cloud.dhcp.values(), *cloud.l3.values()]
+    offsets = [len(a.log_text()) for a in agents]
+    network_host, router_host = cloud.dhcp_host(), lab.router_host(cloud.router.id)
+    _status, body = lab.api("GET", "/v2.0/agent-scheduler/moves")
+    moves_before = len(body["moves"])
+    log_offset = len(lab.controller.log_text())
+    lab.controller.restart()
+    lab.wait_connected(*cloud.hosts)
+    for agent, offset in zip(agents, offsets, strict=True):
+        agent.wait_log("connected to controller", timeout=10, since=offset)
+
+    def all_alive() -> bool:
+        _status, body = lab.api("GET", "/v2.0/agents")
+        return len(body["agents"]) == 4 and all(a["alive"] for a in body["agents"])
+
+    wait_until(all_alive, 10, 0.1, "every agent alive after the restart")
+    # Watch past the controller's grace period (one agent_down_time) and a few monitor
+    # ticks: no agent may be judged dead, nothing may move.
+    watch_until = time.monotonic() + AGENT_DOWN_TIME + 2
+    violations: list[str] = []
+
+    def watched_window_is_over() -> bool:
+        if not all_alive():
+            violations.append("an agent was not alive")
+        if len(lab.api("GET", "/v2.0/agent-scheduler/moves")[1]["moves"]) != moves_before:
+            violations.append("a binding moved")
+        return time.monotonic() >= watch_until
+
+    wait_until(watched_window_is_over, AGENT_DOWN_TIME + 10, 0.2, "the watched window")
+    assert violations == []
+    assert "is dead" not in lab.controller.log_text()[log_offset:]
+    assert cloud.dhcp_host() == network_host
+    assert lab.router_host(cloud.router.id) == router_host
+    _status, body = lab.api("GET", "/v2.0/agent-scheduler/moves")
+    assert len(body["moves"]) == moves_before
+    lease = cloud.vm.dhclient(timeout=20)
+    assert lease.server == cloud.dhcp_port_ip(str(network_host))
+    wait_until(cloud.internet_reachable, 20, 0.2, "vm1 -> internet after the restart")
