@@ -1,8 +1,15 @@
 """The one place that imports the OpenFlow framework.
 
 os-ken (OpenStack's maintained fork) and Ryu 4.34 expose the same API under different
-package names. Whichever manager is running has already imported its own package, so we
-prefer the one present in ``sys.modules``; otherwise os-ken, then Ryu.
+package names (and the app base class is ``OSKenApp`` in one, ``RyuApp`` in the other).
+Which one:
+
+1. the one whose manager is running: ``osken-manager``/``ryu-manager`` (and
+   ``ryu-sched-controller``, which runs one of them) import their own package before they
+   load ``ryu_sched.app``, so it is already in ``sys.modules``;
+2. otherwise (tests, tools) ``RYU_SCHED_FRAMEWORK=ryu|os_ken`` if set;
+3. otherwise os-ken, then Ryu, whichever is installed.
+
 Nothing else in ryu-sched imports ``os_ken`` or ``ryu`` directly.
 """
 
@@ -10,23 +17,31 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable, Container
 from types import ModuleType
 
+from ryu_sched.launcher import FRAMEWORKS, choose_framework, prepare, requested_framework
 
-def _framework_name() -> str:
-    for name in ("os_ken", "ryu"):
-        if f"{name}.base.app_manager" in sys.modules:
-            return name
-    for name in ("os_ken", "ryu"):
-        try:
-            importlib.import_module(f"{name}.base")
-        except ImportError:
-            continue
-        return name
-    raise ImportError("neither os-ken nor ryu is installed")
+APP_CLASS = {"os_ken": "OSKenApp", "ryu": "RyuApp"}
 
 
-FRAMEWORK = _framework_name()
+def select_framework(loaded: Container[str],
+                     requested: Callable[[], str | None] = requested_framework,
+                     choose: Callable[[], str] = choose_framework) -> str:
+    """The selection rule above; ``loaded`` holds the names of the imported modules."""
+    running = [name for name in FRAMEWORKS if f"{name}.base.app_manager" in loaded]
+    if len(running) > 1:                      # both imported: the request decides
+        wanted = requested()
+        return wanted if wanted in running else running[0]
+    if running:
+        return running[0]
+    return choose()
+
+
+FRAMEWORK = select_framework(sys.modules)
+# Ryu 4.34's app_manager imports ryu.app.wsgi, which needs eventlet's ALREADY_HANDLED:
+# the launcher's fix (a no-op when it already ran), for imports outside the launcher.
+prepare(FRAMEWORK)
 
 
 def _load(module: str) -> ModuleType:
@@ -47,7 +62,7 @@ vlan = _load("lib.packet.vlan")
 ether_types = _load("lib.packet.ether_types")
 cfg_module = _load("cfg")
 
-App = getattr(app_manager, "OSKenApp", None) or app_manager.RyuApp
+App = getattr(app_manager, APP_CLASS[FRAMEWORK])
 set_ev_cls = handler.set_ev_cls
 CONFIG_DISPATCHER = handler.CONFIG_DISPATCHER
 MAIN_DISPATCHER = handler.MAIN_DISPATCHER
@@ -55,6 +70,7 @@ DEAD_DISPATCHER = handler.DEAD_DISPATCHER
 CONF = cfg_module.CONF
 
 __all__ = [
+    "APP_CLASS",
     "CONF",
     "CONFIG_DISPATCHER",
     "DEAD_DISPATCHER",
