@@ -173,6 +173,18 @@ def test_vm_gets_address_gateway_and_dns_by_dhcp_from_an_agent_on_another_host(
     assert len(dnsmasq_pids(cloud.net.id)) == 1
 
 
+def test_new_port_is_served_by_reloading_dnsmasq_not_restarting_it(cloud: AgentCloud) -> None:
+    lab = cloud.lab
+    (pid,) = dnsmasq_pids(cloud.net.id)
+    port = lab.create_port(cloud.net, project_id="tenant-a")
+    vm2 = lab.topo.add_vm(cloud.h1, "vm2", port.id, port.mac_address)
+    lease = vm2.dhclient(timeout=20)
+    assert lease.ip == lab.port_ip(port)
+    assert dnsmasq_pids(cloud.net.id) == [pid]
+    host = cloud.gateway(str(cloud.dhcp_host()))
+    assert "reloaded dnsmasq" in cloud.dhcp[host.ns].log_text()
+
+
 def test_killed_dhcp_agent_network_moves_and_vm_renews_through_the_new_agent(
         cloud: AgentCloud) -> None:
     old = cloud.gateway(str(cloud.dhcp_host()))
