@@ -17,25 +17,11 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Container
 from types import ModuleType
 
-from ryu_sched.launcher import FRAMEWORKS, choose_framework, prepare, requested_framework
+from ryu_sched.launcher import prepare, select_framework
 
 APP_CLASS = {"os_ken": "OSKenApp", "ryu": "RyuApp"}
-
-
-def select_framework(loaded: Container[str],
-                     requested: Callable[[], str | None] = requested_framework,
-                     choose: Callable[[], str] = choose_framework) -> str:
-    """The selection rule above; ``loaded`` holds the names of the imported modules."""
-    running = [name for name in FRAMEWORKS if f"{name}.base.app_manager" in loaded]
-    if len(running) > 1:                      # both imported: the request decides
-        wanted = requested()
-        return wanted if wanted in running else running[0]
-    if running:
-        return running[0]
-    return choose()
 
 
 FRAMEWORK = select_framework(sys.modules)

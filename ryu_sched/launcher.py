@@ -24,7 +24,7 @@ import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -58,8 +58,9 @@ def requested_framework(environ: Mapping[str, str] | None = None) -> str | None:
 
 
 def choose_framework(environ: Mapping[str, str] | None = None,
-                     installed: Callable[[str], bool] = _installed) -> str:
+                     installed: Callable[[str], bool] | None = None) -> str:
     """``RYU_SCHED_FRAMEWORK`` if set (and installed), else os-ken, else Ryu."""
+    installed = installed or _installed
     wanted = requested_framework(environ)
     for name in (wanted,) if wanted else FRAMEWORKS:
         if installed(name):
@@ -69,6 +70,20 @@ def choose_framework(environ: Mapping[str, str] | None = None,
                              f"({_INSTALL_HINT[wanted]})")
     raise FrameworkError("neither os-ken nor ryu is installed "
                          f"({_INSTALL_HINT['os_ken']}, or {_INSTALL_HINT['ryu']})")
+
+
+def select_framework(loaded: Container[str],
+                     requested: Callable[[], str | None] = requested_framework,
+                     choose: Callable[[], str] = choose_framework) -> str:
+    """compat's rule: the framework whose manager is running (its ``base.app_manager`` is in
+    ``loaded``, the imported module names), else :func:`choose_framework`."""
+    running = [name for name in FRAMEWORKS if f"{name}.base.app_manager" in loaded]
+    if len(running) > 1:                      # both imported: the request decides
+        wanted = requested()
+        return wanted if wanted in running else running[0]
+    if running:
+        return running[0]
+    return choose()
 
 
 def manager_argv(args: Sequence[str]) -> list[str]:
