@@ -1,0 +1,135 @@
+"""The agents' MessagePack-RPC client against a small in-thread server on loopback."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import msgpack
+import pytest
+
+from agents.rpc_client import Disconnected, RpcCallError, RpcClient
+from tests.topology import wait_until
+
+
+class TinyServer:
+    """Answers ``echo`` and ``fail``; can push notifications and drop connections."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self.accepted = 0
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            self.accepted += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        unpacker = msgpack.Unpacker(raw=False)
+        while True:
+            try:
+                data = conn.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            unpacker.feed(data)
+            for _kind, msgid, method, params in unpacker:
+                if method == "echo":
+                    reply = [1, msgid, None, params]
+                elif method == "silent":
+                    continue
+                else:
+                    reply = [1, msgid, {"type": "Boom", "message": "it failed"}, None]
+                conn.sendall(msgpack.packb(reply))
+
+    def notify(self, method: str, payload: Any) -> None:
+        self.conns[-1].sendall(msgpack.packb([2, method, [payload]]))
+
+    def drop_connections(self) -> None:
+        for conn in self.conns:
+            conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+        self.conns.clear()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.listener.close()
+        self.drop_connections()
+
+
+@pytest.fixture
+def server() -> Iterator[TinyServer]:
+    srv = TinyServer()
+    yield srv
+    srv.close()
+
+
+def _client(server: TinyServer, **kwargs: Any) -> tuple[RpcClient, list[Any], list[int]]:
+    notes: list[Any] = []
+    connects: list[int] = []
+    client = RpcClient("127.0.0.1", server.port,
+                       on_notification=lambda m, p: notes.append((m, p)),
+                       on_connect=lambda: connects.append(1), **kwargs)
+    threading.Thread(target=client.connect_forever, daemon=True).start()
+    assert client.wait_connected(5)
+    return client, notes, connects
+
+
+def test_calls_return_results_and_errors(server: TinyServer) -> None:
+    client, _, _ = _client(server)
+    try:
+        assert client.call("echo", 1, "a") == [1, "a"]
+        with pytest.raises(RpcCallError, match="it failed"):
+            client.call("nope")
+        with pytest.raises(Disconnected, match="no answer"):
+            client.call("silent", timeout=0.2)
+    finally:
+        client.close()
+
+
+def test_notifications_reach_the_callback(server: TinyServer) -> None:
+    client, notes, _ = _client(server)
+    try:
+        wait_until(lambda: server.conns, 5)
+        server.notify("network_bound", {"network_id": "n1"})
+        wait_until(lambda: notes, 5)
+        assert notes == [("network_bound", [{"network_id": "n1"}])]
+    finally:
+        client.close()
+
+
+def test_dropped_connection_fails_fast_then_reconnects_and_calls_on_connect(
+        server: TinyServer) -> None:
+    client, _, connects = _client(server, max_backoff=0.2)
+    try:
+        wait_until(lambda: connects == [1], 5)
+        server.drop_connections()
+        wait_until(lambda: server.accepted == 2 and client.connected, 5, 0.01,
+                   "reconnected")
+        wait_until(lambda: connects == [1, 1], 5)
+        assert client.call("echo", "again") == ["again"]
+    finally:
+        client.close()
+
+
+def test_calls_without_a_connection_raise_disconnected() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = RpcClient("127.0.0.1", port, on_notification=lambda m, p: None)
+    with pytest.raises(Disconnected):
+        client.call("echo", timeout=0.1)
+    with pytest.raises(Disconnected):
+        client.notify("report_state", {})
