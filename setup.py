@@ -15,6 +15,8 @@ setup(
     package_data={"ryu_sched": ["py.typed"]},
     data_files=[("etc/ryu-sched", ["etc/ryu_sched.conf.sample"])],
     install_requires=[
+        # The default framework. A hard requirement: pip has no default extras, and
+        # `pip install ryu-sched` must bring a framework. Ryu deployments get it too, unused.
         "os-ken>=3.1,<4",
         "eventlet>=0.33",
         "msgpack>=1.0",
@@ -23,6 +25,8 @@ setup(
         "oslo.config>=9.0",
     ],
     extras_require={
+        # Install Ryu first with PIP_CONSTRAINT=etc/constraints-ryu.txt (README, "Ryu 4.34
+        # or os-ken"): its setup.py needs setuptools<58. This extra then pins the version.
         "ryu": ["ryu==4.34"],
         "postgresql": ["psycopg2-binary>=2.9"],
         "test": [
