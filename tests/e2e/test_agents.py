@@ -254,8 +254,27 @@ def _failover_with_continuous_ping(cloud: AgentCloud, break_it: Any) -> tuple[Ho
     wait_until(lambda: lab.router_host(cloud.router.id) == cloud.other(old).ns,
                AGENT_DOWN_TIME + 10, 0.1, "router moved to the other gateway")
     moved_at = pinger.received
-    pinger.wait_for_replies(moved_at + 10, timeout=15)
+    try:
+        pinger.wait_for_replies(moved_at + 10, timeout=15)
+    except TimeoutError as exc:
+        raise AssertionError(f"no internet after the move:\n{diagnostics(cloud)}") from exc
     return old, pinger.stop()
+
+
+def diagnostics(cloud: AgentCloud) -> str:
+    """Where the fabric and the external segment think the router's MACs are, and the
+    controller's recent log: what a failed recovery needs to be understood."""
+    topo, lab = cloud.lab.topo, cloud.lab
+    router_macs = {p["mac_address"] for p in lab.api(
+        "GET", f"/v2.0/ports?device_id={cloud.router.id}")[1]["ports"]}
+    lines = [f"router on {lab.router_host(cloud.router.id)}, MACs {sorted(router_macs)}"]
+    for ns in (topo.fab_ns, topo.inet_ns):
+        fdb = topo.exec(ns, ["bridge", "fdb", "show"], check=False).stdout
+        lines += [f"{ns}: {line}" for line in fdb.splitlines()
+                  if any(mac in line for mac in router_macs)]
+    assert lab.controller is not None
+    lines.append(lab.controller.log_text()[-3000:])
+    return "\n".join(lines)
 
 
 def test_killed_l3_agent_router_moves_and_internet_ping_recovers(cloud: AgentCloud) -> None:
