@@ -21,6 +21,10 @@ from agents.system import Ovs
 LOG = logging.getLogger(__name__)
 
 
+class SyncIncomplete(Exception):
+    """Part of a sync failed (logged); the rest was done. Retried shortly."""
+
+
 class AgentBase:
     agent_type = ""
     binary = ""
@@ -106,7 +110,7 @@ class AgentBase:
             started = time.monotonic()
             try:
                 self.sync()
-            except (Disconnected, RpcCallError) as exc:
+            except (Disconnected, RpcCallError, SyncIncomplete) as exc:
                 LOG.warning("resync failed (%s); will retry", exc)
                 self.stopping.wait(0.5)
                 self._dirty.set()

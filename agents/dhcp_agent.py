@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from agents import system
-from agents.base import AgentBase, setup_logging
+from agents.base import AgentBase, SyncIncomplete, setup_logging
 from agents.config import load_settings
 from agents.dnsmasq import Dnsmasq, dhcp_subnets, traversable_by_others
+from agents.rpc_client import RpcCallError
 
 LOG = logging.getLogger(__name__)
 
@@ -64,18 +66,36 @@ class DhcpAgent(AgentBase):
         return {"networks": len(self.hosted), "ports": sum(self.hosted.values())}
 
     def sync(self) -> None:
+        """Make the host serve exactly the hosted networks. One network's failure (a full
+        subnet, a command that failed) does not hold up the others: they are served, the
+        failed one is kept as it is, and :class:`SyncIncomplete` asks for a retry."""
         hosted = set(self.rpc.call("get_hosted_networks", self.settings.host))
         served: dict[str, int] = {}
+        failed: list[str] = []
         for network_id in sorted(hosted):
-            info = self.rpc.call("get_network_info", network_id)
-            if info is None or not dhcp_subnets(info):
-                self.teardown(network_id)
-                continue
-            served[network_id] = self.ensure(network_id, info)
+            try:
+                info = self.rpc.call("get_network_info", network_id)
+                if info is None or not dhcp_subnets(info):
+                    self.teardown(network_id)
+                    continue
+                served[network_id] = self.ensure(network_id, info)
+            except RpcCallError as exc:
+                if exc.error_type == "NotFound":   # deleted meanwhile
+                    self.teardown(network_id)
+                    continue
+                LOG.warning("network %s: %s", network_id, exc)
+                failed.append(network_id)
+            except (system.CommandFailed, OSError, subprocess.SubprocessError) as exc:
+                LOG.warning("network %s: %s", network_id, exc)
+                failed.append(network_id)
+        for network_id in failed:
+            served[network_id] = self.hosted.get(network_id, 0)
         for network_id in self.local_networks():
             if network_id not in served:
                 self.teardown(network_id)
         self.hosted = served
+        if failed:
+            raise SyncIncomplete(f"{len(failed)} of {len(hosted)} networks failed")
 
     def ensure(self, network_id: str, info: dict[str, Any]) -> int:
         port = self.rpc.call("create_dhcp_port", network_id, self.settings.host)

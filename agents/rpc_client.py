@@ -30,6 +30,12 @@ class RpcCallError(Exception):
         message = error.get("message") if isinstance(error, dict) else str(error)
         super().__init__(message)
 
+    @property
+    def error_type(self) -> str | None:
+        """The error's ``type`` (``NotFound``, ``BadParams``, a Neutron name, ...)."""
+        value = self.error.get("type") if isinstance(self.error, dict) else None
+        return value if isinstance(value, str) else None
+
 
 class Disconnected(Exception):
     """No connection to the controller (or it dropped while waiting)."""
