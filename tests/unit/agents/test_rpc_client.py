@@ -55,6 +55,7 @@ class TinyServer:
                 conn.sendall(msgpack.packb(reply))
 
     def notify(self, method: str, payload: Any) -> None:
+        """Push a notification on the newest connection."""
         self.conns[-1].sendall(msgpack.packb([2, method, [payload]]))
 
     def drop_connections(self) -> None:
@@ -114,7 +115,7 @@ def test_dropped_connection_fails_fast_then_reconnects_and_calls_on_connect(
         server: TinyServer) -> None:
     client, _, connects = _client(server, max_backoff=0.2)
     try:
-        wait_until(lambda: connects == [1], 5)
+        wait_until(lambda: connects == [1] and server.conns, 5)   # both ends see it
         server.drop_connections()
         wait_until(lambda: server.accepted == 2 and client.connected, 5, 0.01,
                    "reconnected")
