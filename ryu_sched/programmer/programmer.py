@@ -39,6 +39,8 @@ parser = compat.ofproto_v1_3_parser
 
 ARP_RETRY_SECONDS = 2.0
 RESYNC_SECONDS = 30.0
+#: Delays before each round of gratuitous ARPs after a router appears on a switch.
+GARP_REPEATS = (0.0, 0.5, 1.5)
 
 
 @dataclasses.dataclass
@@ -361,15 +363,19 @@ class Programmer:
             fips_by_router.setdefault(fip.router_id, []).append(fip)
         for router in snapshot.routers:
             previous = self._router_hosts.get(router.id, "unknown")
-            self._router_hosts[router.id] = router.host_dpid
             if previous == router.host_dpid:
                 continue
             state = self.switches.get(router.host_dpid or -1)
             switch = snapshot.switch(router.host_dpid or -1)
+            if router.host_dpid is not None and (state is None or switch is None
+                                                 or not state.ready):
+                continue  # announced once its new switch is connected and programmed
+            self._router_hosts[router.id] = router.host_dpid
             if state is None or switch is None:
                 continue
             LOG.info("router %s now on switch %016x (was %s): announcing it", router.id,
                      state.dpid, previous)
+            announcements: list[tuple[int, bytes]] = []
             # Inside: the fabric must learn that the interface MACs now live here.
             for iface in router.interfaces:
                 network = networks.get(iface.network_id)
@@ -378,16 +384,27 @@ class Programmer:
                 uplink = switch.ofport(switch.uplinks.get(network.physical_network))
                 if uplink is not None:
                     vlan_id = network.segmentation_id if network.network_type == "vlan" else None
-                    self._packet_out(state, uplink,
-                                     packets.gratuitous_arp(iface.mac, iface.ip, vlan_id))
+                    announcements.append(
+                        (uplink, packets.gratuitous_arp(iface.mac, iface.ip, vlan_id)))
             # Outside: the upstream segment learns the gateway and floating IPs' new port.
             gw = router.gateway
             ofport = switch.ofport(switch.external_port)
-            if gw is None or ofport is None:
-                continue
-            self._packet_out(state, ofport, packets.gratuitous_arp(gw.mac, gw.ip))
-            for fip in fips_by_router.get(router.id, []):
-                self._packet_out(state, ofport, packets.gratuitous_arp(gw.mac, fip.floating_ip))
+            if gw is not None and ofport is not None:
+                announcements.append((ofport, packets.gratuitous_arp(gw.mac, gw.ip)))
+                for fip in fips_by_router.get(router.id, []):
+                    announcements.append(
+                        (ofport, packets.gratuitous_arp(gw.mac, fip.floating_ip)))
+            # A lost announcement would leave the fabric forwarding to the old switch until
+            # its MAC table ages out (minutes): repeat them, as routers do after a failover.
+            compat.hub.spawn(self._announce, state, announcements)
+
+    def _announce(self, state: SwitchState, announcements: list[tuple[int, bytes]]) -> None:
+        for delay in GARP_REPEATS:
+            compat.hub.sleep(delay)
+            if self.switches.get(state.dpid) is not state:
+                return  # the switch went away mid-announcement
+            for ofport, data in announcements:
+                self._packet_out(state, ofport, data)
 
     def _packet_out(self, state: SwitchState, ofport: int, data: bytes) -> None:
         datapath = state.datapath
