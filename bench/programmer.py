@@ -76,6 +76,7 @@ from ryu_sched.db import models as db  # noqa: E402
 from ryu_sched.programmer import messages  # noqa: E402
 from ryu_sched.programmer.neighbors import LearnedNeighbor  # noqa: E402
 from ryu_sched.programmer.snapshot import build_snapshot  # noqa: E402
+from tests.support.ovs_sandbox import OvsSandbox  # noqa: E402
 
 LOG = logging.getLogger("bench.programmer")
 
@@ -246,43 +247,9 @@ def flows_by_table(flows: list[FlowSpec]) -> str:
 
 # --- a private Open vSwitch ------------------------------------------------------------------
 
-SCHEMAS = ("/usr/share/openvswitch/vswitch.ovsschema",
-           "/usr/local/share/openvswitch/vswitch.ovsschema")
-
-
-class Ovs:
-    """ovsdb-server + ovs-vswitchd with every file under ``root`` (run from the calling
-    thread's network namespace). All ports are dummy ports (``--enable-dummy=override``)."""
-
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
-        self.root = root
-        self.env = {**env, "OVS_RUNDIR": str(root), "OVS_DBDIR": str(root),
-                    "OVS_LOGDIR": str(root)}
-        self.db = f"unix:{root}/db.sock"
-
-    def run(self, *args: str, timeout: float = 60.0) -> str:
-        proc = subprocess.run(args, env=self.env, capture_output=True, text=True,
-                              timeout=timeout, check=False)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(args[:4])}...: {proc.stderr.strip()}")
-        return proc.stdout
-
-    def start(self) -> None:
-        schema = next(p for p in SCHEMAS if Path(p).exists())
-        r = self.root
-        self.run("ovsdb-tool", "create", f"{r}/conf.db", schema)
-        self.run("ovsdb-server", f"--remote=punix:{r}/db.sock", f"--pidfile={r}/ovsdb.pid",
-                 "--detach", f"--log-file={r}/ovsdb.log", f"{r}/conf.db")
-        self.vsctl("--no-wait", "init")
-        self.run("ovs-vswitchd", self.db, f"--pidfile={r}/vswitchd.pid", "--detach",
-                 f"--log-file={r}/vswitchd.log", "--enable-dummy=override", "--disable-system")
-
-    def vsctl(self, *args: str) -> str:
-        return self.run("ovs-vsctl", f"--db={self.db}", "--timeout=60", *args)
-
-    def ofctl(self, bridge: str, command: str, *args: str) -> str:
-        return self.run("ovs-ofctl", "-O", "OpenFlow13", command,
-                        f"unix:{self.root}/{bridge}.mgmt", *args)
+class Ovs(OvsSandbox):
+    """A private ovsdb-server + ovs-vswitchd (tests/support/ovs_sandbox.py), run from the
+    calling thread's network namespace, whose ports are all dummy ports."""
 
     def add_bridge(self, name: str, dpid: int, ports: dict[str, int]) -> None:
         """A secure-mode bridge with ``ports`` and no controller yet (one transaction)."""
@@ -310,16 +277,6 @@ class Ovs:
             if cookie and duration:
                 result.append((int(cookie.group(1), 16), float(duration.group(1))))
         return result
-
-    def stop(self) -> None:
-        for name, target in (("vswitchd", "ovs-vswitchd"), ("ovsdb", "ovsdb-server")):
-            try:
-                pid = int((self.root / f"{name}.pid").read_text().strip())
-            except (OSError, ValueError):
-                continue
-            ctl = f"{self.root}/{target}.{pid}.ctl"
-            subprocess.run(["ovs-appctl", "-t", ctl, "exit"], env=self.env,
-                           capture_output=True, timeout=30, check=False)
 
 
 def respelled(target: str) -> str:

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from flows.context import SwitchView, is_ipv4
 from flows.cookies import CookieKind, cookie_for
-from flows.l2 import egress_actions
 from flows.metadata import NETWORK_MASK
 from flows.model import Network
+from flows.responder import answer_in_place, router_addresses
 from flows.spec import (
     ARP_REPLY,
     ARP_REQUEST,
@@ -62,30 +62,21 @@ def answer_flows(view: SwitchView, network: Network, ip: str, mac: str,
         return []
     match = dict(metadata=(network.key, NETWORK_MASK), eth_type=ETH_TYPE_ARP,
                  arp_op=ARP_REQUEST, arp_tpa=ip)
-    reply = arp_reply_actions(mac, ip)
-    flows = [FlowSpec(Table.ARP_RESPONDER, PRIO_ANSWER, Match(match),
-                      (*reply, Output("IN_PORT")), cookie)]
-    att = view.attachment(network)
-    if att is not None and att.vlan_vid is not None:
-        flows.append(FlowSpec(Table.ARP_RESPONDER, PRIO_ANSWER_UPLINK,
-                              Match(match, in_port=att.ofport),
-                              (*reply, *egress_actions(att, hairpin=True)), cookie))
-    return flows
+    return answer_in_place(view, network, Table.ARP_RESPONDER,
+                           (PRIO_ANSWER, PRIO_ANSWER_UPLINK), match,
+                           arp_reply_actions(mac, ip), cookie)
 
 
 def arp_flows(view: SwitchView) -> list[FlowSpec]:
     flows: list[FlowSpec] = []
     for router in view.hosted_routers:
         cookie = cookie_for(CookieKind.ROUTER, router.id)
-        for iface in router.interfaces:
-            network = view.networks.get(iface.network_id)
-            if network is not None:
-                flows.extend(answer_flows(view, network, iface.ip, iface.mac, cookie))
+        for network, ip, mac in router_addresses(view, router):
+            flows.extend(answer_flows(view, network, ip, mac, cookie))
         gw = router.gateway
         if gw is None or not view.gateway_active(router):
             continue
         external = view.networks[gw.network_id]
-        flows.extend(answer_flows(view, external, gw.ip, gw.mac, cookie))
         ext_port = view.attachment(external)
         assert ext_port is not None  # gateway_active
         flows.append(FlowSpec(

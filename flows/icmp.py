@@ -15,17 +15,15 @@ from __future__ import annotations
 
 from flows.context import SwitchView, is_ipv4
 from flows.cookies import CookieKind, cookie_for
-from flows.l2 import egress_actions
 from flows.metadata import NETWORK_MASK
 from flows.model import Network
+from flows.responder import answer_in_place, router_addresses
 from flows.spec import (
     ETH_TYPE_IP,
     IP_PROTO_ICMP,
     Action,
     FlowSpec,
-    Match,
     MoveField,
-    Output,
     SetField,
 )
 from flows.tables import Table
@@ -53,26 +51,14 @@ def echo_flows(view: SwitchView, network: Network, ip: str, mac: str,
         return []
     match = dict(metadata=(network.key, NETWORK_MASK), eth_dst=mac, eth_type=ETH_TYPE_IP,
                  ip_proto=IP_PROTO_ICMP, icmpv4_type=ICMP_ECHO_REQUEST, ipv4_dst=ip)
-    reply = echo_reply_actions(mac, ip)
-    flows = [FlowSpec(Table.L3_ENTRY, PRIO_ECHO, Match(match), (*reply, Output("IN_PORT")),
-                      cookie)]
-    att = view.attachment(network)
-    if att is not None and att.vlan_vid is not None:
-        flows.append(FlowSpec(Table.L3_ENTRY, PRIO_ECHO_UPLINK,
-                              Match(match, in_port=att.ofport),
-                              (*reply, *egress_actions(att, hairpin=True)), cookie))
-    return flows
+    return answer_in_place(view, network, Table.L3_ENTRY, (PRIO_ECHO, PRIO_ECHO_UPLINK),
+                           match, echo_reply_actions(mac, ip), cookie)
 
 
 def icmp_flows(view: SwitchView) -> list[FlowSpec]:
     flows: list[FlowSpec] = []
     for router in view.hosted_routers:
         cookie = cookie_for(CookieKind.ROUTER, router.id)
-        for iface in router.interfaces:
-            network = view.networks.get(iface.network_id)
-            if network is not None:
-                flows.extend(echo_flows(view, network, iface.ip, iface.mac, cookie))
-        gw = router.gateway
-        if gw is not None and view.gateway_active(router):
-            flows.extend(echo_flows(view, view.networks[gw.network_id], gw.ip, gw.mac, cookie))
+        for network, ip, mac in router_addresses(view, router):
+            flows.extend(echo_flows(view, network, ip, mac, cookie))
     return flows

@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -51,10 +49,9 @@ from flows.model import Switch
 from flows.pipeline import desired_flows
 from flows.simulator import SwitchSimulator
 from flows.spec import OFPVID_PRESENT
+from tests.support import ovs_sandbox as shared_ovs
 
 TOOLS = ("ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl")
-SCHEMA_CANDIDATES = ("/usr/share/openvswitch/vswitch.ovsschema",
-                     "/usr/local/share/openvswitch/vswitch.ovsschema")
 
 
 def _missing() -> str | None:
@@ -63,66 +60,13 @@ def _missing() -> str | None:
     for tool in TOOLS:
         if shutil.which(tool) is None:
             return f"needs {tool}"
-    if not any(Path(p).exists() for p in SCHEMA_CANDIDATES):
+    if shared_ovs.ovs_schema() is None:
         return "needs the vswitch.ovsschema"
     return None
 
 
-class OvsSandbox:
-    """A private ovsdb-server + ovs-vswitchd; every path and pid is ours."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.env = {**os.environ, "OVS_RUNDIR": str(root), "OVS_DBDIR": str(root),
-                    "OVS_LOGDIR": str(root)}
-        self.db = f"unix:{root}/db.sock"
-
-    def run(self, *args: str, check: bool = True) -> str:
-        proc = subprocess.run(args, env=self.env, capture_output=True, text=True, timeout=30,
-                              check=False)
-        if check and proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(args)}: {proc.stderr.strip()}")
-        return proc.stdout
-
-    def start(self) -> None:
-        schema = next(p for p in SCHEMA_CANDIDATES if Path(p).exists())
-        r = self.root
-        self.run("ovsdb-tool", "create", f"{r}/conf.db", schema)
-        self.run("ovsdb-server", f"--remote=punix:{r}/db.sock", f"--pidfile={r}/ovsdb.pid",
-                 "--detach", f"--log-file={r}/ovsdb.log", f"{r}/conf.db")
-        self.vsctl("--no-wait", "init")
-        self.run("ovs-vswitchd", self.db, f"--pidfile={r}/vswitchd.pid", "--detach",
-                 f"--log-file={r}/vswitchd.log", "--enable-dummy=override", "--disable-system")
-
-    def _pid(self, name: str) -> int | None:
-        try:
-            return int((self.root / f"{name}.pid").read_text().strip())
-        except (OSError, ValueError):
-            return None
-
-    def appctl(self, *args: str, check: bool = True) -> str:
-        pid = self._pid("vswitchd")
-        return self.run("ovs-appctl", "-t", f"{self.root}/ovs-vswitchd.{pid}.ctl", *args,
-                        check=check)
-
-    def vsctl(self, *args: str) -> str:
-        return self.run("ovs-vsctl", f"--db={self.db}", *args)
-
-    def stop(self) -> None:
-        for name, target in (("vswitchd", "ovs-vswitchd"), ("ovsdb", "ovsdb-server")):
-            pid = self._pid(name)
-            if pid is None:
-                continue
-            args = ("exit", "--cleanup") if name == "vswitchd" else ("exit",)
-            self.run("ovs-appctl", "-t", f"{self.root}/{target}.{pid}.ctl", *args, check=False)
-            for _ in range(50):
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.05)
-            else:
-                os.kill(pid, signal.SIGKILL)
+class OvsSandbox(shared_ovs.OvsSandbox):
+    """The shared private Open vSwitch (tests/support/ovs_sandbox.py) plus test bridges."""
 
     @contextmanager
     def bridge(self, switch: Switch, name: str = "br-flows") -> Iterator[Bridge]:
