@@ -33,6 +33,7 @@ setup(
             "pytest>=8",
             "hypothesis>=6",
             "openstacksdk>=3",
+            "python-openstackclient>=6",
             "ruff>=0.5",
         ],
     },
