@@ -12,11 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from ryu_sched import errors
 from ryu_sched.api.wsgi import ApiRequest, Route
-from ryu_sched.db import models
 from ryu_sched.registry.model import AgentRecord, AgentType, api_time
 from ryu_sched.registry.registry import (
     AgentNotFound,
@@ -24,6 +21,7 @@ from ryu_sched.registry.registry import (
     InvalidL3Agent,
     Registry,
 )
+from ryu_sched.resources import networks, routers
 
 AGENT_FIELDS = ("id", "agent_type", "binary", "host", "topic", "alive", "admin_state_up",
                 "availability_zone", "configurations", "created_at", "started_at",
@@ -117,67 +115,18 @@ def delete_agent(req: ApiRequest, id: str) -> tuple[int, Any]:
 
 def _wake(req: ApiRequest) -> None:
     component = req.services.registry
-    if getattr(component.registry, "reconcile_requested", False) and hasattr(
-            component, "request_reconcile"):
+    if component.registry.reconcile_requested:
         component.request_reconcile()
 
 
 # --- views of networks and routers ------------------------------------------------------
 
 def _network_views(req: ApiRequest, ids: list[str]) -> list[dict[str, Any]]:
-    if not ids:
-        return []
-    try:
-        from ryu_sched.resources import networks as net_service  # type: ignore[attr-defined]
-    except ImportError:
-        net_service = None
-    if net_service is not None and hasattr(net_service, "get_network"):
-        views = []
-        for net_id in ids:
-            try:
-                views.append(net_service.get_network(req.services, req.context, net_id))
-            except errors.NotFound:
-                continue
-        return views
-    with req.services.db.session() as session:
-        nets = session.scalars(select(models.Network).where(models.Network.id.in_(ids))).all()
-        subnets: dict[str, list[str]] = {}
-        for net_id, sub_id in session.execute(select(models.Subnet.network_id, models.Subnet.id)
-                                              .where(models.Subnet.network_id.in_(ids))):
-            subnets.setdefault(net_id, []).append(sub_id)
-        return [{"id": n.id, "name": n.name, "project_id": n.project_id,
-                 "tenant_id": n.project_id, "admin_state_up": n.admin_state_up,
-                 "status": n.status, "shared": n.shared, "router:external": n.router_external,
-                 "mtu": n.mtu, "subnets": sorted(subnets.get(n.id, [])),
-                 "provider:network_type": n.network_type,
-                 "provider:physical_network": n.physical_network,
-                 "provider:segmentation_id": n.segmentation_id,
-                 "availability_zone_hints": list(n.availability_zone_hints or [])}
-                for n in sorted(nets, key=lambda n: n.id)]
+    return networks.list_networks(req.services, req.context, {"id": ids}) if ids else []
 
 
 def _router_views(req: ApiRequest, ids: list[str]) -> list[dict[str, Any]]:
-    if not ids:
-        return []
-    try:
-        from ryu_sched.resources import routers as rtr_service  # type: ignore[attr-defined]
-    except ImportError:
-        rtr_service = None
-    if rtr_service is not None and hasattr(rtr_service, "get_router"):
-        views = []
-        for rid in ids:
-            try:
-                views.append(rtr_service.get_router(req.services, req.context, rid))
-            except errors.NotFound:
-                continue
-        return views
-    with req.services.db.session() as session:
-        rtrs = session.scalars(select(models.Router).where(models.Router.id.in_(ids))).all()
-        return [{"id": r.id, "name": r.name, "project_id": r.project_id,
-                 "tenant_id": r.project_id, "admin_state_up": r.admin_state_up,
-                 "status": r.status,
-                 "availability_zone_hints": list(r.availability_zone_hints or [])}
-                for r in sorted(rtrs, key=lambda r: r.id)]
+    return routers.list_routers(req.services, req.context, {"id": ids}) if ids else []
 
 
 def _require(registry: Registry, kind: str, obj_id: str) -> None:

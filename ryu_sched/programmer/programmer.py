@@ -91,7 +91,8 @@ class Programmer:
         self._running = False
         self._threads: list[Any] = []
         self._router_hosts: dict[str, int | None] = {}
-        self._arp_sent: dict[tuple[int, str], float] = {}
+        self._arp_asked: set[tuple[int, str]] = set()
+        self._last_snapshot: fm.Snapshot | None = None
         self._port_status: dict[str, tuple[int | None, str]] = {}
         # Canonical forms of each switch's last desired flows: computing one costs a
         # serialise/parse round trip (~0.25 ms), which dominated every re-diff of a big table.
@@ -223,6 +224,7 @@ class Programmer:
         if not dirty:
             return
         snapshot = self.snapshot()
+        self._last_snapshot = snapshot
         self._record_port_locations(snapshot)
         for dpid in sorted(dirty):
             state = self.switches.get(dpid)
@@ -318,10 +320,7 @@ class Programmer:
     # --- ARP for upstream gateways, gratuitous ARP after moves ---------------------------
 
     def _wanted_upstreams(self) -> set[str]:
-        wanted = set()
-        for (_dpid, ip) in self._arp_sent:
-            wanted.add(ip)
-        return wanted
+        return {ip for _dpid, ip in self._arp_asked}
 
     def _arp_loop(self) -> None:
         while self._running:
@@ -331,13 +330,19 @@ class Programmer:
                 LOG.exception("upstream ARP resolution failed")
             compat.hub.sleep(ARP_RETRY_SECONDS)
 
-    def resolve_upstreams(self, snapshot: fm.Snapshot | None = None) -> None:
-        if not any(s.ready for s in self.switches.values()):
+    def resolve_upstreams(self) -> None:
+        """ARP for each hosted router's upstream gateway: until it answers, every round; once
+        known, one refresh per (switch, gateway) after start. Works on the snapshot of the
+        last sync (a learnt MAC triggers a sync), so it never reads the database itself."""
+        snapshot = self._last_snapshot
+        if snapshot is None:
             return
-        snapshot = snapshot or self.snapshot()
         for router in snapshot.routers:
             gw = router.gateway
             if gw is None or not gw.upstream_ip or router.host_dpid is None:
+                continue
+            key = (router.host_dpid, gw.upstream_ip)
+            if gw.upstream_mac is not None and key in self._arp_asked:
                 continue
             state = self.switches.get(router.host_dpid)
             switch = snapshot.switch(router.host_dpid)
@@ -346,15 +351,8 @@ class Programmer:
             ofport = switch.ofport(switch.external_port)
             if ofport is None:
                 continue
-            now = time.monotonic()
-            key = (router.host_dpid, gw.upstream_ip)
-            if gw.upstream_mac is not None and key in self._arp_sent:
-                continue
-            last = self._arp_sent.get(key, 0.0)
-            if gw.upstream_mac is None or now - last > 60:
-                self._arp_sent[key] = now
-                self._packet_out(state, ofport, packets.arp_request(gw.mac, gw.ip,
-                                                                   gw.upstream_ip))
+            self._arp_asked.add(key)
+            self._packet_out(state, ofport, packets.arp_request(gw.mac, gw.ip, gw.upstream_ip))
 
     def _announce_moves(self, snapshot: fm.Snapshot) -> None:
         networks = {n.id: n for n in snapshot.networks}

@@ -11,6 +11,8 @@ from ryu_sched.db import models
 from ryu_sched.errors import NeutronError
 from ryu_sched.registry.model import AgentType
 from ryu_sched.registry.registry import Registry
+from ryu_sched.resources import ports
+from ryu_sched.resources.context import admin_context
 from ryu_sched.rpc.protocol import BadParams, Method, NotFound, RpcError
 
 LOG = logging.getLogger(__name__)
@@ -147,13 +149,12 @@ class AgentRpc:
 
     def _create_dhcp_port(self, network_id: str, host: str) -> dict[str, Any]:
         device_id = dhcp_device_id(network_id, host)
-        ports = _resources("ports")
         with self.db.session() as session:
             project_id = session.scalar(select(models.Network.project_id)
                                         .where(models.Network.id == network_id))
         if project_id is None:
             raise NotFound(f"network {network_id} not found")
-        context = _admin_context(project_id or "admin")
+        context = admin_context(project_id or "admin")
         existing = ports.list_ports(self.registry.services, context,
                                     {"network_id": [network_id], "device_id": [device_id]})
         if existing:
@@ -175,32 +176,11 @@ class AgentRpc:
         unknown = set(attrs) - allowed
         if unknown:
             raise BadParams(f"attributes not allowed: {sorted(map(str, unknown))}")
-        ports = _resources("ports")
-        context = _admin_context()
+        context = admin_context()
         port = ports.get_port(self.registry.services, context, port_id)
         if port.get("device_owner") != DHCP_OWNER:
             raise RpcError(f"port {port_id} is not a DHCP port", "NotADhcpPort")
         return dict(ports.update_port(self.registry.services, context, port_id, attrs))
-
-
-def _resources(module: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(f"ryu_sched.resources.{module}")
-    except ImportError:
-        raise RpcError("port service not available in this controller",
-                       "NotImplemented") from None
-
-
-def _admin_context(project_id: str = "admin") -> Any:
-    try:
-        from ryu_sched.resources.context import admin_context
-    except ImportError:
-        from ryu_sched.api.wsgi import RequestContext
-
-        return RequestContext(project_id=project_id, is_admin=True, roles=("admin",))
-    return admin_context(project_id)
 
 
 # --- plain dict views of ORM rows (what agents receive) ------------------------------------
