@@ -23,6 +23,13 @@ from agents.base import AgentBase, SyncIncomplete, setup_logging
 from agents.config import load_settings
 from agents.dnsmasq import Dnsmasq, dhcp_subnets, traversable_by_others
 from agents.rpc_client import RpcCallError
+from ryu_sched.shared.vocabulary import (
+    NAMESPACE_PORT_PREFIX,
+    TAP_PREFIX,
+    AgentType,
+    namespace_port_name,
+    tap_name,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -30,7 +37,7 @@ NS_MARK = "qdhcp-"
 
 
 class DhcpAgent(AgentBase):
-    agent_type = "DHCP agent"
+    agent_type = AgentType.DHCP
     binary = "ryu-sched-dhcp-agent"
     topic = "dhcp_agent"
 
@@ -57,7 +64,7 @@ class DhcpAgent(AgentBase):
     def dnsmasq(self, network_id: str, port_id: str = "") -> Dnsmasq:
         return Dnsmasq(self.settings.dnsmasq,
                        Path(self.settings.state_path) / "dhcp" / network_id,
-                       self.namespace(network_id), "ns-" + port_id[:11],
+                       self.namespace(network_id), namespace_port_name(port_id),
                        self.settings.dhcp_lease_time, self.dnsmasq_user)
 
     # --- the agent's work -----------------------------------------------------------------
@@ -105,7 +112,7 @@ class DhcpAgent(AgentBase):
                      for s in info.get("subnets", [])}
         cidrs = [f"{f['ip_address']}/{prefix_of[f['subnet_id']]}"
                  for f in port.get("fixed_ips", []) if f.get("subnet_id") in prefix_of]
-        outer, inner = "tap" + port["id"][:11], "ns-" + port["id"][:11]
+        outer, inner = tap_name(port["id"]), namespace_port_name(port["id"])
         self._remove_stale_ports(namespace, inner)
         system.ensure_veth(outer, inner, namespace, port["mac_address"], cidrs,
                            mtu=info.get("mtu"))
@@ -123,8 +130,8 @@ class DhcpAgent(AgentBase):
         out = system.run(["ip", "-n", namespace, "-o", "link", "show"], check=False)
         for line in out.splitlines():
             name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
-            if name.startswith("ns-") and name != keep:
-                tap = "tap" + name[3:]
+            if name.startswith(NAMESPACE_PORT_PREFIX) and name != keep:
+                tap = TAP_PREFIX + name[len(NAMESPACE_PORT_PREFIX):]
                 self.ovs.del_port(tap)
                 system.delete_link(tap)
 

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ryu_sched.shared.vocabulary import DeviceOwner
+
 LOG = logging.getLogger(__name__)
 
 
@@ -44,7 +46,7 @@ def render_hosts(info: dict[str, Any]) -> str:
     subnets = {s["id"] for s in dhcp_subnets(info)}
     lines = []
     for port in sorted(info.get("ports", []), key=lambda p: p["id"]):
-        if port.get("device_owner") == "network:dhcp":
+        if port.get("device_owner") == DeviceOwner.DHCP:
             continue
         for fixed in port.get("fixed_ips", []):
             if fixed.get("subnet_id") in subnets:

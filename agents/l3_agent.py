@@ -14,12 +14,13 @@ from typing import Any
 
 from agents.base import AgentBase, setup_logging
 from agents.config import load_settings
+from ryu_sched.shared.vocabulary import AgentType
 
 LOG = logging.getLogger(__name__)
 
 
 class L3Agent(AgentBase):
-    agent_type = "L3 agent"
+    agent_type = AgentType.L3
     binary = "ryu-sched-l3-agent"
     topic = "l3_agent"
 

@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:
 
 from ryu_sched.config import Settings  # noqa: E402
 from ryu_sched.db import Database, models  # noqa: E402
-from ryu_sched.events import ModelEvent  # noqa: E402
+from ryu_sched.events import Action, RouterChanged, SubnetChanged  # noqa: E402
 from ryu_sched.registry.registry import Registry  # noqa: E402
 from ryu_sched.services import Services  # noqa: E402
 
@@ -119,9 +119,9 @@ def main() -> None:
         nets, rtrs = seed(db, args.events, args.events, 0.1, first=args.networks)
         started = time.perf_counter()
         for net_id in nets:
-            registry.handle_event(ModelEvent("subnet", "create", "s", {"network_id": net_id}))
+            registry.handle_event(SubnetChanged(Action.CREATE, "s", net_id))
         for router_id in rtrs:
-            registry.handle_event(ModelEvent("router", "create", router_id))
+            registry.handle_event(RouterChanged(Action.CREATE, router_id))
         per_event = time.perf_counter() - started
         print(f"  per event: {2 * args.events:,} objects in {per_event:.2f}s "
               f"({2 * args.events / per_event:,.0f}/s, one transaction each)")

@@ -33,8 +33,6 @@ OPTS = [
                 help="physnet:vlan_min:vlan_max ranges for tenant networks."),
     cfg.ListOpt("bridge_mappings", default=["physnet1:uplink"],
                 help="physnet:port_name of the uplink carrying that physnet on every bridge."),
-    cfg.StrOpt("integration_bridge_prefix", default="tap",
-               help="Prefix of the OVS interface names of API ports (tap + 11 chars of id)."),
     cfg.IntOpt("global_physnet_mtu", default=1500, help="MTU of tenant networks."),
     # registry and scheduler
     cfg.IntOpt("agent_down_time", default=15, min=1,

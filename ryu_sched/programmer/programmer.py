@@ -26,7 +26,7 @@ from flows.pipeline import desired_flows
 from flows.spec import FlowSpec
 from ryu_sched import compat
 from ryu_sched.db import models as db
-from ryu_sched.events import ModelEvent
+from ryu_sched.events import Event, PortLocated
 from ryu_sched.programmer import messages, packets
 from ryu_sched.programmer.neighbors import NeighborTable
 from ryu_sched.programmer.snapshot import build_snapshot
@@ -187,7 +187,9 @@ class Programmer:
 
     # --- scheduling of work ------------------------------------------------------------
 
-    def _on_model_event(self, event: ModelEvent) -> None:
+    def _on_model_event(self, event: Event) -> None:
+        if isinstance(event, PortLocated):
+            return  # written by this programmer from what the switches told it
         self.mark_all_dirty()
 
     def mark_all_dirty(self) -> None:

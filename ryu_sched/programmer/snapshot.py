@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 
 from flows import model as fm
 from ryu_sched.db import models as db
-
-L3_AGENT = "L3 agent"
+from ryu_sched.shared.vocabulary import AgentType
 
 
 def parse_dpid(value: object) -> int | None:
@@ -40,7 +39,7 @@ def build_snapshot(session: Session, switch_ports: Mapping[int, Mapping[str, int
     fips = session.scalars(select(db.FloatingIP)).all()
     bindings = session.scalars(select(db.RouterL3AgentBinding)).all()
     l3_agents = {a.id: a for a in session.scalars(
-        select(db.Agent).where(db.Agent.agent_type == L3_AGENT)).all()}
+        select(db.Agent).where(db.Agent.agent_type == AgentType.L3)).all()}
 
     subnet_by_id = {s.id: s for s in subnets}
     port_by_id = {p.id: p for p in ports}

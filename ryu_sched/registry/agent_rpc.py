@@ -14,12 +14,10 @@ from ryu_sched.registry.registry import Registry
 from ryu_sched.resources import ports
 from ryu_sched.resources.context import admin_context
 from ryu_sched.rpc.protocol import BadParams, Method, NotFound, RpcError
+from ryu_sched.shared.vocabulary import ROUTER_INTERFACE_OWNERS, DeviceOwner, dhcp_device_id
 
 LOG = logging.getLogger(__name__)
 
-DHCP_OWNER = "network:dhcp"
-ROUTER_INTERFACE_OWNERS = ("network:router_interface", "network:router_interface_distributed",
-                           "network:ha_router_replicated_interface")
 
 
 def _args(params: list[Any], *types: type) -> list[Any]:
@@ -29,11 +27,6 @@ def _args(params: list[Any], *types: type) -> list[Any]:
         if type(value) is not typ:
             raise BadParams(f"param {i} must be {typ.__name__}")
     return params
-
-
-def dhcp_device_id(network_id: str, host: str) -> str:
-    """The device_id of the DHCP port of ``network_id`` served from ``host``."""
-    return f"dhcp-{host}-{network_id}"[:255]
 
 
 class AgentRpc:
@@ -160,7 +153,7 @@ class AgentRpc:
         if existing:
             return dict(existing[0])
         return dict(ports.create_port(self.registry.services, context, {
-            "network_id": network_id, "device_owner": DHCP_OWNER, "device_id": device_id,
+            "network_id": network_id, "device_owner": DeviceOwner.DHCP, "device_id": device_id,
             "binding:host_id": host, "name": f"dhcp-{host}", "admin_state_up": True}))
 
     def update_dhcp_port(self, conn: Any, params: list[Any]) -> dict[str, Any]:
@@ -178,7 +171,7 @@ class AgentRpc:
             raise BadParams(f"attributes not allowed: {sorted(map(str, unknown))}")
         context = admin_context()
         port = ports.get_port(self.registry.services, context, port_id)
-        if port.get("device_owner") != DHCP_OWNER:
+        if port.get("device_owner") != DeviceOwner.DHCP:
             raise RpcError(f"port {port_id} is not a DHCP port", "NotADhcpPort")
         return dict(ports.update_port(self.registry.services, context, port_id, attrs))
 

@@ -17,7 +17,7 @@ from typing import Any
 import eventlet
 import eventlet.queue
 
-from ryu_sched.events import ModelEvent
+from ryu_sched.events import BindingChanged, Event, PortLocated
 from ryu_sched.registry.agent_rpc import AgentRpc
 from ryu_sched.registry.registry import Registry
 from ryu_sched.rpc import Dispatcher, RpcServer, RpcStats
@@ -77,10 +77,10 @@ class RegistryComponent:
 
     # --- green threads ------------------------------------------------------------------
 
-    def _on_event(self, event: ModelEvent) -> None:
-        if event.action == "bind":
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, PortLocated):
             return
-        if event.action == "unbind" and event.resource != "network":
+        if isinstance(event, BindingChanged) and (event.bound or event.kind != "network"):
             return
         self._queue.put(event)
 
@@ -116,10 +116,8 @@ class RegistryComponent:
                 elif item is _RECONCILE:
                     if self.registry.reconcile_requested:
                         self.registry.reconcile()
-                elif item.action == "unbind":
-                    host = item.data.get("host")
-                    if isinstance(host, str):
-                        self.registry.release_dhcp_port(item.resource_id, host)
+                elif isinstance(item, BindingChanged):
+                    self.registry.release_dhcp_port(item.object_id, item.host)
                 else:
                     self.registry.handle_event(item)
             except Exception:

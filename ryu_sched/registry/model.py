@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import enum
 import re
 from typing import Any
 
 from ryu_sched.rpc.protocol import BadParams
-
-
-class AgentType(enum.StrEnum):
-    DHCP = "DHCP agent"
-    L3 = "L3 agent"
-
+from ryu_sched.shared.vocabulary import AgentType, HostedKind
 
 # What each agent type hosts, as the resource names used on the bus and in bindings.
-KIND_OF_TYPE: dict[str, str] = {AgentType.DHCP: "network", AgentType.L3: "router"}
-TYPE_OF_KIND: dict[str, str] = {v: k for k, v in KIND_OF_TYPE.items()}
+KIND_OF_TYPE: dict[str, str] = {t: HostedKind.of_agent_type(t) for t in AgentType}
+TYPE_OF_KIND: dict[str, str] = {k: k.agent_type for k in HostedKind}
 
 _DPID = re.compile(r"^[0-9a-fA-F]{16}$")
 

@@ -25,7 +25,18 @@ from sqlalchemy.exc import IntegrityError
 from ryu_sched import errors
 from ryu_sched.db import models
 from ryu_sched.db.registry_models import BindingMove
-from ryu_sched.events import ModelEvent
+from ryu_sched.events import (
+    Action,
+    BindingChanged,
+    Event,
+    FloatingIpChanged,
+    NetworkChanged,
+    PortChanged,
+    RouterChanged,
+    RouterGatewayChanged,
+    RouterInterfaceChanged,
+    SubnetChanged,
+)
 from ryu_sched.registry.model import (
     KIND_OF_TYPE,
     TYPE_OF_KIND,
@@ -40,6 +51,7 @@ from ryu_sched.resources.context import admin_context
 from ryu_sched.resources.ports import delete_port
 from ryu_sched.rpc.protocol import BadParams
 from ryu_sched.scheduling import Candidate, Placement, get_driver
+from ryu_sched.shared.vocabulary import DeviceOwner, HostedKind, dhcp_device_id
 
 LOG = logging.getLogger(__name__)
 
@@ -438,13 +450,12 @@ class Registry:
 
     def _announce(self, kind: str, action: str, obj_id: str, rec: AgentRecord,
                   notify: bool = True) -> None:
-        data: dict[str, Any] = {"agent_id": rec.id, "host": rec.host}
-        if kind == "router":
-            data["datapath_id"] = rec.datapath_id
         if notify and rec.conn is not None:
             method = f"{kind}_{'bound' if action == 'bind' else 'unbound'}"
             rec.conn.notify(method, [{f"{kind}_id": obj_id}])
-        self.bus.publish(ModelEvent(kind, action, obj_id, data))
+        self.bus.publish(BindingChanged(
+            kind=HostedKind(kind), object_id=obj_id, agent_id=rec.id, host=rec.host,
+            bound=action == "bind", datapath_id=rec.datapath_id if kind == "router" else None))
 
     # --- bindings: changes --------------------------------------------------------------
 
@@ -597,15 +608,13 @@ class Registry:
         becomes an unknown port that the pipeline drops, so a dead agent's dnsmasq stops
         answering. Nothing happens if the network was bound to that agent again meanwhile.
         Returns the number of ports deleted."""
-        from ryu_sched.registry.agent_rpc import DHCP_OWNER, dhcp_device_id  # (import cycle)
-
         rec = self.agent_by_host(AgentType.DHCP, host)
         if rec is not None and rec.id in self.hosts["network"].get(network_id, {}):
             return 0
         port = models.Port
         with self.db.session() as session:
             port_ids = list(session.scalars(select(port.id).where(
-                port.network_id == network_id, port.device_owner == DHCP_OWNER,
+                port.network_id == network_id, port.device_owner == DeviceOwner.DHCP,
                 port.device_id == dhcp_device_id(network_id, host))))
         deleted = 0
         for port_id in port_ids:
@@ -841,55 +850,59 @@ class Registry:
 
     # --- bus events ---------------------------------------------------------------------
 
-    def handle_event(self, event: ModelEvent) -> None:
+    def handle_event(self, event: Event) -> None:
         """React to a committed change: schedule, re-place, and notify hosting agents."""
-        res, action, rid, data = event.resource, event.action, event.resource_id, event.data
-        if action in ("bind", "unbind"):
-            return
-        if res == "network":
-            if action == "delete":
-                for rec in self.forget_object("network", rid):
-                    self._notify(rec, "network_deleted", {"network_id": rid})
-            elif action == "update":
-                self._notify_hosts("network", rid, "network_updated", {"network_id": rid})
-            elif action == "create" and self.settings.network_auto_schedule:
-                self.schedule("network", [rid])
-        elif res in ("subnet", "port"):
-            net_id = data.get("network_id")
-            if not isinstance(net_id, str):
-                return
-            if res == "subnet" and action in ("create", "update") and \
-                    self.settings.network_auto_schedule:
-                self.schedule("network", [net_id])
-            self._notify_hosts("network", net_id, f"{res}_changed",
-                               {"network_id": net_id, f"{res}_id": rid, "action": action})
-            router_id = data.get("device_id") if res == "port" else None
-            if isinstance(router_id, str) and router_id in self.hosts["router"]:
-                self._notify_hosts("router", router_id, "router_updated",
-                                   {"router_id": router_id, "reason": "port"})
-        elif res == "router":
-            if action == "delete":
-                for rec in self.forget_object("router", rid):
-                    self._notify(rec, "router_deleted", {"router_id": rid})
-                return
-            if self.settings.router_auto_schedule and (
-                    action == "create" or data.get("gateway") is True
-                    or rid not in self.hosts["router"]):
-                self.schedule("router", [rid])
-            if action == "update":
-                self._notify_hosts("router", rid, "router_updated",
-                                   {"router_id": rid, "reason": _router_reason(data)})
-        elif res == "floatingip":
-            router_id = data.get("router_id") or self._floatingip_router(rid)
-            for rtr in {router_id, data.get("old_router_id")}:
-                if isinstance(rtr, str) and rtr:
-                    self._notify_hosts("router", rtr, "router_updated",
-                                       {"router_id": rtr, "reason": "floatingip"})
-
-    def _floatingip_router(self, fip_id: str) -> str | None:
-        with self.db.session() as session:
-            return session.scalar(select(models.FloatingIP.router_id)
-                                  .where(models.FloatingIP.id == fip_id))
+        match event:
+            case NetworkChanged(action=Action.DELETE, network_id=net_id):
+                for rec in self.forget_object("network", net_id):
+                    self._notify(rec, "network_deleted", {"network_id": net_id})
+            case NetworkChanged(action=Action.UPDATE, network_id=net_id):
+                self._notify_hosts("network", net_id, "network_updated", {"network_id": net_id})
+            case NetworkChanged(action=Action.CREATE, network_id=net_id):
+                if self.settings.network_auto_schedule:
+                    self.schedule("network", [net_id])
+            case SubnetChanged():
+                if event.action != Action.DELETE and self.settings.network_auto_schedule:
+                    self.schedule("network", [event.network_id])
+                self._notify_hosts("network", event.network_id, "subnet_changed",
+                                   {"network_id": event.network_id, "subnet_id": event.subnet_id,
+                                    "action": event.action.value})
+            case PortChanged():
+                self._notify_hosts("network", event.network_id, "port_changed",
+                                   {"network_id": event.network_id, "port_id": event.port_id,
+                                    "action": event.action.value})
+                if event.device_id in self.hosts["router"]:
+                    self._notify_hosts("router", event.device_id, "router_updated",
+                                       {"router_id": event.device_id, "reason": "port"})
+            case RouterChanged(action=Action.DELETE, router_id=router_id):
+                for rec in self.forget_object("router", router_id):
+                    self._notify(rec, "router_deleted", {"router_id": router_id})
+            case RouterChanged(action=action, router_id=router_id):
+                if self.settings.router_auto_schedule and (
+                        action == Action.CREATE or router_id not in self.hosts["router"]):
+                    self.schedule("router", [router_id])
+                if action == Action.UPDATE:
+                    self._notify_hosts("router", router_id, "router_updated",
+                                       {"router_id": router_id, "reason": "update"})
+            case RouterGatewayChanged(router_id=router_id):
+                if self.settings.router_auto_schedule and (
+                        event.is_set or router_id not in self.hosts["router"]):
+                    self.schedule("router", [router_id])
+                self._notify_hosts("router", router_id, "router_updated", {
+                    "router_id": router_id,
+                    "reason": "gateway_set" if event.is_set else "gateway_cleared"})
+            case RouterInterfaceChanged(router_id=router_id):
+                if self.settings.router_auto_schedule and router_id not in self.hosts["router"]:
+                    self.schedule("router", [router_id])
+                self._notify_hosts("router", router_id, "router_updated", {
+                    "router_id": router_id,
+                    "reason": "interface_add" if event.added else "interface_remove"})
+            case FloatingIpChanged():
+                for router_id in event.routers:
+                    self._notify_hosts("router", router_id, "router_updated",
+                                       {"router_id": router_id, "reason": "floatingip"})
+            case _:
+                pass
 
     def _notify(self, rec: AgentRecord, method: str, payload: dict[str, Any]) -> None:
         if rec.conn is not None:
@@ -899,14 +912,6 @@ class Registry:
                       payload: dict[str, Any]) -> None:
         for rec in self.agents_hosting(kind, obj_id):
             self._notify(rec, method, payload)
-
-
-def _router_reason(data: dict[str, Any]) -> str:
-    if "interface" in data:
-        return f"interface_{data['interface']}"
-    if "gateway" in data:
-        return "gateway_set" if data["gateway"] else "gateway_cleared"
-    return "update"
 
 
 __all__ = ["KINDS", "KIND_OF_TYPE", "Move", "Registry"]

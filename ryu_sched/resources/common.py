@@ -10,29 +10,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ryu_sched import errors
-from ryu_sched.events import ModelEvent
+from ryu_sched.events import Event
 from ryu_sched.services import Services
 
 T = TypeVar("T")
-
-# Device owners the API treats specially.
-DEVICE_OWNER_DHCP = "network:dhcp"
-DEVICE_OWNER_ROUTER_INTF = "network:router_interface"
-DEVICE_OWNER_ROUTER_GW = "network:router_gateway"
-DEVICE_OWNER_FLOATINGIP = "network:floatingip"
-ROUTER_OWNED = (DEVICE_OWNER_ROUTER_INTF, DEVICE_OWNER_ROUTER_GW, DEVICE_OWNER_FLOATINGIP)
-
 
 class Tx:
     """One unit of work: the session plus the events to publish once it has committed."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.events: list[ModelEvent] = []
+        self.events: list[Event] = []
 
-    def emit(self, resource: str, action: str, resource_id: str,
-             data: dict[str, Any] | None = None) -> None:
-        self.events.append(ModelEvent(resource, action, resource_id, dict(data or {})))
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
 
 
 def run(services: Services, work: Callable[[Tx], T], retries: int = 3) -> T:

@@ -3,6 +3,7 @@ associated with a fixed IP whose subnet a router connects to that external netwo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,10 +12,12 @@ from sqlalchemy.orm import Session
 
 from ryu_sched import errors, ipam
 from ryu_sched.db.models import FloatingIP, IPAllocation, Network, Port, Router, RouterPort, new_id
+from ryu_sched.events import Action, FloatingIpChanged
 from ryu_sched.resources import common
 from ryu_sched.resources import ports as ports_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
+from ryu_sched.resources.port_rows import create_port_row, delete_port_row
 from ryu_sched.resources.validation import (
     DESCRIPTION,
     Attr,
@@ -23,6 +26,7 @@ from ryu_sched.resources.validation import (
     to_uuid,
 )
 from ryu_sched.services import Services
+from ryu_sched.shared.vocabulary import DeviceOwner
 
 SPEC: dict[str, Attr] = {
     "description": DESCRIPTION,
@@ -52,12 +56,13 @@ def to_dict(fip: FloatingIP) -> dict[str, Any]:
     }
 
 
-def event_data(fip: FloatingIP) -> dict[str, Any]:
-    return {"floating_ip_address": fip.floating_ip_address,
-            "floating_network_id": fip.floating_network_id, "port_id": fip.fixed_port_id,
-            "fixed_ip_address": fip.fixed_ip_address, "router_id": fip.router_id,
-            "floating_port_id": fip.floating_port_id, "project_id": fip.project_id,
-            "associated": fip.fixed_port_id is not None}
+def fip_event(fip: FloatingIP, action: Action,
+              previous_router_id: str | None = None) -> FloatingIpChanged:
+    return FloatingIpChanged(
+        action=action, floatingip_id=fip.id, floating_ip_address=fip.floating_ip_address,
+        floating_network_id=fip.floating_network_id, port_id=fip.fixed_port_id,
+        fixed_ip_address=fip.fixed_ip_address, router_id=fip.router_id,
+        previous_router_id=previous_router_id if previous_router_id != fip.router_id else None)
 
 
 def load(session: Session, context: Context, fip_id: str) -> FloatingIP:
@@ -72,7 +77,7 @@ def _find_router(session: Session, subnet_id: str, external_net_id: str) -> Rout
     interface_routers = select(RouterPort.router_id).join(
         IPAllocation, IPAllocation.port_id == RouterPort.port_id).where(
         IPAllocation.subnet_id == subnet_id,
-        RouterPort.port_type == common.DEVICE_OWNER_ROUTER_INTF)
+        RouterPort.port_type == DeviceOwner.ROUTER_INTERFACE)
     return session.scalar(
         select(Router).join(Port, Port.id == Router.gw_port_id)
         .where(Router.id.in_(interface_routers), Port.network_id == external_net_id)
@@ -172,8 +177,8 @@ def create_floatingip(services: Services, context: Context,
         if values.get("floating_ip_address"):
             fixed["ip_address"] = values["floating_ip_address"]
         fip_id = new_id()
-        port = ports_mod.create_port_row(tx, network, {
-            "project_id": "", "device_owner": common.DEVICE_OWNER_FLOATINGIP,
+        port = create_port_row(tx, network, {
+            "project_id": "", "device_owner": DeviceOwner.FLOATINGIP,
             "device_id": fip_id, "port_security_enabled": False,
             "fixed_ips": [fixed] if fixed else None})
         if not port.fixed_ips:
@@ -186,7 +191,7 @@ def create_floatingip(services: Services, context: Context,
         if values.get("port_id"):
             _associate(tx, context, fip, values["port_id"], values.get("fixed_ip_address"))
         session.flush()
-        tx.emit("floatingip", "create", fip.id, event_data(fip))
+        tx.emit(fip_event(fip, Action.CREATE))
         return to_dict(fip)
 
     return common.run(services, work)
@@ -198,7 +203,7 @@ def update_floatingip(services: Services, context: Context, fip_id: str,
 
     def work(tx: Tx) -> dict[str, Any]:
         fip = load(tx.session, context, fip_id)
-        before = event_data(fip)
+        before = fip_event(fip, Action.UPDATE)
         if "description" in values:
             fip.description = values["description"]
         if "port_id" in values:
@@ -206,11 +211,9 @@ def update_floatingip(services: Services, context: Context, fip_id: str,
         elif "fixed_ip_address" in values:
             _associate(tx, context, fip, fip.fixed_port_id, values["fixed_ip_address"])
         tx.session.flush()
-        after = event_data(fip)
-        if after != before:
-            tx.emit("floatingip", "update", fip.id,
-                    {**after, "previous_router_id": before["router_id"],
-                     "previous_fixed_ip_address": before["fixed_ip_address"]})
+        after = fip_event(fip, Action.UPDATE, previous_router_id=before.router_id)
+        if dataclasses.replace(after, previous_router_id=None) != before:
+            tx.emit(after)
         return to_dict(fip)
 
     return common.run(services, work)
@@ -220,12 +223,12 @@ def delete_floatingip(services: Services, context: Context, fip_id: str) -> None
     def work(tx: Tx) -> None:
         session = tx.session
         fip = load(session, context, fip_id)
-        data = event_data(fip)
+        event = fip_event(fip, Action.DELETE)
         port = session.get(Port, fip.floating_port_id)
         session.delete(fip)
         session.flush()
         if port is not None:
-            ports_mod.delete_port_row(tx, port)
-        tx.emit("floatingip", "delete", fip_id, data)
+            delete_port_row(tx, port)
+        tx.emit(event)
 
     common.run(services, work)

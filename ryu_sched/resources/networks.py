@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 
 from ryu_sched import errors, segments
 from ryu_sched.db.models import IPAllocation, Network, Port, Subnet
+from ryu_sched.events import Action, NetworkChanged, SubnetChanged
 from ryu_sched.resources import common
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
+from ryu_sched.resources.port_rows import delete_port_row
 from ryu_sched.resources.validation import (
     ADMIN_STATE,
     DESCRIPTION,
@@ -25,6 +27,7 @@ from ryu_sched.resources.validation import (
     to_str_list,
 )
 from ryu_sched.services import Services
+from ryu_sched.shared.vocabulary import DeviceOwner
 
 SPEC: dict[str, Attr] = {
     "name": NAME,
@@ -66,13 +69,6 @@ def to_dict(net: Network, subnet_ids: list[str]) -> dict[str, Any]:
         "tags": [],
         **common.timestamps(net),
     }
-
-
-def event_data(net: Network) -> dict[str, Any]:
-    return {"project_id": net.project_id, "network_type": net.network_type,
-            "physical_network": net.physical_network,
-            "segmentation_id": net.segmentation_id, "router_external": net.router_external,
-            "shared": net.shared, "admin_state_up": net.admin_state_up, "mtu": net.mtu}
 
 
 def visible(net: Network, context: Context) -> bool:
@@ -186,7 +182,7 @@ def create_network(services: Services, context: Context,
             segmentation_id=segment.segmentation_id)
         session.add(net)
         session.flush()
-        tx.emit("network", "create", net.id, event_data(net))
+        tx.emit(NetworkChanged(Action.CREATE, net.id, net.project_id))
         return to_dict(net, [])
 
     return common.run(services, work)
@@ -209,36 +205,34 @@ def update_network(services: Services, context: Context, network_id: str,
         if "router:external" in changed and not net.router_external:
             in_use = tx.session.scalar(select(Port.id).where(
                 Port.network_id == net.id,
-                Port.device_owner.in_(common.ROUTER_OWNED[1:])))
+                Port.device_owner.in_((DeviceOwner.ROUTER_GATEWAY, DeviceOwner.FLOATINGIP))))
             if in_use is not None:
                 raise errors.NetworkInUse(net_id=net.id)
         tx.session.flush()
         if changed:
-            tx.emit("network", "update", net.id, {**event_data(net), "changed": changed})
+            tx.emit(NetworkChanged(Action.UPDATE, net.id, net.project_id, tuple(changed)))
         return serialize(tx.session, net)
 
     return common.run(services, work)
 
 
 def delete_network(services: Services, context: Context, network_id: str) -> None:
-    from ryu_sched.resources import ports as ports_mod
-
     def work(tx: Tx) -> None:
         session = tx.session
         net = load_owned(session, context, network_id)
         net_ports = list(session.scalars(select(Port).where(Port.network_id == net.id)))
-        if any(p.device_owner != common.DEVICE_OWNER_DHCP for p in net_ports):
+        if any(p.device_owner != DeviceOwner.DHCP for p in net_ports):
             raise errors.NetworkInUse(net_id=net.id)
         for port in net_ports:
-            ports_mod.delete_port_row(tx, port)
+            delete_port_row(tx, port)
         subnets = list(session.scalars(select(Subnet).where(Subnet.network_id == net.id)))
-        data = event_data(net)
+        project_id = net.project_id
         for subnet in subnets:
             session.execute(IPAllocation.__table__.delete().where(
                 IPAllocation.subnet_id == subnet.id))
-            tx.emit("subnet", "delete", subnet.id, {"network_id": net.id, "cidr": subnet.cidr})
+            tx.emit(SubnetChanged(Action.DELETE, subnet.id, net.id, subnet.enable_dhcp))
         session.delete(net)
         session.flush()
-        tx.emit("network", "delete", network_id, data)
+        tx.emit(NetworkChanged(Action.DELETE, network_id, project_id))
 
     common.run(services, work)

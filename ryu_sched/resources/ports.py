@@ -1,24 +1,33 @@
 """Ports: MAC addresses, fixed-IP allocation, device ownership and binding.
 
 ``create_port`` / ``update_port`` / ``get_port`` / ``list_ports`` / ``delete_port`` are the
-service functions the API and the agent RPC call. ``create_port_row``, ``set_fixed_ips`` and
-``delete_port_row`` work inside another resource's transaction (routers, floating IPs).
+service functions the API and the agent RPC call; the row helpers that work inside another
+resource's transaction are in :mod:`ryu_sched.resources.port_rows`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ryu_sched import errors, ipam
-from ryu_sched.db.models import FloatingIP, IPAllocation, Network, Port, Subnet, new_id
+from ryu_sched import errors
+from ryu_sched.db.models import Port
+from ryu_sched.events import Action
 from ryu_sched.resources import common
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
+from ryu_sched.resources.port_rows import (
+    create_port_row,
+    delete_port_row,
+    fixed_ips,
+    plan_fixed_ips,
+    port_event,
+    set_fixed_ips,
+)
 from ryu_sched.resources.validation import (
     ADMIN_STATE,
     DESCRIPTION,
@@ -33,6 +42,7 @@ from ryu_sched.resources.validation import (
     to_uuid,
 )
 from ryu_sched.services import Services
+from ryu_sched.shared.vocabulary import ROUTER_OWNED
 
 
 def _vnic_normal(value: Any, name: str) -> str:
@@ -65,10 +75,6 @@ SPEC: dict[str, Attr] = {
 PORT_STATUSES = ("ACTIVE", "DOWN", "BUILD", "ERROR")
 
 
-def fixed_ips(port: Port) -> list[dict[str, str]]:
-    return [{"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips]
-
-
 def to_dict(port: Port) -> dict[str, Any]:
     return {
         "id": port.id,
@@ -97,178 +103,11 @@ def to_dict(port: Port) -> dict[str, Any]:
     }
 
 
-def event_data(port: Port) -> dict[str, Any]:
-    return {"network_id": port.network_id, "device_owner": port.device_owner,
-            "device_id": port.device_id, "binding_host_id": port.binding_host_id,
-            "mac_address": port.mac_address, "fixed_ips": fixed_ips(port),
-            "project_id": port.project_id, "admin_state_up": port.admin_state_up,
-            "port_security_enabled": port.port_security_enabled}
-
-
 def load(session: Session, context: Context, port_id: str) -> Port:
     port = session.scalar(select(Port).where(Port.id == port_id))
     if port is None or not context.can_see(port.project_id):
         raise errors.PortNotFound(port_id)
     return port
-
-
-# --- fixed IP allocation ----------------------------------------------------------------
-
-def _network_subnets(session: Session, network_id: str) -> list[Subnet]:
-    return list(session.scalars(select(Subnet).where(Subnet.network_id == network_id)
-                                .order_by(Subnet.created_at, Subnet.id)))
-
-
-def _taken(session: Session, subnet_id: str, exclude_port: str | None) -> set[str]:
-    query = select(IPAllocation.ip_address).where(IPAllocation.subnet_id == subnet_id)
-    if exclude_port is not None:
-        query = query.where(IPAllocation.port_id != exclude_port)
-    return set(session.scalars(query))
-
-
-def _pick(session: Session, subnet: Subnet, exclude_port: str | None,
-          also_taken: set[str]) -> str | None:
-    taken = _taken(session, subnet.id, exclude_port) | also_taken
-    ip = ipam.first_free(ipam.pools_from_dicts(subnet.allocation_pools or []), taken)
-    return str(ip) if ip is not None else None
-
-
-def plan_fixed_ips(session: Session, network_id: str, requested: Sequence[Any] | None,
-                   port_id: str | None = None,
-                   current: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
-    """The ``(subnet_id, ip_address)`` pairs a port gets.
-
-    ``requested`` None: one address from the first subnet with a free one (none without
-    subnets). Otherwise each entry names a subnet, an address or both. ``current`` are the
-    port's own allocations (on update): a subnet-only entry keeps the address it has there.
-    """
-    subnets = _network_subnets(session, network_id)
-    if requested is None:
-        if not subnets:
-            return []
-        for subnet in subnets:
-            ip = _pick(session, subnet, port_id, set())
-            if ip is not None:
-                return [(subnet.id, ip)]
-        raise errors.IpAddressGenerationFailure(net_id=network_id)
-    by_id = {s.id: s for s in subnets}
-    chosen: list[tuple[str, str]] = []
-    pending_auto: list[Subnet] = []
-    for entry in requested:
-        if not isinstance(entry, dict) or not entry or set(entry) - {"subnet_id",
-                                                                     "ip_address"}:
-            raise errors.InvalidInput(
-                error_message=f"Invalid fixed_ips entry {entry!r}: expected subnet_id "
-                              "and/or ip_address")
-        subnet_id = entry.get("subnet_id")
-        subnet = None
-        if subnet_id is not None:
-            subnet = by_id.get(str(subnet_id))
-            if subnet is None:
-                raise errors.InvalidInput(
-                    error_message=f"Failed to create port on network {network_id}, because "
-                                  f"fixed_ips included invalid subnet {subnet_id}")
-        if entry.get("ip_address") is None:
-            assert subnet is not None
-            kept = [c for c in current if c[0] == subnet.id and c not in chosen]
-            if kept:
-                chosen.append(kept[0])
-            else:
-                pending_auto.append(subnet)
-            continue
-        ip = ipam.parse_ip(entry["ip_address"])
-        if subnet is None:
-            subnet = next((s for s in subnets if ip in ipam.Net4(s.cidr)), None)
-            if subnet is None:
-                raise errors.InvalidIpForNetwork(ip_address=str(ip))
-        net = ipam.Net4(subnet.cidr)
-        if ip not in ipam.usable_range(net):
-            raise errors.InvalidIpForSubnet(ip_address=str(ip))
-        pair = (subnet.id, str(ip))
-        if pair in chosen:
-            raise errors.InvalidInput(error_message=f"Duplicate IP address '{ip}'")
-        if str(ip) in _taken(session, subnet.id, port_id):
-            raise errors.IpAddressAlreadyAllocated(ip=str(ip), subnet_id=subnet.id)
-        chosen.append(pair)
-    for subnet in pending_auto:
-        also = {ip for sid, ip in chosen if sid == subnet.id}
-        ip_text = _pick(session, subnet, port_id, also)
-        if ip_text is None:
-            raise errors.IpAddressGenerationFailure(net_id=network_id)
-        chosen.append((subnet.id, ip_text))
-    return chosen
-
-
-def set_fixed_ips(session: Session, port: Port, pairs: Sequence[tuple[str, str]]) -> bool:
-    """Make the port's allocations exactly ``pairs``; True if anything changed."""
-    wanted = set(pairs)
-    have = {(a.subnet_id, a.ip_address): a for a in port.fixed_ips}
-    removed = [a for key, a in have.items() if key not in wanted]
-    for allocation in removed:
-        port.fixed_ips.remove(allocation)
-    if removed:
-        session.flush()   # free the addresses before anything re-takes them
-    added = [key for key in pairs if key not in have]
-    for subnet_id, ip in added:
-        port.fixed_ips.append(IPAllocation(port_id=port.id, subnet_id=subnet_id,
-                                           network_id=port.network_id, ip_address=ip))
-    port.fixed_ips.sort(key=lambda a: ipam.IPv4(a.ip_address))
-    return bool(removed or added)
-
-
-def _mac(session: Session, network_id: str, requested: str | None) -> str:
-    if requested is not None:
-        mac = ipam.normalize_mac(requested)
-        taken = session.scalar(select(Port.id).where(Port.network_id == network_id,
-                                                     Port.mac_address == mac))
-        if taken is not None:
-            raise errors.MacAddressInUse(net_id=network_id, mac=mac)
-        return mac
-    used = set(session.scalars(select(Port.mac_address).where(
-        Port.network_id == network_id)))
-    return ipam.generate_mac(used)
-
-
-def create_port_row(tx: Tx, network: Network, values: Mapping[str, Any],
-                    port_id: str | None = None) -> Port:
-    """Create a port in the current transaction (values already validated)."""
-    session = tx.session
-    port = Port(
-        id=port_id or new_id(), project_id=values.get("project_id", ""),
-        network_id=network.id, name=values.get("name", ""),
-        description=values.get("description", ""),
-        mac_address=_mac(session, network.id, values.get("mac_address")),
-        admin_state_up=values.get("admin_state_up", True),
-        device_owner=values.get("device_owner", ""), device_id=values.get("device_id", ""),
-        binding_host_id=values.get("binding:host_id", ""),
-        port_security_enabled=values.get("port_security_enabled",
-                                         network.port_security_enabled))
-    pairs = plan_fixed_ips(session, network.id, values.get("fixed_ips"), port.id)
-    session.add(port)
-    session.flush()
-    set_fixed_ips(session, port, pairs)
-    session.flush()
-    tx.emit("port", "create", port.id, event_data(port))
-    return port
-
-
-def delete_port_row(tx: Tx, port: Port) -> None:
-    """Delete a port in the current transaction, releasing floating IPs that point at it."""
-    session = tx.session
-    for fip in session.scalars(select(FloatingIP).where(FloatingIP.fixed_port_id == port.id)):
-        fip.fixed_port_id = None
-        fip.fixed_ip_address = None
-        fip.router_id = None
-        fip.status = "DOWN"
-        tx.emit("floatingip", "update", fip.id,
-                {"floating_ip_address": fip.floating_ip_address,
-                 "floating_network_id": fip.floating_network_id, "port_id": None,
-                 "fixed_ip_address": None, "router_id": None, "associated": False})
-    data = event_data(port)
-    port_id = port.id
-    session.delete(port)
-    session.flush()
-    tx.emit("port", "delete", port_id, data)
 
 
 # --- public service functions -------------------------------------------------------------
@@ -339,7 +178,7 @@ def update_port(services: Services, context: Context, port_id: str,
                 changed.append("fixed_ips")
         session.flush()
         if changed:
-            tx.emit("port", "update", port.id, {**event_data(port), "changed": changed})
+            tx.emit(port_event(port, Action.UPDATE, changed))
         return to_dict(port)
 
     return common.run(services, work)
@@ -348,7 +187,7 @@ def update_port(services: Services, context: Context, port_id: str,
 def delete_port(services: Services, context: Context, port_id: str) -> None:
     def work(tx: Tx) -> None:
         port = load(tx.session, context, port_id)
-        if port.device_owner in common.ROUTER_OWNED:
+        if port.device_owner in ROUTER_OWNED:
             raise errors.ServicePortInUse(port_id=port.id,
                                           reason=f"has device owner {port.device_owner}")
         delete_port_row(tx, port)

@@ -14,18 +14,33 @@ from sqlalchemy.orm import Session
 
 from ryu_sched import errors, ipam
 from ryu_sched.db.models import FloatingIP, IPAllocation, Network, Port, Router, RouterPort, Subnet
+from ryu_sched.events import (
+    Action,
+    RouterChanged,
+    RouterGatewayChanged,
+    RouterInterfaceChanged,
+)
 from ryu_sched.resources import common
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources import ports as ports_mod
 from ryu_sched.resources import subnets as subnets_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
+from ryu_sched.resources.port_rows import (
+    create_port_row,
+    delete_port_row,
+    fixed_ips,
+    plan_fixed_ips,
+    port_event,
+    set_fixed_ips,
+)
 from ryu_sched.resources.validation import (
     ADMIN_STATE,
     DESCRIPTION,
     NAME,
     Attr,
     check_body,
+    to_bool,
     to_dict_or_none,
     to_empty_list,
     to_false,
@@ -33,6 +48,7 @@ from ryu_sched.resources.validation import (
     to_uuid,
 )
 from ryu_sched.services import Services
+from ryu_sched.shared.vocabulary import DeviceOwner
 
 SPEC: dict[str, Attr] = {
     "name": NAME,
@@ -46,15 +62,15 @@ SPEC: dict[str, Attr] = {
     "flavor_id": Attr(lambda v, n: None if v is None else to_uuid()(v, n), put=False),
 }
 
-INTERFACE = common.DEVICE_OWNER_ROUTER_INTF
-GATEWAY = common.DEVICE_OWNER_ROUTER_GW
+INTERFACE = DeviceOwner.ROUTER_INTERFACE
+GATEWAY = DeviceOwner.ROUTER_GATEWAY
 
 
 def _gateway_info(gw_port: Port | None, enable_snat: bool) -> dict[str, Any] | None:
     if gw_port is None:
         return None
     return {"network_id": gw_port.network_id, "enable_snat": enable_snat,
-            "external_fixed_ips": ports_mod.fixed_ips(gw_port)}
+            "external_fixed_ips": fixed_ips(gw_port)}
 
 
 def to_dict(router: Router, gw_port: Port | None) -> dict[str, Any]:
@@ -114,8 +130,6 @@ def _check_gateway_request(info: dict[str, Any], context: Context) -> None:
         raise errors.HTTPBadRequest(msg="external_gateway_info requires network_id")
     to_uuid()(info["network_id"], "external_gateway_info:network_id")
     if "enable_snat" in info:
-        from ryu_sched.resources.validation import to_bool
-
         info["enable_snat"] = to_bool(info["enable_snat"], "enable_snat")
         if not context.is_admin:
             raise errors.PolicyNotAuthorized(
@@ -144,8 +158,8 @@ def _clear_gateway(tx: Tx, router: Router) -> None:
     router.gw_port_id = None
     session.flush()
     if gw is not None:
-        ports_mod.delete_port_row(tx, gw)
-    tx.emit("router", "update", router.id, {"gateway": False, "project_id": router.project_id})
+        delete_port_row(tx, gw)
+    tx.emit(RouterGatewayChanged(router.id))
 
 
 def _set_gateway(tx: Tx, context: Context, router: Router, info: dict[str, Any]) -> None:
@@ -163,22 +177,19 @@ def _set_gateway(tx: Tx, context: Context, router: Router, info: dict[str, Any])
             router.enable_snat = info["enable_snat"]
             changed = True
         if "external_fixed_ips" in info:
-            pairs = ports_mod.plan_fixed_ips(
+            pairs = plan_fixed_ips(
                 session, network.id, info["external_fixed_ips"] or None, current.id,
                 [(a.subnet_id, a.ip_address) for a in current.fixed_ips])
-            if ports_mod.set_fixed_ips(session, current, pairs):
+            if set_fixed_ips(session, current, pairs):
                 changed = True
-                tx.emit("port", "update", current.id,
-                        {**ports_mod.event_data(current), "changed": ["fixed_ips"]})
+                tx.emit(port_event(current, Action.UPDATE, ("fixed_ips",)))
         if changed:
             session.flush()
-            tx.emit("router", "update", router.id,
-                    {"gateway": True, "network_id": network.id, "gw_port_id": current.id,
-                     "enable_snat": router.enable_snat, "project_id": router.project_id})
+            tx.emit(RouterGatewayChanged(router.id, network.id, current.id, router.enable_snat))
         return
     if current is not None:
         _clear_gateway(tx, router)
-    gw = ports_mod.create_port_row(tx, network, {
+    gw = create_port_row(tx, network, {
         "project_id": "", "device_owner": GATEWAY, "device_id": router.id,
         "fixed_ips": info.get("external_fixed_ips") or None,
         "port_security_enabled": False})
@@ -186,9 +197,7 @@ def _set_gateway(tx: Tx, context: Context, router: Router, info: dict[str, Any])
     router.gw_port_id = gw.id
     router.enable_snat = info.get("enable_snat", True)
     session.flush()
-    tx.emit("router", "update", router.id,
-            {"gateway": True, "network_id": network.id, "gw_port_id": gw.id,
-             "enable_snat": router.enable_snat, "project_id": router.project_id})
+    tx.emit(RouterGatewayChanged(router.id, network.id, gw.id, router.enable_snat))
 
 
 def _apply_gateway(tx: Tx, context: Context, router: Router, info: dict[str, Any] | None
@@ -241,9 +250,7 @@ def create_router(services: Services, context: Context,
                         availability_zone_hints=values.get("availability_zone_hints", []))
         tx.session.add(router)
         tx.session.flush()
-        tx.emit("router", "create", router.id,
-                {"project_id": router.project_id, "admin_state_up": router.admin_state_up,
-                 "availability_zone_hints": list(router.availability_zone_hints)})
+        tx.emit(RouterChanged(Action.CREATE, router.id, router.project_id))
         if values.get("external_gateway_info"):
             _apply_gateway(tx, context, router, values["external_gateway_info"])
         return serialize(tx.session, router)
@@ -264,9 +271,7 @@ def update_router(services: Services, context: Context, router_id: str,
                 changed.append(key)
         tx.session.flush()
         if changed:
-            tx.emit("router", "update", router.id,
-                    {"project_id": router.project_id, "admin_state_up": router.admin_state_up,
-                     "changed": changed})
+            tx.emit(RouterChanged(Action.UPDATE, router.id, router.project_id, tuple(changed)))
         if "external_gateway_info" in values:
             _apply_gateway(tx, context, router, values["external_gateway_info"])
         return serialize(tx.session, router)
@@ -280,10 +285,10 @@ def delete_router(services: Services, context: Context, router_id: str) -> None:
         if _interface_ports(tx.session, router.id):
             raise errors.RouterInUse(router_id=router.id)
         _clear_gateway(tx, router)
-        data = {"project_id": router.project_id}
+        event = RouterChanged(Action.DELETE, router.id, router.project_id)
         tx.session.delete(router)
         tx.session.flush()
-        tx.emit("router", "delete", router_id, data)
+        tx.emit(event)
 
     common.run(services, work)
 
@@ -350,8 +355,7 @@ def add_router_interface(services: Services, context: Context, router_id: str,
             port.device_owner = INTERFACE
             port.device_id = router.id
             session.flush()
-            tx.emit("port", "update", port.id,
-                    {**ports_mod.event_data(port), "changed": ["device_owner", "device_id"]})
+            tx.emit(port_event(port, Action.UPDATE, ("device_owner", "device_id")))
         else:
             assert subnet_id is not None
             subnet = subnets_mod.load(session, context, subnet_id)
@@ -361,17 +365,15 @@ def add_router_interface(services: Services, context: Context, router_id: str,
                                             f"gateway IP (subnet {subnet.id})")
             _check_no_overlap(session, router, [subnet])
             network = networks_mod.load(session, context, subnet.network_id)
-            port = ports_mod.create_port_row(tx, network, {
+            port = create_port_row(tx, network, {
                 "project_id": router.project_id, "device_owner": INTERFACE,
                 "device_id": router.id, "port_security_enabled": False,
                 "fixed_ips": [{"subnet_id": subnet.id, "ip_address": subnet.gateway_ip}]})
         session.add(RouterPort(router_id=router.id, port_id=port.id, port_type=INTERFACE))
         session.flush()
         info = _interface_info(router, port)
-        tx.emit("router", "update", router.id,
-                {"interface": "add", "subnet_id": info["subnet_id"], "port_id": port.id,
-                 "network_id": port.network_id, "subnet_ids": info["subnet_ids"],
-                 "project_id": router.project_id})
+        tx.emit(RouterInterfaceChanged(router.id, True, port.id, port.network_id,
+                                       tuple(info["subnet_ids"])))
         return info
 
     return common.run(services, work)
@@ -411,11 +413,9 @@ def remove_router_interface(services: Services, context: Context, router_id: str
                 raise errors.RouterInterfaceInUseByFloatingIP(subnet_id=subnet.id,
                                                               router_id=router.id)
         info = _interface_info(router, port)
-        ports_mod.delete_port_row(tx, port)
-        tx.emit("router", "update", router.id,
-                {"interface": "remove", "subnet_id": info["subnet_id"], "port_id": port.id,
-                 "network_id": info["network_id"], "subnet_ids": info["subnet_ids"],
-                 "project_id": router.project_id})
+        delete_port_row(tx, port)
+        tx.emit(RouterInterfaceChanged(router.id, False, port.id, info["network_id"],
+                                       tuple(info["subnet_ids"])))
         return info
 
     return common.run(services, work)

@@ -10,10 +10,12 @@ from sqlalchemy.orm import Session
 
 from ryu_sched import errors, ipam
 from ryu_sched.db.models import IPAllocation, Network, Port, Subnet
+from ryu_sched.events import Action, SubnetChanged
 from ryu_sched.resources import common
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
+from ryu_sched.resources.port_rows import port_event
 from ryu_sched.resources.validation import (
     DESCRIPTION,
     NAME,
@@ -28,6 +30,7 @@ from ryu_sched.resources.validation import (
     to_uuid,
 )
 from ryu_sched.services import Services
+from ryu_sched.shared.vocabulary import DeviceOwner
 
 
 def _none_only(value: Any, name: str) -> None:
@@ -82,10 +85,9 @@ def to_dict(subnet: Subnet) -> dict[str, Any]:
     }
 
 
-def event_data(subnet: Subnet) -> dict[str, Any]:
-    return {"network_id": subnet.network_id, "cidr": subnet.cidr,
-            "gateway_ip": subnet.gateway_ip, "enable_dhcp": subnet.enable_dhcp,
-            "project_id": subnet.project_id}
+def subnet_event(subnet: Subnet, action: Action, changed: tuple[str, ...] = ()
+                 ) -> SubnetChanged:
+    return SubnetChanged(action, subnet.id, subnet.network_id, subnet.enable_dhcp, changed)
 
 
 def _visible_clause(context: Context) -> Any:
@@ -185,7 +187,7 @@ def create_subnet(services: Services, context: Context,
             dns_nameservers=nameservers, host_routes=routes)
         session.add(subnet)
         session.flush()
-        tx.emit("subnet", "create", subnet.id, event_data(subnet))
+        tx.emit(subnet_event(subnet, Action.CREATE))
         return to_dict(subnet)
 
     return common.run(services, work)
@@ -223,31 +225,28 @@ def update_subnet(services: Services, context: Context, subnet_id: str,
             change("host_routes", ipam.validate_host_routes(values["host_routes"]))
         tx.session.flush()
         if changed:
-            tx.emit("subnet", "update", subnet.id, {**event_data(subnet), "changed": changed})
+            tx.emit(subnet_event(subnet, Action.UPDATE, tuple(changed)))
         return to_dict(subnet)
 
     return common.run(services, work)
 
 
 def delete_subnet(services: Services, context: Context, subnet_id: str) -> None:
-    from ryu_sched.resources import ports as ports_mod
-
     def work(tx: Tx) -> None:
         session = tx.session
         subnet = load_owned(session, context, subnet_id)
         users = session.execute(
             select(Port).join(IPAllocation, IPAllocation.port_id == Port.id)
             .where(IPAllocation.subnet_id == subnet.id)).scalars().unique().all()
-        if any(p.device_owner != common.DEVICE_OWNER_DHCP for p in users):
+        if any(p.device_owner != DeviceOwner.DHCP for p in users):
             raise errors.SubnetInUse(subnet_id=subnet.id)
-        data = event_data(subnet)
+        event = subnet_event(subnet, Action.DELETE)
         for port in users:
             port.fixed_ips = [a for a in port.fixed_ips if a.subnet_id != subnet.id]
             session.flush()
-            tx.emit("port", "update", port.id,
-                    {**ports_mod.event_data(port), "changed": ["fixed_ips"]})
+            tx.emit(port_event(port, Action.UPDATE, ("fixed_ips",)))
         session.delete(subnet)
         session.flush()
-        tx.emit("subnet", "delete", subnet_id, data)
+        tx.emit(event)
 
     common.run(services, work)

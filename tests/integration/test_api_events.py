@@ -1,4 +1,4 @@
-"""The service layer without HTTP: admin-context calls and the ModelEvent contract."""
+"""The service layer without HTTP: admin-context calls and the typed-event contract."""
 
 from __future__ import annotations
 
@@ -7,7 +7,17 @@ import pytest
 from ryu_sched import errors
 from ryu_sched.config import Settings
 from ryu_sched.db import Database
-from ryu_sched.events import ModelEvent
+from ryu_sched.events import (
+    Action,
+    Event,
+    FloatingIpChanged,
+    NetworkChanged,
+    PortChanged,
+    RouterGatewayChanged,
+    RouterInterfaceChanged,
+    SubnetChanged,
+    from_wire,
+)
 from ryu_sched.resources import (
     admin_context,
     floatingips,
@@ -30,9 +40,8 @@ def services():
     db.dispose()
 
 
-def events(svc, resource=None):
-    return [(e.resource, e.action) for e in svc.events
-            if resource is None or e.resource == resource]
+def events(svc):
+    return [(type(e).__name__, getattr(e, "action", None)) for e in svc.events]
 
 
 def test_service_functions_and_event_contract(services):
@@ -53,14 +62,14 @@ def test_service_functions_and_event_contract(services):
                                              "device_id": "dhcp-h1",
                                              "binding:host_id": "h1"})
     event = services.events[-1]
-    assert isinstance(event, ModelEvent)
-    assert (event.resource, event.action, event.resource_id) == ("port", "create", dhcp["id"])
-    assert event.data["network_id"] == net["id"]
-    assert event.data["device_owner"] == "network:dhcp"
-    assert event.data["binding_host_id"] == "h1"
+    assert isinstance(event, PortChanged)
+    assert (event.action, event.port_id, event.network_id) == (Action.CREATE, dhcp["id"],
+                                                               net["id"])
+    assert event.device_owner == "network:dhcp"
+    assert event.fixed_ips == ((sub["id"], dhcp["fixed_ips"][0]["ip_address"]),)
     updated = ports.update_port(services, ctx, dhcp["id"], {"binding:host_id": "h2"})
     assert updated["binding:host_id"] == "h2"
-    assert services.events[-1].data["changed"] == ["binding:host_id"]
+    assert services.events[-1].changed == ("binding:host_id",)
     assert ports.get_port(services, ctx, dhcp["id"]) == updated
     assert ports.list_ports(services, ctx, {"device_owner": "network:dhcp"}) == [updated]
 
@@ -68,34 +77,104 @@ def test_service_functions_and_event_contract(services):
     services.events.clear()
     routers.update_router(services, ctx, router["id"],
                           {"external_gateway_info": {"network_id": ext["id"]}})
-    assert services.events[-1].resource == "router"
-    assert services.events[-1].data["gateway"] is True
+    gateway = services.events[-1]
+    assert isinstance(gateway, RouterGatewayChanged) and gateway.is_set
+    assert gateway.network_id == ext["id"] and gateway.router_id == router["id"]
     info = routers.add_router_interface(services, ctx, router["id"], {"subnet_id": sub["id"]})
     last = services.events[-1]
-    assert (last.resource, last.action) == ("router", "update")
-    assert last.data["interface"] == "add" and last.data["subnet_id"] == sub["id"]
-    assert last.data["port_id"] == info["port_id"]
+    assert last == RouterInterfaceChanged(router["id"], True, info["port_id"], net["id"],
+                                          (sub["id"],))
     assert routers.get_router(services, ctx, router["id"])["external_gateway_info"]
 
     vm = ports.create_port(services, ctx, {"network_id": net["id"]})
     fip = floatingips.create_floatingip(services, ctx, {"floating_network_id": ext["id"],
                                                         "port_id": vm["id"]})
-    assert services.events[-1].resource == "floatingip"
-    assert services.events[-1].data["router_id"] == router["id"]
+    assert isinstance(services.events[-1], FloatingIpChanged)
+    assert services.events[-1].router_id == router["id"]
     floatingips.delete_floatingip(services, ctx, fip["id"])
     routers.remove_router_interface(services, ctx, router["id"], {"subnet_id": sub["id"]})
-    assert services.events[-1].data["interface"] == "remove"
+    assert services.events[-1].added is False
     routers.update_router(services, ctx, router["id"], {"external_gateway_info": None})
-    assert services.events[-1].data == {"gateway": False, "project_id": "admin"}
+    assert services.events[-1] == RouterGatewayChanged(router["id"])
 
     # A network with only its DHCP port left can be deleted; the port goes with it.
     ports.delete_port(services, ctx, vm["id"])
     services.events.clear()
     networks.delete_network(services, ctx, net["id"])
-    assert events(services) == [("port", "delete"), ("subnet", "delete"),
-                                ("network", "delete")]
+    assert events(services) == [("PortChanged", Action.DELETE),
+                                ("SubnetChanged", Action.DELETE),
+                                ("NetworkChanged", Action.DELETE)]
+    assert isinstance(services.events[-1], NetworkChanged)
+    assert isinstance(services.events[-2], SubnetChanged)
     with pytest.raises(errors.PortNotFound):
         ports.get_port(services, ctx, dhcp["id"])
+
+
+def _router_with_gateway(services, ctx, ext, sub):
+    router = routers.create_router(services, ctx, {})
+    routers.update_router(services, ctx, router["id"],
+                          {"external_gateway_info": {"network_id": ext["id"]}})
+    routers.add_router_interface(services, ctx, router["id"], {"subnet_id": sub["id"]})
+    return router
+
+
+def test_floating_ip_leaving_a_router_names_that_router(services):
+    """A floating IP that moves to another router, or is released because its port goes,
+    names the router it left, so that router's L3 agent is told (it used to be forgotten)."""
+    ctx = admin_context()
+    ext = networks.create_network(services, ctx, {"router:external": True,
+                                                  "provider:network_type": "flat",
+                                                  "provider:physical_network": "extnet"})
+    subnets.create_subnet(services, ctx, {"network_id": ext["id"], "cidr": "172.24.4.0/24"})
+    nets = [networks.create_network(services, ctx, {}) for _ in range(2)]
+    subs = [subnets.create_subnet(services, ctx, {"network_id": n["id"],
+                                                  "cidr": f"10.0.{i}.0/24"})
+            for i, n in enumerate(nets)]
+    r1, r2 = (_router_with_gateway(services, ctx, ext, s) for s in subs)
+    vm1, vm2 = (ports.create_port(services, ctx, {"network_id": n["id"]}) for n in nets)
+    fip = floatingips.create_floatingip(services, ctx, {"floating_network_id": ext["id"],
+                                                        "port_id": vm1["id"]})
+    services.events.clear()
+    floatingips.update_floatingip(services, ctx, fip["id"], {"port_id": vm2["id"]})
+    moved = services.events[-1]
+    assert isinstance(moved, FloatingIpChanged)
+    assert (moved.router_id, moved.previous_router_id) == (r2["id"], r1["id"])
+    assert set(moved.routers) == {r1["id"], r2["id"]}
+    services.events.clear()
+    ports.delete_port(services, ctx, vm2["id"])
+    released = next(e for e in services.events if isinstance(e, FloatingIpChanged))
+    assert (released.router_id, released.previous_router_id) == (None, r2["id"])
+    assert released.routers == (r2["id"],)
+
+
+def test_every_event_survives_its_wire_form(services):
+    """Events are what several controllers will exchange: each one the service layer
+    publishes comes back equal from its (JSON-compatible) wire form."""
+    import json
+
+    ctx = admin_context()
+    ext = networks.create_network(services, ctx, {"router:external": True,
+                                                  "provider:network_type": "flat",
+                                                  "provider:physical_network": "extnet"})
+    subnets.create_subnet(services, ctx, {"network_id": ext["id"], "cidr": "172.24.4.0/24"})
+    net = networks.create_network(services, ctx, {})
+    sub = subnets.create_subnet(services, ctx, {"network_id": net["id"], "cidr": "10.0.0.0/24"})
+    router = _router_with_gateway(services, ctx, ext, sub)
+    vm = ports.create_port(services, ctx, {"network_id": net["id"]})
+    fip = floatingips.create_floatingip(services, ctx, {"floating_network_id": ext["id"],
+                                                        "port_id": vm["id"]})
+    floatingips.delete_floatingip(services, ctx, fip["id"])
+    routers.remove_router_interface(services, ctx, router["id"], {"subnet_id": sub["id"]})
+    seen: list[Event] = list(services.events)
+    assert {type(e) for e in seen} >= {NetworkChanged, SubnetChanged, PortChanged,
+                                       RouterGatewayChanged, RouterInterfaceChanged,
+                                       FloatingIpChanged}
+    for event in seen:
+        assert from_wire(json.loads(json.dumps(event.to_wire()))) == event
+    with pytest.raises(ValueError):
+        from_wire({"event": "no-such-event"})
+    with pytest.raises(ValueError):
+        from_wire({"event": "port", "action": "create"})
 
 
 def test_failed_writes_publish_nothing(services):

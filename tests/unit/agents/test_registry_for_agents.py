@@ -6,9 +6,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ryu_sched.db import models
-from ryu_sched.registry.agent_rpc import DHCP_OWNER, dhcp_device_id
 from ryu_sched.resources.context import admin_context
 from ryu_sched.resources.ports import create_port
+from ryu_sched.shared.vocabulary import DeviceOwner, dhcp_device_id
 from tests.unit.registry.test_registry_core import DHCP, L3, World
 
 UP = {"external_port": "ext0", "external_link_up": True}
@@ -65,7 +65,7 @@ def test_router_stays_on_a_link_down_agent_when_no_other_can_take_it():
 
 def _dhcp_port(w: World, network_id: str, host: str) -> str:
     port = create_port(w.services, admin_context(), {
-        "network_id": network_id, "device_owner": DHCP_OWNER,
+        "network_id": network_id, "device_owner": DeviceOwner.DHCP,
         "device_id": dhcp_device_id(network_id, host), "binding:host_id": host,
         "fixed_ips": []})
     return str(port["id"])

@@ -11,7 +11,17 @@ from ryu_sched import errors
 from ryu_sched.config import Settings
 from ryu_sched.db import Database, models
 from ryu_sched.db.registry_models import BindingMove
-from ryu_sched.events import ModelEvent
+from ryu_sched.events import (
+    Action,
+    BindingChanged,
+    Event,
+    FloatingIpChanged,
+    NetworkChanged,
+    PortChanged,
+    RouterChanged,
+    RouterGatewayChanged,
+    SubnetChanged,
+)
 from ryu_sched.registry.model import from_datetime
 from ryu_sched.registry.registry import Registry
 from ryu_sched.rpc.protocol import BadParams
@@ -45,7 +55,7 @@ class World:
         self.db = Database("sqlite://")
         self.db.create_schema()
         self.services = Services(settings=Settings(agent_down_time=10, **options), db=self.db)
-        self.events: list[ModelEvent] = []
+        self.events: list[Event] = []
         self.services.bus.subscribe(self.events.append)
         self.clock = Clock()
         self.reg = Registry(self.services, clock=self.clock)
@@ -182,7 +192,8 @@ def test_network_with_dhcp_subnet_gets_dhcp_agents_per_network_agents():
     assert len(w.reg.hosts["network"][net]) == 2
     assert no_dhcp not in w.reg.hosts["network"]
     assert len(w.db_bindings()) == 2
-    assert [e.action for e in w.events if e.resource == "network"] == ["bind", "bind"]
+    assert [e.bound for e in w.events
+            if isinstance(e, BindingChanged) and e.kind == "network"] == [True, True]
 
 
 def test_least_loaded_scheduling_evens_out_networks():
@@ -217,15 +228,15 @@ def test_router_with_gateway_goes_to_an_agent_with_external_port():
     routers = [w.router(gateway=True) for _ in range(3)]
     w.reg.reconcile()
     assert all(w.reg.hosts["router"][r] == {gw_agent: 1} for r in routers)
-    bind = next(e for e in w.events if e.action == "bind")
-    assert bind.data == {"agent_id": gw_agent, "host": "gw", "datapath_id": "00000000000000aa"}
+    bind = next(e for e in w.events if isinstance(e, BindingChanged) and e.bound)
+    assert (bind.agent_id, bind.host, bind.datapath_id) == (gw_agent, "gw", "00000000000000aa")
 
 
 def test_router_is_replaced_when_it_gets_a_gateway_its_agent_cannot_serve():
     w = World()
     plain = w.agents(1, L3, prefix="plain")[0]
     rid = w.router()
-    w.reg.handle_event(ModelEvent("router", "create", rid))
+    w.reg.handle_event(RouterChanged(Action.CREATE, rid))
     assert w.reg.hosts["router"][rid] == {plain: 1}
     gw_agent = w.beat("gw", L3, configurations={"external_port": "ext0"})["agent_id"]
     w.reg.flush()
@@ -237,7 +248,7 @@ def test_router_is_replaced_when_it_gets_a_gateway_its_agent_cannot_serve():
         s.add(port)
         s.flush()
         s.scalar(select(models.Router).where(models.Router.id == rid)).gw_port_id = port.id
-    w.reg.handle_event(ModelEvent("router", "update", rid, {"gateway": True}))
+    w.reg.handle_event(RouterGatewayChanged(rid, net.id, port.id))
     assert w.reg.hosts["router"][rid] == {gw_agent: 1}
     assert [m["reason"] for m in w.reg.moves(resource_id=rid)] == ["gateway"]
 
@@ -392,25 +403,42 @@ def test_subnet_event_schedules_and_network_delete_notifies_hosts():
     w = World()
     a0 = w.agents(1)[0]
     net = w.network()
-    w.reg.handle_event(ModelEvent("subnet", "create", "s1", {"network_id": net}))
+    w.reg.handle_event(SubnetChanged(Action.CREATE, "s1", net))
     assert w.reg.hosts["network"][net] == {a0: 1}
     conn = w.conns[f"{DHCP}/h0"]
     assert ("network_bound", [{"network_id": net}]) in conn.sent
-    w.reg.handle_event(ModelEvent("port", "create", "p1", {"network_id": net}))
+    w.reg.handle_event(PortChanged(Action.CREATE, "p1", net))
     assert conn.sent[-1] == ("port_changed", [{"network_id": net, "port_id": "p1",
                                                "action": "create"}])
     with w.db.session() as s:
         s.delete(s.scalar(select(models.Network).where(models.Network.id == net)))
-    w.reg.handle_event(ModelEvent("network", "delete", net))
+    w.reg.handle_event(NetworkChanged(Action.DELETE, net))
     assert conn.sent[-1] == ("network_deleted", [{"network_id": net}])
     assert w.reg.load_of(a0) == 0
+
+
+def test_old_routers_agent_is_told_when_a_floating_ip_leaves_its_router():
+    w = World()
+    a0, a1 = w.agents(2, L3, prefix="l3-")
+    r1, r2 = w.router(), w.router()
+    w.reg.bind("router", r1, a0)
+    w.reg.bind("router", r2, a1)
+    old, new = w.conns[f"{L3}/l3-0"], w.conns[f"{L3}/l3-1"]
+    w.reg.handle_event(FloatingIpChanged(Action.UPDATE, "f1", router_id=r2,
+                                         previous_router_id=r1))
+    assert ("router_updated", [{"router_id": r1, "reason": "floatingip"}]) in old.sent
+    assert ("router_updated", [{"router_id": r2, "reason": "floatingip"}]) in new.sent
+    old.sent.clear()
+    w.reg.handle_event(FloatingIpChanged(Action.UPDATE, "f1", previous_router_id=r2))
+    assert old.sent == []
+    assert new.sent[-1] == ("router_updated", [{"router_id": r2, "reason": "floatingip"}])
 
 
 def test_network_auto_schedule_can_be_disabled():
     w = World(network_auto_schedule=False)
     w.agents(1)
     net = w.network()
-    w.reg.handle_event(ModelEvent("subnet", "create", "s1", {"network_id": net}))
+    w.reg.handle_event(SubnetChanged(Action.CREATE, "s1", net))
     w.reg.reconcile()
     assert net not in w.reg.hosts["network"]
 
