@@ -12,7 +12,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["ryu_sched", "ryu_sched.*", "agents", "agents.*",
                                     "flows", "flows.*"]),
-    package_data={"ryu_sched": ["py.typed"]},
+    package_data={"ryu_sched": ["py.typed", "observability/static/*"]},
     data_files=[("etc/ryu-sched", ["etc/ryu_sched.conf.sample"])],
     install_requires=[
         # The default framework. A hard requirement: pip has no default extras, and
@@ -23,6 +23,7 @@ setup(
         "sqlalchemy>=2.0",
         "webob>=1.8",
         "oslo.config>=9.0",
+        "prometheus-client>=0.17",
     ],
     extras_require={
         # Install Ryu first with PIP_CONSTRAINT=etc/constraints-ryu.txt (README, "Ryu 4.34
@@ -35,6 +36,8 @@ setup(
             "openstacksdk>=3",
             "python-openstackclient>=6",
             "ruff>=0.5",
+        "import-linter>=2.0",
+        "selenium>=4.20",
         ],
     },
     entry_points={
