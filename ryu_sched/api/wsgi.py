@@ -105,7 +105,8 @@ _NOT_FILTERS = frozenset({"fields", "limit", "marker", "sort_key", "sort_dir",
 
 # --- collections: list/show/create/update/delete over a service module ------------------------
 
-PageFn = Callable[[Services, RequestContext, listing.ListQuery], listing.Page]
+PageFn = Callable[[Services, RequestContext, listing.ListQuery, listing.Finisher | None],
+                  listing.Page]
 GetFn = Callable[[Services, RequestContext, str], dict[str, Any]]
 CreateFn = Callable[[Services, RequestContext, dict[str, Any]], dict[str, Any]]
 UpdateFn = Callable[[Services, RequestContext, str, dict[str, Any]], dict[str, Any]]
@@ -175,35 +176,47 @@ def _link(req: ApiRequest, rel: str, marker: str, reverse: bool) -> dict[str, st
     return {"rel": rel, "href": href}
 
 
-def list_body(req: ApiRequest, plural: str, page: listing.Page,
-              query: listing.ListQuery) -> dict[str, Any]:
-    """The page, ``fields`` applied, and ``<plural>_links`` when paging by ``limit``.
+@dataclasses.dataclass(frozen=True)
+class EncodedJson:
+    """A response body already encoded (long lists are built from encoded items)."""
 
+    data: bytes
+
+
+def _encoder(fields: list[str]) -> listing.Finisher:
+    def finish(batch: list[dict[str, Any]]) -> list[Any]:
+        return [(item["id"], json.dumps(common.select_fields(item, fields)))
+                for item in batch]
+    return finish
+
+
+def list_response(req: ApiRequest, col: Collection) -> EncodedJson:
+    """The page as JSON, ``fields`` applied, and ``<plural>_links`` when paging by ``limit``.
+
+    Items are encoded batch by batch while they are read (see :data:`listing.Finisher`).
     ``next`` is there when items follow the page, ``previous`` when items precede it (the
     page started at a marker); with ``page_reverse`` the roles are as seen from the page.
     """
-    items = page.items
-    body: dict[str, Any] = {plural: [common.select_fields(i, req.fields) for i in items]}
-    if not query.limit or not items:
-        return body
-    reverse = query.page_reverse and query.marker is not None
-    after = page.more if not reverse else True
-    before = query.marker is not None if not reverse else page.more
+    query = list_query(req)
+    page = col.page(req.services, req.context, query, _encoder(req.fields))
+    items: list[tuple[str, str]] = page.items
+    parts = ['{"', col.plural, '": [', ", ".join(text for _, text in items), "]"]
     links = []
-    if after:
-        links.append(_link(req, "next", items[-1]["id"], reverse=False))
-    if before:
-        links.append(_link(req, "previous", items[0]["id"], reverse=True))
+    if query.limit and items:
+        reverse = query.page_reverse and query.marker is not None
+        if page.more or reverse:
+            links.append(_link(req, "next", items[-1][0], reverse=False))
+        if (query.marker is not None and not reverse) or (reverse and page.more):
+            links.append(_link(req, "previous", items[0][0], reverse=True))
     if links:
-        body[plural + "_links"] = links
-    return body
+        parts += [', "', col.plural, '_links": ', json.dumps(links)]
+    parts.append("}")
+    return EncodedJson("".join(parts).encode("utf-8"))
 
 
 def collection_routes(col: Collection) -> list[Route]:
     def list_items(req: ApiRequest) -> tuple[int, Any]:
-        query = list_query(req)
-        return 200, list_body(req, col.plural, col.page(req.services, req.context, query),
-                              query)
+        return 200, list_response(req, col)
 
     def show(req: ApiRequest, id: str) -> tuple[int, Any]:
         item = col.get(req.services, req.context, id)
@@ -284,7 +297,8 @@ def _json_response(status: int, body: Any) -> webob.Response:
         response.body = b""
     else:
         response.content_type = "application/json"
-        response.body = json.dumps(body).encode("utf-8")
+        response.body = (body.data if isinstance(body, EncodedJson)
+                         else json.dumps(body).encode("utf-8"))
     return response
 
 

@@ -150,10 +150,10 @@ LIST = listing.ListSpec(
     serialize=lambda session, rows: [to_dict(f) for f in rows])
 
 
-def page_floatingips(services: Services, context: Context,
-                     query: listing.ListQuery) -> listing.Page:
+def page_floatingips(services: Services, context: Context, query: listing.ListQuery,
+                     finish: listing.Finisher | None = None) -> listing.Page:
     scope = [] if context.is_admin else [FloatingIP.project_id == context.project_id]
-    return listing.list_page(services, LIST, query, scope)
+    return listing.list_page(services, LIST, query, scope, finish)
 
 
 def list_floatingips(services: Services, context: Context,

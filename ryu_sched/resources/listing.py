@@ -30,7 +30,7 @@ from ryu_sched import errors
 from ryu_sched.resources import common
 from ryu_sched.services import Services
 
-BATCH = 500
+BATCH = 200
 _NULL_WORDS = ("", "None", "null")
 _TRUE = ("true", "1")
 _FALSE = ("false", "0")
@@ -72,13 +72,18 @@ class ListQuery:
 
 @dataclasses.dataclass(frozen=True)
 class Page:
-    items: list[dict[str, Any]]
+    # API dicts, or what ``finish`` made of them.
+    items: list[Any]
     # More items follow in the paging direction (after the page, or before it in reverse).
     more: bool = False
 
 
 SqlFilter = Callable[[list[str]], Any]
 Serializer = Callable[[Session, list[Any]], list[dict[str, Any]]]
+# Applied to each batch of API dicts as soon as it is read: the REST layer encodes them to
+# JSON there, so that a long list is held as text, not as many dicts for the garbage
+# collector to walk again and again.
+Finisher = Callable[[list[dict[str, Any]]], list[Any]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,7 +183,7 @@ def _pause() -> None:
 
 
 def list_page(services: Services, spec: ListSpec, query: ListQuery,
-              scope: Sequence[Any] = ()) -> Page:
+              scope: Sequence[Any] = (), finish: Finisher | None = None) -> Page:
     """The items of ``query`` among the rows ``scope`` (visibility clauses) admits."""
     clauses, rest = split_filters(spec, query.filters)
     keys = _order_keys(spec, query.sorts)
@@ -198,12 +203,14 @@ def list_page(services: Services, spec: ListSpec, query: ListQuery,
         if limit is not None and not rest:
             statement = statement.limit(limit + 1)
         result = session.execute(statement.execution_options(yield_per=BATCH))
-        items: list[dict[str, Any]] = []
+        items: list[Any] = []
         wanted = None if limit is None else limit + 1
         for partition in result.partitions():
             rows = [row[0] for row in partition]
             batch = spec.serialize(session, rows)
-            items.extend(common.filter_items(batch, rest) if rest else batch)
+            if rest:
+                batch = common.filter_items(batch, rest)
+            items.extend(finish(batch) if finish is not None else batch)
             if wanted is not None and len(items) >= wanted:
                 break
             _pause()

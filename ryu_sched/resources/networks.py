@@ -163,11 +163,11 @@ LIST = listing.ListSpec(
     serialize=_serialize_batch)
 
 
-def page_networks(services: Services, context: Context,
-                  query: listing.ListQuery) -> listing.Page:
+def page_networks(services: Services, context: Context, query: listing.ListQuery,
+                  finish: listing.Finisher | None = None) -> listing.Page:
     scope = [] if context.is_admin else [or_(Network.project_id == context.project_id,
                                              Network.shared, Network.router_external)]
-    return listing.list_page(services, LIST, query, scope)
+    return listing.list_page(services, LIST, query, scope, finish)
 
 
 def list_networks(services: Services, context: Context,

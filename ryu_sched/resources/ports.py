@@ -313,10 +313,10 @@ LIST = listing.ListSpec(
     serialize=lambda session, rows: [to_dict(p) for p in rows])
 
 
-def page_ports(services: Services, context: Context,
-               query: listing.ListQuery) -> listing.Page:
+def page_ports(services: Services, context: Context, query: listing.ListQuery,
+               finish: listing.Finisher | None = None) -> listing.Page:
     scope = [] if context.is_admin else [Port.project_id == context.project_id]
-    return listing.list_page(services, LIST, query, scope)
+    return listing.list_page(services, LIST, query, scope, finish)
 
 
 def list_ports(services: Services, context: Context,

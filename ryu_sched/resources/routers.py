@@ -229,10 +229,10 @@ LIST = listing.ListSpec(
     serialize=_serialize_batch)
 
 
-def page_routers(services: Services, context: Context,
-                 query: listing.ListQuery) -> listing.Page:
+def page_routers(services: Services, context: Context, query: listing.ListQuery,
+                 finish: listing.Finisher | None = None) -> listing.Page:
     scope = [] if context.is_admin else [Router.project_id == context.project_id]
-    return listing.list_page(services, LIST, query, scope)
+    return listing.list_page(services, LIST, query, scope, finish)
 
 
 def list_routers(services: Services, context: Context,

@@ -175,10 +175,10 @@ LIST = listing.ListSpec(
     serialize=lambda session, rows: [to_dict(s) for s in rows])
 
 
-def page_subnets(services: Services, context: Context,
-                 query: listing.ListQuery) -> listing.Page:
+def page_subnets(services: Services, context: Context, query: listing.ListQuery,
+                 finish: listing.Finisher | None = None) -> listing.Page:
     scope = [] if context.is_admin else [_visible_clause(context)]
-    return listing.list_page(services, LIST, query, scope)
+    return listing.list_page(services, LIST, query, scope, finish)
 
 
 def list_subnets(services: Services, context: Context,
