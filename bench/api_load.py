@@ -278,17 +278,19 @@ class started:
         self.code = code
 
     def __enter__(self) -> ControllerProcess:
-        saved = os.environ.get("PYTHONPATH")
+        saved, cwd = os.environ.get("PYTHONPATH"), os.getcwd()
         if self.code:
+            # ``python -m`` puts the working directory first on sys.path: start there.
             os.environ["PYTHONPATH"] = self.code
+            os.chdir(self.code)
         try:
             self.ctl.start(timeout=120)
         finally:
-            if self.code:
-                if saved is None:
-                    os.environ.pop("PYTHONPATH", None)
-                else:
-                    os.environ["PYTHONPATH"] = saved
+            os.chdir(cwd)
+            if saved is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved
         return self.ctl
 
     def __exit__(self, *exc: object) -> None:

@@ -160,11 +160,14 @@ def _order_keys(spec: ListSpec, sorts: Sequence[Sort]) -> list[_Key]:
 
 def _after(keys: Sequence[_Key], values: Sequence[Any], reverse: bool) -> Any:
     """Rows strictly after ``values`` in the order of ``keys`` (before it when reversed)."""
+    # Marker values as typed literals: SQLAlchemy refuses ``column < True`` for booleans.
+    marks = [literal(value, type_=key.expr.type) for key, value in zip(keys, values,
+                                                                         strict=True)]
     alternatives = []
     for index, key in enumerate(keys):
         later = key.descending != reverse
-        step = key.expr < values[index] if later else key.expr > values[index]
-        equal = [keys[i].expr == values[i] for i in range(index)]
+        step = key.expr < marks[index] if later else key.expr > marks[index]
+        equal = [keys[i].expr == marks[i] for i in range(index)]
         alternatives.append(and_(*equal, step))
     return or_(*alternatives)
 
