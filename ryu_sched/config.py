@@ -22,6 +22,9 @@ OPTS = [
                help="SQLAlchemy URL of the database. Default: a SQLite file in state_path."),
     cfg.HostAddressOpt("api_host", default="127.0.0.1", help="Neutron API listen address."),
     cfg.PortOpt("api_port", default=9696, help="Neutron API listen port."),
+    cfg.IntOpt("api_max_request_body_size", default=114688, min=1024,
+               help="Largest request body in bytes the API reads (413 above), as "
+                    "oslo.middleware's max_request_body_size that Neutron uses."),
     cfg.HostAddressOpt("rpc_host", default="127.0.0.1", help="Agent RPC listen address."),
     cfg.PortOpt("rpc_port", default=9697, help="Agent RPC (MessagePack-RPC) listen port."),
     cfg.StrOpt("auth_strategy", default="noauth", choices=["noauth", "token"],
@@ -102,6 +105,7 @@ class Settings:
     connection: str = "sqlite://"
     api_host: str = "127.0.0.1"
     api_port: int = 9696
+    api_max_request_body_size: int = 114688
     rpc_host: str = "127.0.0.1"
     rpc_port: int = 9697
     auth_strategy: str = "noauth"
@@ -137,6 +141,7 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         connection=connection,
         api_host=group.api_host,
         api_port=group.api_port,
+        api_max_request_body_size=group.api_max_request_body_size,
         rpc_host=group.rpc_host,
         rpc_port=group.rpc_port,
         auth_strategy=group.auth_strategy,

@@ -5,5 +5,5 @@ from ryu_sched.resources import floatingips as service
 
 ROUTES: list[Route] = collection_routes(Collection(
     singular="floatingip", plural="floatingips",
-    list=service.list_floatingips, get=service.get_floatingip, create=service.create_floatingip,
+    page=service.page_floatingips, get=service.get_floatingip, create=service.create_floatingip,
     update=service.update_floatingip, delete=service.delete_floatingip))

@@ -5,5 +5,5 @@ from ryu_sched.resources import networks as service
 
 ROUTES: list[Route] = collection_routes(Collection(
     singular="network", plural="networks",
-    list=service.list_networks, get=service.get_network, create=service.create_network,
+    page=service.page_networks, get=service.get_network, create=service.create_network,
     update=service.update_network, delete=service.delete_network))

@@ -5,5 +5,5 @@ from ryu_sched.resources import ports as service
 
 ROUTES: list[Route] = collection_routes(Collection(
     singular="port", plural="ports",
-    list=service.list_ports, get=service.get_port, create=service.create_port,
+    page=service.page_ports, get=service.get_port, create=service.create_port,
     update=service.update_port, delete=service.delete_port))

@@ -23,6 +23,6 @@ ROUTES: list[Route] = [
     Route("PUT", "/v2.0/routers/{id}/remove_router_interface", remove_interface),
     *collection_routes(Collection(
         singular="router", plural="routers",
-        list=service.list_routers, get=service.get_router, create=service.create_router,
+        page=service.page_routers, get=service.get_router, create=service.create_router,
         update=service.update_router, delete=service.delete_router)),
 ]

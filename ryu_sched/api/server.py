@@ -27,7 +27,9 @@ class ApiServer:
         LOG.info("Neutron API listening on %s:%s", self.host, self.port)
         self._thread = eventlet.spawn(
             eventlet.wsgi.server, self.socket, self.app, log=_QuietLog(),
-            max_size=1000, socket_timeout=60)
+            max_size=1000, socket_timeout=60,
+            # eventlet's default (debug=True) sends a crash's traceback to the client.
+            debug=False)
 
     def stop(self) -> None:
         if self._thread is not None:

@@ -5,5 +5,5 @@ from ryu_sched.resources import subnets as service
 
 ROUTES: list[Route] = collection_routes(Collection(
     singular="subnet", plural="subnets",
-    list=service.list_subnets, get=service.get_subnet, create=service.create_subnet,
+    page=service.page_subnets, get=service.get_subnet, create=service.create_subnet,
     update=service.update_subnet, delete=service.delete_subnet))

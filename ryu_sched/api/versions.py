@@ -65,9 +65,10 @@ def show_extension(req: ApiRequest, alias: str) -> tuple[int, Any]:
     raise errors.ResourceNotFound("Extension", alias)
 
 
+# Discovery is public, as in Neutron: clients read it before they have a token.
 ROUTES = [
-    Route("GET", "/", list_versions),
-    Route("GET", "/v2.0", show_v2),
-    Route("GET", "/v2.0/extensions", list_extensions),
-    Route("GET", "/v2.0/extensions/{alias}", show_extension),
+    Route("GET", "/", list_versions, public=True),
+    Route("GET", "/v2.0", show_v2, public=True),
+    Route("GET", "/v2.0/extensions", list_extensions, public=True),
+    Route("GET", "/v2.0/extensions/{alias}", show_extension, public=True),
 ]

@@ -7,17 +7,20 @@ Resource modules declare ``ROUTES``: a list of :class:`Route`. A handler receive
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import eventlet
 import webob
-import webob.exc
 
 from ryu_sched import errors
-from ryu_sched.resources import common
+from ryu_sched.api import body as body_limits
+from ryu_sched.resources import common, listing
 from ryu_sched.resources.context import Context as RequestContext
 from ryu_sched.services import Services
 
@@ -31,6 +34,7 @@ class Route:
     method: str
     pattern: str              # e.g. "/v2.0/networks/{id}"
     handler: Handler
+    public: bool = False      # answered without authentication (discovery documents)
 
     def compile(self) -> re.Pattern[str]:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.pattern.rstrip("/"))
@@ -38,23 +42,24 @@ class Route:
 
 
 class ApiRequest:
-    """What a handler sees of one HTTP request."""
+    """What a handler sees of one HTTP request: its decoded path, query and body bytes."""
 
     def __init__(self, request: webob.Request, context: RequestContext,
-                 services: Services) -> None:
+                 services: Services, path: str = "",
+                 params: list[tuple[str, str]] | None = None, raw_body: bytes = b"") -> None:
         self.request = request
         self.context = context
         self.services = services
+        self.path = path or request.path_info
+        self.params = params if params is not None else list(request.GET.items())
+        self.raw_body = raw_body
 
     def json_body(self, resource: str | None = None) -> dict[str, Any]:
         """The parsed JSON body; with ``resource``, the object under that key."""
-        raw = self.request.body
-        if not raw:
+        if not self.raw_body:
             raise errors.HTTPBadRequest(msg="Malformed request body: body is empty")
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise errors.HTTPBadRequest(msg="Malformed request body") from None
+        body_limits.check_media_type(self.request.environ.get("CONTENT_TYPE"))
+        body = body_limits.decode_json(self.raw_body)
         if not isinstance(body, dict):
             raise errors.HTTPBadRequest(msg="Malformed request body: not a JSON object")
         if resource is None:
@@ -69,27 +74,39 @@ class ApiRequest:
                 msg="Unrecognized attribute(s) '{}'".format(", ".join(extra)))
         return inner
 
+    def param(self, name: str) -> str | None:
+        """The last value of a query parameter."""
+        values = self.getall(name)
+        return values[-1] if values else None
+
+    def getall(self, name: str) -> list[str]:
+        return [value for key, value in self.params if key == name]
+
     @property
     def query(self) -> dict[str, list[str]]:
         """Query parameters, each a list of values (Neutron allows repeated keys)."""
         result: dict[str, list[str]] = {}
-        for key, value in self.request.GET.items():
+        for key, value in self.params:
             result.setdefault(key, []).append(value)
         return result
 
     @property
     def fields(self) -> list[str]:
-        return [f for f in self.request.GET.getall("fields") if f]
+        return [f for f in self.getall("fields") if f]
 
     def filters(self) -> dict[str, list[str]]:
         """Query filters, without the paging/sorting/fields keys."""
-        skip = {"fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse"}
-        return {k: v for k, v in self.query.items() if k not in skip}
+        return {k: v for k, v in self.query.items() if k not in _NOT_FILTERS}
+
+
+_NOT_FILTERS = frozenset({"fields", "limit", "marker", "sort_key", "sort_dir",
+                          "page_reverse"})
 
 
 # --- collections: list/show/create/update/delete over a service module ------------------------
 
-ListFn = Callable[[Services, RequestContext, dict[str, list[str]]], list[dict[str, Any]]]
+PageFn = Callable[[Services, RequestContext, listing.ListQuery, listing.Finisher | None],
+                  listing.Page]
 GetFn = Callable[[Services, RequestContext, str], dict[str, Any]]
 CreateFn = Callable[[Services, RequestContext, dict[str, Any]], dict[str, Any]]
 UpdateFn = Callable[[Services, RequestContext, str, dict[str, Any]], dict[str, Any]]
@@ -100,7 +117,7 @@ DeleteFn = Callable[[Services, RequestContext, str], None]
 class Collection:
     singular: str
     plural: str
-    list: ListFn
+    page: PageFn
     get: GetFn
     create: CreateFn
     update: UpdateFn
@@ -112,43 +129,94 @@ class Collection:
 
 
 def _int_param(req: ApiRequest, name: str) -> int | None:
-    value = req.request.GET.get(name)
+    value = req.param(name)
     if value in (None, ""):
         return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise errors.HTTPBadRequest(msg=f"{name} must be an integer, not '{value}'") from None
-    if number < 0:
-        raise errors.HTTPBadRequest(msg=f"{name} must not be negative")
-    return number
+    assert value is not None
+    if not (value.isascii() and value.isdigit()):
+        raise errors.HTTPBadRequest(
+            msg=f"{name} must be a non-negative integer, not '{value}'")
+    return int(value)
 
 
-def list_response(req: ApiRequest, plural: str, items: list[dict[str, Any]]
-                  ) -> dict[str, Any]:
-    """Sorting, marker/limit paging and ``fields``, applied to a filtered list."""
-    sort_keys = req.request.GET.getall("sort_key")
-    if sort_keys:
-        items = common.sort_items(items, sort_keys, req.request.GET.getall("sort_dir"))
-    limit = _int_param(req, "limit")
-    marker = req.request.GET.get("marker") or None
-    items, more = common.page(items, limit, marker)
-    fields = req.fields
-    body: dict[str, Any] = {plural: [common.select_fields(i, fields) for i in items]}
-    if more and items:
-        query = [(k, v) for k, v in req.request.GET.items() if k != "marker"]
-        query.append(("marker", items[-1]["id"]))
-        from urllib.parse import urlencode
+def _bool_param(req: ApiRequest, name: str) -> bool:
+    value = req.param(name)
+    if value in (None, ""):
+        return False
+    assert value is not None
+    if value.lower() not in ("true", "false", "1", "0"):
+        raise errors.HTTPBadRequest(msg=f"{name} must be true or false, not '{value}'")
+    return value.lower() in ("true", "1")
 
-        href = req.request.host_url + req.request.path + "?" + urlencode(query)
-        body[plural + "_links"] = [{"rel": "next", "href": href}]
-    return body
+
+def list_query(req: ApiRequest) -> listing.ListQuery:
+    """Filters, ``sort_key``/``sort_dir``, ``limit``, ``marker`` and ``page_reverse``."""
+    keys = [k for k in req.getall("sort_key") if k]
+    dirs = [d for d in req.getall("sort_dir") if d]
+    if len(dirs) > len(keys):
+        raise errors.HTTPBadRequest(msg="The number of sort_keys and sort_dirs must be same")
+    for direction in dirs:
+        if direction not in ("asc", "desc"):
+            raise errors.HTTPBadRequest(msg=f"{direction} is invalid attribute for sort_dir")
+    sorts = tuple(listing.Sort(key, index < len(dirs) and dirs[index] == "desc")
+                  for index, key in enumerate(keys))
+    return listing.ListQuery(filters=req.filters(), sorts=sorts,
+                             limit=_int_param(req, "limit"),
+                             marker=req.param("marker") or None,
+                             page_reverse=_bool_param(req, "page_reverse"))
+
+
+def _link(req: ApiRequest, rel: str, marker: str, reverse: bool) -> dict[str, str]:
+    query = [(k, v) for k, v in req.params if k not in ("marker", "page_reverse")]
+    query.append(("marker", marker))
+    if reverse:
+        query.append(("page_reverse", "True"))
+    href = (req.request.host_url + urllib.parse.quote(req.path) + "?"
+            + urllib.parse.urlencode(query))
+    return {"rel": rel, "href": href}
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodedJson:
+    """A response body already encoded (long lists are built from encoded items)."""
+
+    data: bytes
+
+
+def _encoder(fields: list[str]) -> listing.Finisher:
+    def finish(batch: list[dict[str, Any]]) -> list[Any]:
+        return [(item["id"], json.dumps(common.select_fields(item, fields)))
+                for item in batch]
+    return finish
+
+
+def list_response(req: ApiRequest, col: Collection) -> EncodedJson:
+    """The page as JSON, ``fields`` applied, and ``<plural>_links`` when paging by ``limit``.
+
+    Items are encoded batch by batch while they are read (see :data:`listing.Finisher`).
+    ``next`` is there when items follow the page, ``previous`` when items precede it (the
+    page started at a marker); with ``page_reverse`` the roles are as seen from the page.
+    """
+    query = list_query(req)
+    page = col.page(req.services, req.context, query, _encoder(req.fields))
+    items: list[tuple[str, str]] = page.items
+    parts = ['{"', col.plural, '": [', ", ".join(text for _, text in items), "]"]
+    links = []
+    if query.limit and items:
+        reverse = query.page_reverse and query.marker is not None
+        if page.more or reverse:
+            links.append(_link(req, "next", items[-1][0], reverse=False))
+        if (query.marker is not None and not reverse) or (reverse and page.more):
+            links.append(_link(req, "previous", items[0][0], reverse=True))
+    if links:
+        parts += [', "', col.plural, '_links": ', json.dumps(links)]
+    parts.append("}")
+    return EncodedJson("".join(parts).encode("utf-8"))
 
 
 def collection_routes(col: Collection) -> list[Route]:
     def list_items(req: ApiRequest) -> tuple[int, Any]:
-        items = col.list(req.services, req.context, req.filters())
-        return 200, list_response(req, col.plural, items)
+        return 200, list_response(req, col)
 
     def show(req: ApiRequest, id: str) -> tuple[int, Any]:
         item = col.get(req.services, req.context, id)
@@ -157,11 +225,15 @@ def collection_routes(col: Collection) -> list[Route]:
     def create(req: ApiRequest) -> tuple[int, Any]:
         body = req.json_body()
         if col.plural in body and isinstance(body[col.plural], list) and len(body) == 1:
-            # Bulk create: one transaction per item (not atomic, unlike Neutron).
+            # Bulk create: one transaction per item (not atomic, unlike Neutron), with a
+            # yield between items so that a long bulk does not hold up other requests.
+            entries = body[col.plural]
+            if not all(isinstance(entry, dict) for entry in entries):
+                raise errors.HTTPBadRequest(msg=f"Invalid {col.singular} in bulk body")
             created = []
-            for entry in body[col.plural]:
-                if not isinstance(entry, dict):
-                    raise errors.HTTPBadRequest(msg=f"Invalid {col.singular} in bulk body")
+            for index, entry in enumerate(entries):
+                if index:
+                    eventlet.sleep(0)
                 created.append(col.create(req.services, req.context, entry))
             return 201, {col.plural: created}
         attrs = req.json_body(col.singular)
@@ -213,6 +285,11 @@ class Authenticator:
         return self.tokens[token]
 
 
+class InternalServerError(errors.NeutronError):
+    type_name = "HTTPInternalServerError"
+    message_format = "Request Failed: internal server error while processing your request."
+
+
 def _json_response(status: int, body: Any) -> webob.Response:
     response = webob.Response(status=status, charset="utf-8")
     if body is None:
@@ -220,8 +297,43 @@ def _json_response(status: int, body: Any) -> webob.Response:
         response.body = b""
     else:
         response.content_type = "application/json"
-        response.body = json.dumps(body).encode("utf-8")
+        response.body = (body.data if isinstance(body, EncodedJson)
+                         else json.dumps(body).encode("utf-8"))
     return response
+
+
+def _error_response(exc: errors.NeutronError) -> webob.Response:
+    return _json_response(exc.status, exc.body())
+
+
+def decode_path(environ: dict[str, Any]) -> str:
+    """PATH_INFO as text (WSGI hands it over as latin-1); bytes that are not UTF-8: 404."""
+    raw = environ.get("PATH_INFO", "") or ""
+    try:
+        return str(raw).encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        raise errors.NotFound("The resource could not be found.") from None
+
+
+def parse_query(query_string: str) -> list[tuple[str, str]]:
+    """``key=value`` pairs in order; percent-escapes that are not UTF-8: 400."""
+    try:
+        return urllib.parse.parse_qsl(query_string, keep_blank_values=True,
+                                      encoding="utf-8", errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise errors.HTTPBadRequest(msg="Malformed query string: not valid UTF-8") from None
+
+
+def _close_connection_after(environ: dict[str, Any]) -> None:
+    """Tell eventlet's server the response is complete and the connection must close.
+
+    Without this it would read and drop the rest of a refused body, however large, to
+    keep the connection alive.
+    """
+    if "eventlet.input" in environ:
+        from eventlet.wsgi import WSGI_LOCAL
+
+        WSGI_LOCAL.already_handled = True
 
 
 class ApiApplication:
@@ -231,9 +343,17 @@ class ApiApplication:
         self.services = services
         self.auth = Authenticator(services.settings.auth_strategy, services.settings.token_file)
         self.routes = [(route, route.compile()) for route in routes]
+        self.max_body = services.settings.api_max_request_body_size
 
-    def _dispatch(self, request: webob.Request) -> webob.Response:
-        path = request.path_info
+    def _dispatch(self, environ: dict[str, Any]) -> webob.Response:
+        path = decode_path(environ)
+        params = parse_query(str(environ.get("QUERY_STRING", "") or ""))
+        raw = body_limits.read_body(environ, self.max_body)
+        # Handlers (and webob) see the body already read, as a plain stream.
+        environ["wsgi.input"] = io.BytesIO(raw)
+        environ["CONTENT_LENGTH"] = str(len(raw))
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        request = webob.Request(environ)
         # openstacksdk may ask for "/v2.0/networks.json"; Neutron accepts the suffix.
         if path.endswith(".json"):
             path = path[: -len(".json")]
@@ -245,26 +365,44 @@ class ApiApplication:
             matched_path = True
             if route.method != request.method:
                 continue
-            public = route.pattern in ("/", "/v2.0")
-            context = (RequestContext("", False) if public
+            context = (RequestContext("", False) if route.public
                        else self.auth.context_for(request))
-            status, body = route.handler(ApiRequest(request, context, self.services),
-                                         **match.groupdict())
+            api_request = ApiRequest(request, context, self.services, path=path,
+                                     params=params, raw_body=raw)
+            status, body = route.handler(api_request, **match.groupdict())
             return _json_response(status, body)
         if matched_path:
             raise errors.MethodNotAllowed()
-        raise errors.NotFound(f"The resource could not be found: {path}")
+        raise errors.NotFound("The resource could not be found.")
+
+    def _refuse(self, environ: dict[str, Any], start_response: Callable[..., Any],
+                exc: errors.NeutronError) -> Iterable[bytes]:
+        """Answer a body we will not read, drop what the client still sends (bounded) and
+        close the connection."""
+        response = _error_response(exc)
+        try:
+            write = start_response(response.status,
+                                   [*response.headerlist, ("Connection", "close")])
+            write(response.body)
+            body_limits.drain(environ)
+        except OSError:
+            pass  # the client has gone
+        _close_connection_after(environ)
+        return []
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        request = webob.Request(environ)
+        method = str(environ.get("REQUEST_METHOD", ""))
         try:
-            response = self._dispatch(request)
+            response = self._dispatch(environ)
+        except (body_limits.RequestEntityTooLarge, body_limits.IncompleteBody) as exc:
+            LOG.info("%s %r refused: %s", method, environ.get("PATH_INFO", ""), exc)
+            return self._refuse(environ, start_response, exc)
         except errors.NeutronError as exc:
             if exc.status >= 500:
-                LOG.error("%s %s failed: %s", request.method, request.path, exc)
-            response = _json_response(exc.status, exc.body())
+                LOG.error("%s %r failed: %s", method, environ.get("PATH_INFO", ""), exc)
+            response = _error_response(exc)
         except Exception:
-            LOG.exception("%s %s crashed", request.method, request.path)
-            response = _json_response(500, errors.NeutronError(
-                "Request failed: internal server error while processing your request.").body())
+            # The traceback goes to the log, never to the client.
+            LOG.exception("%s %r crashed", method, environ.get("PATH_INFO", ""))
+            response = _error_response(InternalServerError())
         return response(environ, start_response)

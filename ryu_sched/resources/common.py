@@ -116,43 +116,7 @@ def filter_items(items: Iterable[dict[str, Any]],
     return [item for item in items if matches(item, filters)]
 
 
-# --- sorting, paging, fields (pure, on API dicts) ------------------------------------------
-
-def _sort_value(value: Any) -> tuple[int, Any]:
-    if value is None:
-        return (0, "")
-    if isinstance(value, bool | int | float):
-        return (1, value)
-    return (2, str(value))
-
-
-def sort_items(items: list[dict[str, Any]], keys: Sequence[str],
-               dirs: Sequence[str]) -> list[dict[str, Any]]:
-    result = list(items)
-    for index in reversed(range(len(keys))):
-        key = keys[index]
-        direction = dirs[index] if index < len(dirs) else "asc"
-        if direction not in ("asc", "desc"):
-            raise errors.HTTPBadRequest(msg=f"sort_dir must be asc or desc, not {direction}")
-        result.sort(key=lambda item, k=key: _sort_value(item.get(k)),
-                    reverse=direction == "desc")
-    return result
-
-
-def page(items: list[dict[str, Any]], limit: int | None,
-         marker: str | None) -> tuple[list[dict[str, Any]], bool]:
-    """Items after ``marker`` (an id), at most ``limit``; and whether more follow."""
-    if marker:
-        for index, item in enumerate(items):
-            if item.get("id") == marker:
-                items = items[index + 1:]
-                break
-        else:
-            raise errors.HTTPBadRequest(msg=f"marker {marker} not found")
-    if limit is not None and limit > 0 and len(items) > limit:
-        return items[:limit], True
-    return items, False
-
+# --- fields ------------------------------------------------------------------------------
 
 def select_fields(item: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
     if not fields:

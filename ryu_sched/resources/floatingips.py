@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from ryu_sched import errors, ipam
 from ryu_sched.db.models import FloatingIP, IPAllocation, Network, Port, Router, RouterPort, new_id
 from ryu_sched.events import Action, FloatingIpChanged
-from ryu_sched.resources import common
+from ryu_sched.resources import common, listing
 from ryu_sched.resources import ports as ports_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
@@ -136,25 +136,35 @@ def get_floatingip(services: Services, context: Context, fip_id: str) -> dict[st
     return common.read(services, lambda s: to_dict(load(s, context, fip_id)))
 
 
-_SQL_FILTERS = {"id": FloatingIP.id, "floating_network_id": FloatingIP.floating_network_id,
-                "router_id": FloatingIP.router_id, "port_id": FloatingIP.fixed_port_id,
-                "floating_ip_address": FloatingIP.floating_ip_address}
+LIST = listing.ListSpec(
+    model=FloatingIP, id_column=FloatingIP.id,
+    default_order=(FloatingIP.created_at, FloatingIP.id),
+    columns={
+        "id": listing.Column(FloatingIP.id),
+        "description": listing.Column(FloatingIP.description),
+        "project_id": listing.Column(FloatingIP.project_id),
+        "floating_network_id": listing.Column(FloatingIP.floating_network_id),
+        "floating_ip_address": listing.Column(FloatingIP.floating_ip_address),
+        "port_id": listing.Column(FloatingIP.fixed_port_id),
+        "fixed_ip_address": listing.Column(FloatingIP.fixed_ip_address),
+        "router_id": listing.Column(FloatingIP.router_id),
+        "status": listing.Column(FloatingIP.status),
+        "created_at": listing.Column(FloatingIP.created_at, listing.Kind.TIME),
+        "updated_at": listing.Column(FloatingIP.updated_at, listing.Kind.TIME),
+    },
+    serialize=lambda session, rows: [to_dict(f) for f in rows])
+
+
+def page_floatingips(services: Services, context: Context, query: listing.ListQuery,
+                     finish: listing.Finisher | None = None) -> listing.Page:
+    scope = [] if context.is_admin else [FloatingIP.project_id == context.project_id]
+    return listing.list_page(services, LIST, query, scope, finish)
 
 
 def list_floatingips(services: Services, context: Context,
                      filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    wanted = common.normalize_filters(filters)
-
-    def work(session: Session) -> list[dict[str, Any]]:
-        query = select(FloatingIP).order_by(FloatingIP.created_at, FloatingIP.id)
-        if not context.is_admin:
-            query = query.where(FloatingIP.project_id == context.project_id)
-        for key, column in _SQL_FILTERS.items():
-            if key in wanted and "" not in wanted[key] and "None" not in wanted[key]:
-                query = query.where(column.in_(wanted[key]))
-        return common.filter_items((to_dict(f) for f in session.scalars(query)), wanted)
-
-    return common.read(services, work)
+    query = listing.ListQuery(filters=filters or {})
+    return page_floatingips(services, context, query).items
 
 
 def create_floatingip(services: Services, context: Context,

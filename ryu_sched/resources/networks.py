@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ryu_sched import errors, segments
 from ryu_sched.db.models import IPAllocation, Network, Port, Subnet
 from ryu_sched.events import Action, NetworkChanged, SubnetChanged
-from ryu_sched.resources import common
+from ryu_sched.resources import common, listing
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
 from ryu_sched.resources.port_rows import delete_port_row
@@ -125,24 +125,50 @@ def get_network(services: Services, context: Context, network_id: str) -> dict[s
     return common.read(services, lambda s: serialize(s, load(s, context, network_id)))
 
 
+def _with_subnets(values: list[str]) -> Any:
+    return Network.id.in_(select(Subnet.network_id).where(Subnet.id.in_(values)))
+
+
+def _serialize_batch(session: Session, nets: list[Network]) -> list[dict[str, Any]]:
+    subnets = _subnet_ids(session, [n.id for n in nets])
+    return [to_dict(n, subnets.get(n.id, [])) for n in nets]
+
+
+LIST = listing.ListSpec(
+    model=Network, id_column=Network.id, default_order=(Network.key,),
+    columns={
+        "id": listing.Column(Network.id),
+        "name": listing.Column(Network.name),
+        "description": listing.Column(Network.description),
+        "project_id": listing.Column(Network.project_id),
+        "admin_state_up": listing.Column(Network.admin_state_up, listing.Kind.BOOL),
+        "status": listing.Column(Network.status),
+        "shared": listing.Column(Network.shared, listing.Kind.BOOL),
+        "router:external": listing.Column(Network.router_external, listing.Kind.BOOL),
+        "mtu": listing.Column(Network.mtu, listing.Kind.INT),
+        "port_security_enabled": listing.Column(Network.port_security_enabled,
+                                                listing.Kind.BOOL),
+        "provider:network_type": listing.Column(Network.network_type),
+        "provider:physical_network": listing.Column(Network.physical_network),
+        "provider:segmentation_id": listing.Column(Network.segmentation_id,
+                                                   listing.Kind.INT),
+        "created_at": listing.Column(Network.created_at, listing.Kind.TIME),
+        "updated_at": listing.Column(Network.updated_at, listing.Kind.TIME),
+    },
+    sql_filters={"subnets": _with_subnets},
+    serialize=_serialize_batch)
+
+
+def page_networks(services: Services, context: Context, query: listing.ListQuery,
+                  finish: listing.Finisher | None = None) -> listing.Page:
+    scope = [] if context.is_admin else [or_(Network.project_id == context.project_id,
+                                             Network.shared, Network.router_external)]
+    return listing.list_page(services, LIST, query, scope, finish)
+
+
 def list_networks(services: Services, context: Context,
                   filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    wanted = common.normalize_filters(filters)
-
-    def work(session: Session) -> list[dict[str, Any]]:
-        query = select(Network).order_by(Network.key)
-        if not context.is_admin:
-            query = query.where(or_(Network.project_id == context.project_id,
-                                    Network.shared, Network.router_external))
-        if "id" in wanted:
-            query = query.where(Network.id.in_(wanted["id"]))
-        if "name" in wanted:
-            query = query.where(Network.name.in_(wanted["name"]))
-        nets = list(session.scalars(query))
-        subnets = _subnet_ids(session, [n.id for n in nets])
-        return common.filter_items((to_dict(n, subnets.get(n.id, [])) for n in nets), wanted)
-
-    return common.read(services, work)
+    return page_networks(services, context, listing.ListQuery(filters=filters or {})).items
 
 
 def create_network(services: Services, context: Context,

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
 from ryu_sched import errors
-from ryu_sched.db.models import Port
+from ryu_sched.db.models import IPAllocation, Port
 from ryu_sched.events import Action
-from ryu_sched.resources import common
+from ryu_sched.resources import common, listing
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
@@ -116,27 +116,51 @@ def get_port(services: Services, context: Context, port_id: str) -> dict[str, An
     return common.read(services, lambda s: to_dict(load(s, context, port_id)))
 
 
-_SQL_FILTERS = {"id": Port.id, "network_id": Port.network_id,
-                "device_owner": Port.device_owner, "device_id": Port.device_id,
-                "name": Port.name, "mac_address": Port.mac_address,
-                "binding:host_id": Port.binding_host_id, "project_id": Port.project_id,
-                "status": Port.status}
+def _with_fixed_ips(values: list[str]) -> Any:
+    """``fixed_ips=ip_address=<ip>`` / ``fixed_ips=subnet_id=<id>``, repeated = OR."""
+    columns = {"ip_address": IPAllocation.ip_address, "subnet_id": IPAllocation.subnet_id}
+    conditions = []
+    for value in values:
+        key, sep, expected = value.partition("=")
+        if sep and key in columns:
+            conditions.append(columns[key] == expected)
+    if not conditions:
+        return false()
+    return Port.id.in_(select(IPAllocation.port_id).where(or_(*conditions)))
+
+
+LIST = listing.ListSpec(
+    model=Port, id_column=Port.id, default_order=(Port.created_at, Port.id),
+    columns={
+        "id": listing.Column(Port.id),
+        "name": listing.Column(Port.name),
+        "description": listing.Column(Port.description),
+        "project_id": listing.Column(Port.project_id),
+        "network_id": listing.Column(Port.network_id),
+        "mac_address": listing.Column(Port.mac_address),
+        "admin_state_up": listing.Column(Port.admin_state_up, listing.Kind.BOOL),
+        "status": listing.Column(Port.status),
+        "device_id": listing.Column(Port.device_id),
+        "device_owner": listing.Column(Port.device_owner),
+        "binding:host_id": listing.Column(Port.binding_host_id),
+        "port_security_enabled": listing.Column(Port.port_security_enabled,
+                                                listing.Kind.BOOL),
+        "created_at": listing.Column(Port.created_at, listing.Kind.TIME),
+        "updated_at": listing.Column(Port.updated_at, listing.Kind.TIME),
+    },
+    sql_filters={"fixed_ips": _with_fixed_ips},
+    serialize=lambda session, rows: [to_dict(p) for p in rows])
+
+
+def page_ports(services: Services, context: Context, query: listing.ListQuery,
+               finish: listing.Finisher | None = None) -> listing.Page:
+    scope = [] if context.is_admin else [Port.project_id == context.project_id]
+    return listing.list_page(services, LIST, query, scope, finish)
 
 
 def list_ports(services: Services, context: Context,
                filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    wanted = common.normalize_filters(filters)
-
-    def work(session: Session) -> list[dict[str, Any]]:
-        query = select(Port).order_by(Port.created_at, Port.id)
-        if not context.is_admin:
-            query = query.where(Port.project_id == context.project_id)
-        for key, column in _SQL_FILTERS.items():
-            if key in wanted:
-                query = query.where(column.in_(wanted[key]))
-        return common.filter_items((to_dict(p) for p in session.scalars(query)), wanted)
-
-    return common.read(services, work)
+    return page_ports(services, context, listing.ListQuery(filters=filters or {})).items
 
 
 def create_port(services: Services, context: Context, attrs: Mapping[str, Any]

@@ -20,7 +20,7 @@ from ryu_sched.events import (
     RouterGatewayChanged,
     RouterInterfaceChanged,
 )
-from ryu_sched.resources import common
+from ryu_sched.resources import common, listing
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources import ports as ports_mod
 from ryu_sched.resources import subnets as subnets_mod
@@ -215,28 +215,38 @@ def get_router(services: Services, context: Context, router_id: str) -> dict[str
     return common.read(services, lambda s: serialize(s, load(s, context, router_id)))
 
 
+def _serialize_batch(session: Session, routers: list[Router]) -> list[dict[str, Any]]:
+    gw_ids = [r.gw_port_id for r in routers if r.gw_port_id]
+    gws: dict[str, Port] = {}
+    if gw_ids:
+        gws = {p.id: p for p in session.scalars(select(Port).where(Port.id.in_(gw_ids)))}
+    return [to_dict(r, gws.get(r.gw_port_id or "")) for r in routers]
+
+
+LIST = listing.ListSpec(
+    model=Router, id_column=Router.id, default_order=(Router.key,),
+    columns={
+        "id": listing.Column(Router.id),
+        "name": listing.Column(Router.name),
+        "description": listing.Column(Router.description),
+        "project_id": listing.Column(Router.project_id),
+        "admin_state_up": listing.Column(Router.admin_state_up, listing.Kind.BOOL),
+        "status": listing.Column(Router.status),
+        "created_at": listing.Column(Router.created_at, listing.Kind.TIME),
+        "updated_at": listing.Column(Router.updated_at, listing.Kind.TIME),
+    },
+    serialize=_serialize_batch)
+
+
+def page_routers(services: Services, context: Context, query: listing.ListQuery,
+                 finish: listing.Finisher | None = None) -> listing.Page:
+    scope = [] if context.is_admin else [Router.project_id == context.project_id]
+    return listing.list_page(services, LIST, query, scope, finish)
+
+
 def list_routers(services: Services, context: Context,
                  filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    wanted = common.normalize_filters(filters)
-
-    def work(session: Session) -> list[dict[str, Any]]:
-        query = select(Router).order_by(Router.key)
-        if not context.is_admin:
-            query = query.where(Router.project_id == context.project_id)
-        for key, column in (("id", Router.id), ("name", Router.name)):
-            if key in wanted:
-                query = query.where(column.in_(wanted[key]))
-        routers = list(session.scalars(query))
-        gw_ids = [r.gw_port_id for r in routers if r.gw_port_id]
-        gws: dict[str, Port] = {}
-        for start in range(0, len(gw_ids), 500):
-            for port in session.scalars(select(Port).where(
-                    Port.id.in_(gw_ids[start:start + 500]))):
-                gws[port.id] = port
-        items = (to_dict(r, gws.get(r.gw_port_id or "")) for r in routers)
-        return common.filter_items(items, wanted)
-
-    return common.read(services, work)
+    return page_routers(services, context, listing.ListQuery(filters=filters or {})).items
 
 
 def create_router(services: Services, context: Context,

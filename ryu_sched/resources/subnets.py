@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ryu_sched import errors, ipam
 from ryu_sched.db.models import IPAllocation, Network, Port, Subnet
 from ryu_sched.events import Action, SubnetChanged
-from ryu_sched.resources import common
+from ryu_sched.resources import common, listing
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
@@ -120,6 +120,28 @@ def _check_ip_version(values: Mapping[str, Any]) -> None:
         raise errors.InvalidInput(error_message=f"ip_version {version} is not valid")
 
 
+# Ranges no subnet may overlap: none of their addresses can be a port's unicast address.
+# Neutron refuses a /0 always and loopback and multicast CIDRs when DHCP is enabled; a port
+# address in any of these is meaningless to our data plane whatever enable_dhcp says.
+RESERVED_RANGES: tuple[tuple[ipam.Net4, str], ...] = (
+    (ipam.Net4("0.0.0.0/8"), "'this network'"),
+    (ipam.Net4("127.0.0.0/8"), "loopback"),
+    (ipam.Net4("224.0.0.0/4"), "multicast"),
+    (ipam.Net4("240.0.0.0/4"), "reserved (and broadcast)"),
+)
+
+
+def check_cidr_usable(net: ipam.Net4) -> None:
+    """400 ``InvalidInput`` for a /0 or a CIDR overlapping a reserved range."""
+    if net.prefixlen == 0:
+        raise errors.InvalidInput(error_message="0 is not allowed as CIDR prefix length")
+    for reserved, what in RESERVED_RANGES:
+        if net.overlaps(reserved):
+            raise errors.InvalidInput(
+                error_message=f"Subnet {net} overlaps the {what} range {reserved}, whose "
+                              "addresses cannot be given to ports")
+
+
 def _gateway(net: ipam.Net4, values: Mapping[str, Any], current: str | None,
              ) -> ipam.IPv4 | None:
     if "gateway_ip" not in values:
@@ -137,21 +159,33 @@ def get_subnet(services: Services, context: Context, subnet_id: str) -> dict[str
     return common.read(services, lambda s: to_dict(load(s, context, subnet_id)))
 
 
+LIST = listing.ListSpec(
+    model=Subnet, id_column=Subnet.id, default_order=(Subnet.created_at, Subnet.id),
+    columns={
+        "id": listing.Column(Subnet.id),
+        "name": listing.Column(Subnet.name),
+        "description": listing.Column(Subnet.description),
+        "project_id": listing.Column(Subnet.project_id),
+        "network_id": listing.Column(Subnet.network_id),
+        "ip_version": listing.Column(Subnet.ip_version, listing.Kind.INT),
+        "cidr": listing.Column(Subnet.cidr),
+        "gateway_ip": listing.Column(Subnet.gateway_ip),
+        "enable_dhcp": listing.Column(Subnet.enable_dhcp, listing.Kind.BOOL),
+        "created_at": listing.Column(Subnet.created_at, listing.Kind.TIME),
+        "updated_at": listing.Column(Subnet.updated_at, listing.Kind.TIME),
+    },
+    serialize=lambda session, rows: [to_dict(s) for s in rows])
+
+
+def page_subnets(services: Services, context: Context, query: listing.ListQuery,
+                 finish: listing.Finisher | None = None) -> listing.Page:
+    scope = [] if context.is_admin else [_visible_clause(context)]
+    return listing.list_page(services, LIST, query, scope, finish)
+
+
 def list_subnets(services: Services, context: Context,
                  filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    wanted = common.normalize_filters(filters)
-
-    def work(session: Session) -> list[dict[str, Any]]:
-        query = select(Subnet).order_by(Subnet.created_at, Subnet.id)
-        if not context.is_admin:
-            query = query.where(_visible_clause(context))
-        for key, column in (("id", Subnet.id), ("network_id", Subnet.network_id),
-                            ("name", Subnet.name), ("cidr", Subnet.cidr)):
-            if key in wanted:
-                query = query.where(column.in_(wanted[key]))
-        return common.filter_items((to_dict(s) for s in session.scalars(query)), wanted)
-
-    return common.read(services, work)
+    return page_subnets(services, context, listing.ListQuery(filters=filters or {})).items
 
 
 def create_subnet(services: Services, context: Context,
@@ -159,6 +193,7 @@ def create_subnet(services: Services, context: Context,
     values = check_body("subnet", SPEC, attrs, context, create=True)
     _check_ip_version(values)
     net = ipam.parse_cidr(values["cidr"])
+    check_cidr_usable(net)
     gateway = _gateway(net, values, str(ipam.default_gateway(net) or "") or None)
     if "allocation_pools" in values:
         pools = ipam.parse_pools(values["allocation_pools"])

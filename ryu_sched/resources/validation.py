@@ -8,6 +8,7 @@ non-admin (403), and returns the converted values of what was given.
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -32,7 +33,18 @@ def to_bool(value: Any, name: str) -> bool:
     raise _bad(name, f"'{value}' cannot be converted to boolean")
 
 
-def to_str(max_len: int = 255, nullable: bool = False) -> Converter:
+def _control_characters(value: str, allowed: str) -> list[str]:
+    return [c for c in value if unicodedata.category(c) == "Cc" and c not in allowed]
+
+
+def to_str(max_len: int = 255, nullable: bool = False, allowed_controls: str = ""
+           ) -> Converter:
+    """A string of at most ``max_len`` characters.
+
+    Control characters (Unicode category Cc: NUL, ESC and other terminal escapes, DEL, C1)
+    are refused unless listed in ``allowed_controls``: names end up in logs, terminals and
+    the configuration files of agents.
+    """
     def convert(value: Any, name: str) -> str | None:
         if value is None and nullable:
             return None
@@ -40,6 +52,10 @@ def to_str(max_len: int = 255, nullable: bool = False) -> Converter:
             raise _bad(name, f"'{value}' is not a valid string")
         if len(value) > max_len:
             raise _bad(name, f"'{value}' exceeds maximum length of {max_len}")
+        if not value.isprintable():
+            bad = _control_characters(value, allowed_controls)
+            if bad:
+                raise _bad(name, f"control character {bad[0]!r} is not allowed")
         return value
     return convert
 
@@ -51,10 +67,11 @@ def to_int(low: int, high: int, nullable: bool = False) -> Converter:
         if isinstance(value, bool):
             raise _bad(name, f"'{value}' is not an integer")
         if isinstance(value, str):
-            try:
-                value = int(value)
-            except ValueError:
-                raise _bad(name, f"'{value}' is not an integer") from None
+            # ASCII decimal digits only: int() also takes Arabic-Indic digits, " 15", "1_500".
+            text = value[1:] if value[:1] in "+-" else value
+            if not (text.isascii() and text.isdigit()) or len(text) > 18:
+                raise _bad(name, f"'{value}' is not an integer")
+            value = int(value)
         if not isinstance(value, int):
             raise _bad(name, f"'{value}' is not an integer")
         if not low <= value <= high:
@@ -128,7 +145,8 @@ class Attr:
 
 PROJECT = Attr(to_str(255), put=False)
 NAME = Attr(to_str(255))
-DESCRIPTION = Attr(to_str(255))
+# Descriptions may run over several lines.
+DESCRIPTION = Attr(to_str(255, allowed_controls="\t\n"))
 ADMIN_STATE = Attr(to_bool)
 
 
