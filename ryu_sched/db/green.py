@@ -47,7 +47,7 @@ def make_psycopg_green() -> bool:
     waiting.DefaultSelector = green_selectors.DefaultSelector  # used by wait_conn
     waiting.wait = waiting.wait_select
     _applied = True
-    LOG.debug("psycopg waits go through eventlet's green select")
+    LOG.info("psycopg waits go through eventlet's green select")
     return True
 
 
