@@ -3,9 +3,11 @@
 ``PostgresCluster`` runs ``initdb`` and ``pg_ctl`` (as the ``postgres`` OS user when we are
 root, PostgreSQL refuses to run as root) in a fresh temporary directory: the data directory
 and the Unix socket directory both live there. The server listens on 127.0.0.1 on a free
-port, with ``trust`` authentication and ``fsync=off`` (tests, not durability). At the end
-it is stopped with ``pg_ctl stop`` on its own data directory (and, should that fail, its
-postmaster is killed by the pid in its own ``postmaster.pid``) and the directory removed.
+port, with ``trust`` authentication and ``fsync=off`` (data survives a server crash, not an
+OS crash; commits stay synchronous so that ``stop(mode="immediate")`` loses nothing). At
+the end it is stopped with ``pg_ctl stop`` on its own data directory (and, should that
+fail, its postmaster is killed by the pid in its own ``postmaster.pid``) and the directory
+removed.
 
 Fixtures (imported into tests/conftest.py):
 
@@ -172,7 +174,7 @@ class PostgresCluster:
     def _pg_ctl_start(self) -> None:
         options = (f"-c listen_addresses={self.host} -p {self.port} "
                    f"-c unix_socket_directories={self.socketdir} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                   "-c fsync=off -c full_page_writes=off "
                    "-c max_connections=200")
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l",
                   str(self.logfile), "-o", options, "-w", "-t", str(int(self.timeout)),

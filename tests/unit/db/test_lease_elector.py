@@ -4,15 +4,14 @@ when renewals fail or hang, release on stop."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import eventlet
 import eventlet.event
 import pytest
 
 from ryu_sched.leadership import FencedOut, LeaderElector, LeaseState
+from tests.support.green_wait import green_wait_until
 
 LEASE_TIME = 0.3
 
@@ -50,15 +49,6 @@ class ScriptedLease:
     def release(self, holder: str, epoch: int) -> bool:
         self.released.append((holder, epoch))
         return True
-
-
-def green_wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> None:
-    """Poll, yielding to the elector's green threads, until ``predicate`` or the deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
-        eventlet.sleep(0.01)
 
 
 class Recorder:
