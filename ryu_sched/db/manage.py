@@ -21,6 +21,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from alembic.util.exc import CommandError
@@ -64,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # The models import eventlet (the elector), whose deprecation banner is no news here.
+    warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.verbose:
