@@ -114,7 +114,10 @@ class PostgresCluster:
         return proc
 
     def start(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="ryu-sched-pg-"))
+        # As root the server runs as postgres, which must reach the directory: /tmp, not a
+        # $TMPDIR that may sit under a private home.
+        self.root = Path(tempfile.mkdtemp(prefix="ryu-sched-pg-",
+                                          dir="/tmp" if self.as_root else None))
         try:
             self.socketdir.mkdir()
             if self.as_root:
