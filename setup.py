@@ -12,7 +12,9 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["ryu_sched", "ryu_sched.*", "agents", "agents.*",
                                     "flows", "flows.*"]),
-    package_data={"ryu_sched": ["py.typed", "observability/static/*"]},
+    # The migration scripts are modules of ryu_sched.db.migrations, its template is data.
+    package_data={"ryu_sched": ["py.typed", "observability/static/*"],
+                  "ryu_sched.db.migrations": ["script.py.mako"]},
     data_files=[("etc/ryu-sched", ["etc/ryu_sched.conf.sample"])],
     install_requires=[
         # The default framework. A hard requirement: pip has no default extras, and
@@ -21,6 +23,7 @@ setup(
         "eventlet>=0.33",
         "msgpack>=1.0",
         "sqlalchemy>=2.0",
+        "alembic>=1.13",
         "webob>=1.8",
         "oslo.config>=9.0",
         "prometheus-client>=0.17",
@@ -29,8 +32,10 @@ setup(
         # Install Ryu first with PIP_CONSTRAINT=etc/constraints-ryu.txt (README, "Ryu 4.34
         # or os-ken"): its setup.py needs setuptools<58. This extra then pins the version.
         "ryu": ["ryu==4.34"],
-        "postgresql": ["psycopg2-binary>=2.9"],
+        # connection = postgresql+psycopg://... (docs/operations.md)
+        "postgresql": ["psycopg[binary]>=3.1"],
         "test": [
+            "psycopg[binary]>=3.1",
             "pytest>=8",
             "hypothesis>=6",
             "openstacksdk>=3",
@@ -43,6 +48,7 @@ setup(
     entry_points={
         "console_scripts": [
             "ryu-sched-controller=ryu_sched.launcher:main",
+            "ryu-sched-db-manage=ryu_sched.db.manage:main",
             "ryu-sched-dhcp-agent=agents.dhcp_agent:main",
             "ryu-sched-l3-agent=agents.l3_agent:main",
         ],

@@ -56,6 +56,11 @@ OPTS = [
     cfg.IntOpt("dhcp_agents_per_network", default=1, min=1),
     cfg.BoolOpt("network_auto_schedule", default=True),
     cfg.BoolOpt("router_auto_schedule", default=True),
+    # several controllers on PostgreSQL (docs/operations.md)
+    cfg.FloatOpt("leader_lease_time", default=3.0, min=0.3,
+                 help="Seconds a controller's leadership lasts without renewal; it renews "
+                      "every third of that. A leader that cannot renew steps down after "
+                      "this long, and another controller may take over."),
 ]
 
 
@@ -125,6 +130,7 @@ class Settings:
     dhcp_agents_per_network: int = 1
     network_auto_schedule: bool = True
     router_auto_schedule: bool = True
+    leader_lease_time: float = 3.0
 
     @property
     def effective_monitor_interval(self) -> float:
@@ -159,4 +165,5 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         dhcp_agents_per_network=group.dhcp_agents_per_network,
         network_auto_schedule=group.network_auto_schedule,
         router_auto_schedule=group.router_auto_schedule,
+        leader_lease_time=group.leader_lease_time,
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.controller import ControllerProcess
+from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

@@ -1,0 +1,158 @@
+"""The elector's state machine against a scripted lease (the database side is tested on
+real PostgreSQL in tests/integration/test_postgres_lease.py): callbacks, local demotion
+when renewals fail or hang, release on stop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import eventlet
+import eventlet.event
+import pytest
+
+from ryu_sched.leadership import FencedOut, LeaderElector, LeaseState
+from tests.support.green_wait import green_wait_until
+
+LEASE_TIME = 0.3
+
+
+class ScriptedLease:
+    """Answers as told: grant, someone else holds it, fail, or hang (even past timeouts)."""
+
+    name = "controller"
+
+    def __init__(self) -> None:
+        self.mode = "grant"
+        self.epoch = 7
+        self.released: list[tuple[str, int]] = []
+        self.hanging = 0
+        self._unhang = eventlet.event.Event()
+
+    def acquire_or_renew(self, holder: str, lease_time: float) -> LeaseState:
+        if self.mode == "grant":
+            return LeaseState(True, self.epoch, holder, lease_time)
+        if self.mode == "other":
+            return LeaseState(False, self.epoch + 1, "someone-else", lease_time)
+        if self.mode == "fail":
+            raise ConnectionError("database unreachable")
+        self.hanging += 1
+        try:
+            while True:               # a call stuck for good: it even outlives timeouts
+                try:
+                    self._unhang.wait()
+                    raise ConnectionError("gave up")
+                except eventlet.Timeout:
+                    continue
+        finally:
+            self.hanging -= 1
+
+    def release(self, holder: str, epoch: int) -> bool:
+        self.released.append((holder, epoch))
+        return True
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int | None]] = []
+
+    def elected(self, epoch: int) -> None:
+        self.events.append(("elected", epoch))
+
+    def demoted(self) -> None:
+        self.events.append(("demoted", None))
+
+
+@pytest.fixture
+def lease() -> ScriptedLease:
+    return ScriptedLease()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def elector(lease: ScriptedLease, recorder: Recorder) -> Iterator[LeaderElector]:
+    elector = LeaderElector(lease, LEASE_TIME, holder="me",  # type: ignore[arg-type]
+                            on_elected=recorder.elected, on_demoted=recorder.demoted)
+    elector.start()
+    try:
+        yield elector
+    finally:
+        elector.stop(release=False)
+        lease._unhang.send()
+
+
+def test_elected_once_and_renewals_call_nothing_more(elector: LeaderElector,
+                                                     recorder: Recorder) -> None:
+    green_wait_until(lambda: elector.attempts >= 4)
+    assert elector.is_leader and elector.epoch == 7
+    assert recorder.events == [("elected", 7)]
+
+
+@pytest.mark.parametrize("mode", ["fail", "hang"])
+def test_demoted_locally_when_renewals_stop_succeeding(elector: LeaderElector,
+                                                       lease: ScriptedLease,
+                                                       recorder: Recorder, mode: str) -> None:
+    green_wait_until(lambda: elector.is_leader)
+    lease.mode = mode
+    green_wait_until(lambda: not elector.is_leader)
+    assert recorder.events == [("elected", 7), ("demoted", None)]
+    if mode == "hang":
+        assert lease.hanging == 1     # the renewal never returned: the timer demoted us
+    with pytest.raises(FencedOut):
+        elector.fence(None)  # type: ignore[arg-type]
+
+
+def test_demoted_when_someone_else_holds_the_lease_then_elected_again(
+        elector: LeaderElector, lease: ScriptedLease, recorder: Recorder) -> None:
+    green_wait_until(lambda: elector.is_leader)
+    lease.mode = "other"
+    green_wait_until(lambda: not elector.is_leader)
+    assert elector.last_state is not None
+    assert (elector.last_state.holder, elector.last_state.epoch) == ("someone-else", 8)
+    lease.mode, lease.epoch = "grant", 9
+    green_wait_until(lambda: elector.is_leader)
+    assert recorder.events == [("elected", 7), ("demoted", None), ("elected", 9)]
+
+
+def test_a_new_epoch_while_leading_is_a_new_term(elector: LeaderElector,
+                                                 lease: ScriptedLease,
+                                                 recorder: Recorder) -> None:
+    green_wait_until(lambda: elector.is_leader)
+    lease.epoch = 8
+    green_wait_until(lambda: elector.epoch == 8)
+    assert recorder.events == [("elected", 7), ("demoted", None), ("elected", 8)]
+
+
+def test_stop_demotes_and_releases_our_term(elector: LeaderElector, lease: ScriptedLease,
+                                            recorder: Recorder) -> None:
+    green_wait_until(lambda: elector.is_leader)
+    elector.stop(release=True)
+    assert not elector.is_leader
+    assert lease.released == [("me", 7)]
+    assert recorder.events == [("elected", 7), ("demoted", None)]
+
+
+def test_stop_as_a_follower_releases_nothing(elector: LeaderElector, lease: ScriptedLease,
+                                             recorder: Recorder) -> None:
+    lease.mode = "other"
+    green_wait_until(lambda: elector.attempts >= 2)
+    elector.stop(release=True)
+    assert lease.released == []
+    assert recorder.events == []
+
+
+def test_a_failing_callback_does_not_stop_the_elector(lease: ScriptedLease) -> None:
+    def explode(_epoch: int) -> None:
+        raise RuntimeError("callback bug")
+
+    elector = LeaderElector(lease, LEASE_TIME, holder="me",  # type: ignore[arg-type]
+                            on_elected=explode)
+    elector.start()
+    try:
+        green_wait_until(lambda: elector.attempts >= 3)
+        assert elector.is_leader
+    finally:
+        elector.stop(release=False)
