@@ -4,6 +4,9 @@ DHCP ports are made through the port service, which sits above the registry (the
 agent-scheduler service imports the registry): it is handed in as a :class:`DhcpPorts`
 (``resources.agent_scheduler.DhcpPorts``) by whoever builds the component, so that the
 registry never imports the service layer.
+
+With an authenticated connection every method is limited to what the peer's hosts host
+(:mod:`ryu_sched.registry.agent_access`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from sqlalchemy import select
 
 from ryu_sched.db import models
 from ryu_sched.errors import NeutronError
+from ryu_sched.registry.agent_access import AgentAccess
 from ryu_sched.registry.kinds import SPECS
 from ryu_sched.registry.registry import Registry
 from ryu_sched.rpc.protocol import BadParams, Method, NotFound, RpcError
@@ -55,6 +59,7 @@ class AgentRpc:
         self.registry = registry
         self.dhcp_ports = dhcp_ports
         self.db = registry.db
+        self.access = AgentAccess(registry)
 
     def methods(self) -> dict[str, Method]:
         return {
@@ -73,7 +78,10 @@ class AgentRpc:
     def report_state(self, conn: Any, params: list[Any]) -> Any:
         if len(params) != 1:
             raise BadParams(f"report_state takes [agent_state], got {len(params)} params")
-        return self.registry.report_state(conn, params[0])
+        state = params[0]
+        if type(state) is dict:
+            self.access.check_host(conn, state.get("host"))
+        return self.registry.report_state(conn, state)
 
     def ping(self, conn: Any, params: list[Any]) -> Any:
         return "pong"
@@ -87,6 +95,7 @@ class AgentRpc:
 
         def hosted(conn: Any, params: list[Any]) -> list[str]:
             (host,) = _args(params, str)
+            self.access.check_host(conn, host)
             rec = self.registry.agents.lookup(agent_type, host)
             return self.registry.hosted_by(rec.id) if rec else []
 
@@ -96,6 +105,7 @@ class AgentRpc:
 
     def get_network_info(self, conn: Any, params: list[Any]) -> dict[str, Any]:
         (network_id,) = _args(params, str)
+        self.access.check_hosted(conn, HostedKind.NETWORK, network_id)
         with self.db.session() as session:
             net = session.scalar(select(models.Network).where(models.Network.id == network_id))
             if net is None:
@@ -112,6 +122,7 @@ class AgentRpc:
 
     def get_router_info(self, conn: Any, params: list[Any]) -> dict[str, Any]:
         (router_id,) = _args(params, str)
+        self.access.check_hosted(conn, HostedKind.ROUTER, router_id)
         with self.db.session() as session:
             rtr = session.scalar(select(models.Router).where(models.Router.id == router_id))
             if rtr is None:
@@ -161,6 +172,7 @@ class AgentRpc:
         """[network_id, host] -> the DHCP port of that network for that host (created on
         first call, returned as is afterwards)."""
         network_id, host = _args(params, str, str)
+        self.access.check_dhcp_port_create(conn, network_id, host)
         try:
             return self._create_dhcp_port(network_id, host)
         except NeutronError as exc:
@@ -178,11 +190,12 @@ class AgentRpc:
         """[port_id, attrs] -> the updated port (only ports with device_owner network:dhcp)."""
         port_id, attrs = _args(params, str, dict)
         try:
-            return self._update_dhcp_port(port_id, attrs)
+            return self._update_dhcp_port(conn, port_id, attrs)
         except NeutronError as exc:
             raise RpcError(exc.message, exc.error_type) from None
 
-    def _update_dhcp_port(self, port_id: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    def _update_dhcp_port(self, conn: Any, port_id: str,
+                          attrs: dict[str, Any]) -> dict[str, Any]:
         allowed = {"fixed_ips", "binding:host_id", "admin_state_up", "name", "device_id"}
         unknown = set(attrs) - allowed
         if unknown:
@@ -190,6 +203,7 @@ class AgentRpc:
         port = self.dhcp_ports.get(port_id)
         if port.get("device_owner") != DeviceOwner.DHCP:
             raise RpcError(f"port {port_id} is not a DHCP port", "NotADhcpPort")
+        self.access.check_dhcp_port_update(conn, port, attrs)
         return dict(self.dhcp_ports.update(port_id, attrs))
 
 

@@ -46,6 +46,7 @@ class RegistryHandle(Protocol):
 
     registry: Registry
     stats: Any           # RpcStats of the endpoint
+    agent_rpc: Any       # AgentRpc: its ``access.refused`` counts unauthorized calls
 
     def request_reconcile(self) -> None: ...
 
@@ -216,6 +217,7 @@ def stats(services: Services, context: Context) -> dict[str, Any]:
         "refused_registrations": counters.refused_registrations,
         "dropped_agent_writes": counters.dropped_writes,
         "expired_agents": counters.expired_agents,
+        "refused_unauthorized": handle.agent_rpc.access.refused,
         "monitor_ticks": registry.monitor_ticks,
         **{f"{kind.value}_bindings": registry.bindings.count(kind) for kind in SPECS},
     }

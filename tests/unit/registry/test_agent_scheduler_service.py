@@ -144,4 +144,4 @@ def test_rebalance_moves_and_stats():
     assert len(service.list_moves(w.services, ADMIN, {"agent_id": [a0]})) == 2
     stats = service.stats(w.services, ADMIN)
     assert (stats["agents"], stats["network_bindings"], stats["router_bindings"]) == (2, 4, 0)
-    assert stats["refused_reports"] == 0
+    assert stats["refused_reports"] == 0 and stats["refused_unauthorized"] == 0

@@ -87,7 +87,9 @@ class World:
                                  availability_zone_hints=list(hints))
             s.add(net)
             s.flush()
-            s.add(models.Subnet(network_id=net.id, cidr="10.0.0.0/24", enable_dhcp=dhcp))
+            s.add(models.Subnet(network_id=net.id, cidr="10.0.0.0/24", enable_dhcp=dhcp,
+                                gateway_ip="10.0.0.1",
+                                allocation_pools=[{"start": "10.0.0.2", "end": "10.0.0.254"}]))
             return net.id
 
     def router(self, gateway: bool = False, hints: tuple[str, ...] = ()) -> str:
