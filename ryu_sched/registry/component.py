@@ -112,10 +112,7 @@ class RegistryComponent:
             item = self._queue.get()
             try:
                 if item is _TICK:
-                    self._flush()
-                    summary = self.registry.monitor_tick()
-                    if any(summary.values()):
-                        LOG.info("monitor: %s", summary)
+                    self.monitor_tick()
                 elif item is _RECONCILE:
                     if self.registry.reconcile_requested:
                         self.registry.reconcile()
@@ -125,6 +122,14 @@ class RegistryComponent:
                     self.reactions.handle(item)
             except Exception:
                 LOG.exception("registry worker failed on %r", item)
+
+    def monitor_tick(self) -> dict[str, int]:
+        """Flush, then judge liveness and fail over, even if the flush failed."""
+        self._flush()
+        summary = self.registry.monitor_tick()
+        if any(summary.values()):
+            LOG.info("monitor: %s", summary)
+        return summary
 
     def _flush(self) -> None:
         """Write batched heartbeats; a failure is logged, never propagated (liveness and

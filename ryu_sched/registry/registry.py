@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ryu_sched.events import BindingChanged
 from ryu_sched.registry.agent_table import AgentTable
 from ryu_sched.registry.bindings import BindingChange, BindingStore, Move
@@ -183,12 +185,20 @@ class Registry:
         summary = {"dead": 0, "moved": 0, "expired": 0, "scheduled": 0}
         if now - self.started >= self.agents.down_time:   # grace period after a start
             summary["dead"] = len(self.agents.judge(now))
-            for reason, group in self._leaving().items():
-                moves = self.placement.evacuate(group, reason)
-                self._publish_moves(moves)
-                summary["moved"] += len(moves)
-            summary["expired"] = self._expire(now)
-        summary["scheduled"] = self.reconcile()
+            try:
+                for reason, group in self._leaving().items():
+                    moves = self.placement.evacuate(group, reason)
+                    self._publish_moves(moves)
+                    summary["moved"] += len(moves)
+                summary["expired"] = self._expire(now)
+            except SQLAlchemyError as exc:
+                # Judged dead stays judged dead: the next tick moves their objects.
+                LOG.error("failover deferred to the next monitor tick: %s", exc)
+        try:
+            summary["scheduled"] = self.reconcile()
+        except SQLAlchemyError as exc:
+            self.reconcile_requested = True
+            LOG.error("scheduling deferred to the next monitor tick: %s", exc)
         return summary
 
     def _leaving(self) -> dict[str, list[AgentRecord]]:
