@@ -46,7 +46,7 @@ class AgentAccess:
 
     def check_host(self, conn: Any, host: Any) -> None:
         names = identities(conn)
-        if names is not None and host not in names:
+        if names is not None and (type(host) is not str or host not in names):
             raise self._refuse(f"this connection is authenticated for {sorted(names)}, "
                                f"not for host {str(host)[:255]!r}")
 

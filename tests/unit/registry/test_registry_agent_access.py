@@ -51,6 +51,8 @@ def test_report_state_only_for_a_host_of_the_certificate(lab):
         lab.call(as_host("d1"), "report_state", lab.state("d2"))
     with pytest.raises(NotAuthorized):
         lab.call(as_host("d1"), "report_state", lab.state("intruder"))
+    with pytest.raises(NotAuthorized):       # not even a string: refused, not a crash
+        lab.call(as_host("d1"), "report_state", {**lab.state("d1"), "host": ["d1"]})
     assert lab.w.reg.agents.lookup(DHCP, "intruder") is None
     assert lab.call(as_host("d1"), "report_state", lab.state("d1"))["status"] == "alive"
     # one certificate may name several hosts (e.g. a DHCP and an L3 agent on one machine)
@@ -58,7 +60,7 @@ def test_report_state_only_for_a_host_of_the_certificate(lab):
         lab.g1
     # insecure mode (no TLS): no identities, nothing is checked
     assert lab.call(Conn(), "report_state", lab.state("anyone"))["status"] == "registered"
-    assert lab.rpc.access.refused == 2
+    assert lab.rpc.access.refused == 3
 
 
 def test_hosted_lists_only_for_its_own_host(lab):
