@@ -50,6 +50,7 @@ def serve(mode: str, port: int, db_path: str, flush_interval: float) -> None:
     from ryu_sched.config import Settings
     from ryu_sched.db import Database, models
     from ryu_sched.registry.component import RegistryComponent
+    from ryu_sched.resources.agent_scheduler import DhcpPorts
     from ryu_sched.rpc import Dispatcher, RpcServer, RpcStats
     from ryu_sched.services import Services
 
@@ -90,7 +91,7 @@ def serve(mode: str, port: int, db_path: str, flush_interval: float) -> None:
 
     component = None
     if mode == "registry":
-        component = RegistryComponent(services, serve_rpc=False)
+        component = RegistryComponent(services, DhcpPorts(services), serve_rpc=False)
         component.start()
         methods = component.agent_rpc.methods()
         on_close = component.registry.connection_closed

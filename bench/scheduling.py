@@ -11,7 +11,9 @@ gateway) are inserted unhosted. Figures:
 - *per event*: ``--events`` networks and routers created one by one through bus events (the
   API path: one placement and one transaction each), as objects per second;
 - *failover*: ``--dead`` agents stop heartbeating; the seconds of the one monitor tick that
-  moves everything they hosted (bindings + move log, one transaction).
+  moves everything they hosted (bindings + move log, one transaction);
+- *rebalance*: the dead agents come back (empty); the seconds of one rebalance of both
+  kinds, every candidate move checked by the driver's filter.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import logging
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +32,7 @@ if str(ROOT) not in sys.path:
 from ryu_sched.config import Settings  # noqa: E402
 from ryu_sched.db import Database, models  # noqa: E402
 from ryu_sched.events import Action, RouterChanged, SubnetChanged  # noqa: E402
+from ryu_sched.registry.reactions import Reactions  # noqa: E402
 from ryu_sched.registry.registry import Registry  # noqa: E402
 from ryu_sched.services import Services  # noqa: E402
 
@@ -67,7 +69,7 @@ def seed(db: Database, networks: int, routers: int, gateway_share: float,
 
 
 def load_ratio(registry: Registry, agent_type: str) -> str:
-    loads = [registry.load_of(a) for a in registry.by_type[agent_type]]
+    loads = [registry.load_of(rec.id) for rec in registry.agents.of_type(agent_type)]
     low, high = min(loads), max(loads)
     return f"min {low} max {high} ratio {high / low if low else float('inf'):.2f}"
 
@@ -89,10 +91,9 @@ def main() -> None:
         settings = Settings(agent_down_time=15, network_scheduler_driver=args.driver,
                             router_scheduler_driver=args.driver)
         services = Services(settings=settings, db=db)
-        moved_events = Counter()
-        services.bus.subscribe(lambda ev: moved_events.update([ev.action]))
         clock = Clock()
         registry = Registry(services, clock=clock)
+        reactions = Reactions(registry)
         registry.started = clock.now - 60
         hosts = []
         for i in range(args.agents):
@@ -119,9 +120,9 @@ def main() -> None:
         nets, rtrs = seed(db, args.events, args.events, 0.1, first=args.networks)
         started = time.perf_counter()
         for net_id in nets:
-            registry.handle_event(SubnetChanged(Action.CREATE, "s", net_id))
+            reactions.handle(SubnetChanged(Action.CREATE, "s", net_id))
         for router_id in rtrs:
-            registry.handle_event(RouterChanged(Action.CREATE, router_id))
+            reactions.handle(RouterChanged(Action.CREATE, router_id))
         per_event = time.perf_counter() - started
         print(f"  per event: {2 * args.events:,} objects in {per_event:.2f}s "
               f"({2 * args.events / per_event:,.0f}/s, one transaction each)")
@@ -133,24 +134,35 @@ def main() -> None:
             if state["host"] not in dead_hosts:
                 registry.report_state(None, state)
         registry.flush()
-        hosted = sum(registry.load_of(r.id) for r in registry.agents.values()
+        hosted = sum(registry.load_of(r.id) for r in registry.agents
                      if r.host in dead_hosts)
-        moved_events.clear()
         started = time.perf_counter()
         summary = registry.monitor_tick()
         failover = time.perf_counter() - started
-        left = sum(registry.load_of(r.id) for r in registry.agents.values()
+        left = sum(registry.load_of(r.id) for r in registry.agents
                    if r.host in dead_hosts)
         print(f"  failover: {args.dead} dead agents hosting {hosted:,} objects; moved "
               f"{summary['moved']:,} in {failover:.2f}s (one monitor tick); left on dead "
               f"agents: {left}")
         print(f"  after failover DHCP load: {load_ratio_alive(registry, 'DHCP agent')}")
         print(f"  after failover L3 load:   {load_ratio_alive(registry, 'L3 agent')}")
+
+        # rebalance: the dead agents come back empty; every move is checked by the driver
+        clock.now += 1
+        for state in hosts:
+            registry.report_state(None, state)
+        registry.flush()
+        started = time.perf_counter()
+        moves = registry.rebalance()
+        rebalance = time.perf_counter() - started
+        print(f"  rebalance: {len(moves):,} moves in {rebalance:.2f}s; DHCP load "
+              f"{load_ratio_alive(registry, 'DHCP agent')}, L3 load "
+              f"{load_ratio_alive(registry, 'L3 agent')}")
         db.dispose()
 
 
 def load_ratio_alive(registry: Registry, agent_type: str) -> str:
-    loads = [registry.load_of(a) for a, rec in registry.by_type[agent_type].items()
+    loads = [registry.load_of(rec.id) for rec in registry.agents.of_type(agent_type)
              if registry.is_alive(rec)]
     low, high = min(loads), max(loads)
     return f"min {low} max {high} ratio {high / low if low else float('inf'):.2f}"

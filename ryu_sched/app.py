@@ -19,6 +19,7 @@ from ryu_sched.db import Database
 from ryu_sched.programmer.neighbors import LearnedNeighbor  # noqa: F401 (creates its table)
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.registry.component import RegistryComponent
+from ryu_sched.resources.agent_scheduler import DhcpPorts
 from ryu_sched.services import Services
 
 LOG = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         settings = settings_from_conf(compat.CONF)
         self.services = Services(settings=settings, db=Database(settings.connection))
         self.api_server: ApiServer | None = None
-        self.registry = RegistryComponent(self.services)
+        self.registry = RegistryComponent(self.services, DhcpPorts(self.services))
         self.services.registry = self.registry
         self.programmer = Programmer(self.services)
         self.services.programmer = self.programmer

@@ -56,6 +56,12 @@ OPTS = [
     cfg.IntOpt("dhcp_agents_per_network", default=1, min=1),
     cfg.BoolOpt("network_auto_schedule", default=True),
     cfg.BoolOpt("router_auto_schedule", default=True),
+    cfg.IntOpt("max_agents_per_type", default=10000, min=0,
+               help="Registrations beyond this many agents of one type are refused "
+                    "(AgentLimitReached); 0 means no limit."),
+    cfg.IntOpt("agent_expiry_time", default=0, min=0,
+               help="Seconds without a heartbeat after which an agent that hosts nothing is "
+                    "deleted (it registers anew if it ever reports again); 0 means never."),
     # several controllers on PostgreSQL (docs/operations.md)
     cfg.FloatOpt("leader_lease_time", default=3.0, min=0.3,
                  help="Seconds a controller's leadership lasts without renewal; it renews "
@@ -130,6 +136,8 @@ class Settings:
     dhcp_agents_per_network: int = 1
     network_auto_schedule: bool = True
     router_auto_schedule: bool = True
+    max_agents_per_type: int = 10000
+    agent_expiry_time: int = 0
     leader_lease_time: float = 3.0
 
     @property
@@ -165,5 +173,7 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         dhcp_agents_per_network=group.dhcp_agents_per_network,
         network_auto_schedule=group.network_auto_schedule,
         router_auto_schedule=group.router_auto_schedule,
+        max_agents_per_type=group.max_agents_per_type,
+        agent_expiry_time=group.agent_expiry_time,
         leader_lease_time=group.leader_lease_time,
     )

@@ -275,3 +275,44 @@ class NoNetworkAvailable(ServiceUnavailable):
     type_name = "NoNetworkAvailable"
     message_format = ("Unable to create the network. No tenant network is available for "
                       "allocation.")
+
+
+# --- the agent-scheduler extension (the registry) -----------------------------------------
+
+class AgentNotFound(NotFound):
+    type_name = "AgentNotFound"
+    message_format = "Agent %(id)s could not be found."
+
+
+class InvalidDHCPAgent(AgentNotFound):
+    """Neutron derives it from AgentNotFound: an agent of the wrong type or disabled is 404."""
+
+    type_name = "InvalidDHCPAgent"
+    message_format = "Agent %(id)s is not a valid DHCP Agent or has been disabled."
+
+
+class InvalidL3Agent(AgentNotFound):
+    type_name = "InvalidL3Agent"
+    message_format = "Agent %(id)s is not a L3 Agent or has been disabled."
+
+
+class NetworkHostedByDHCPAgent(Conflict):
+    type_name = "NetworkHostedByDHCPAgent"
+    message_format = ("The network %(network_id)s has been already hosted by the DHCP "
+                      "Agent %(agent_id)s.")
+
+
+class NetworkNotHostedByDhcpAgent(Conflict):
+    type_name = "NetworkNotHostedByDhcpAgent"
+    message_format = "The network %(network_id)s is not hosted by the DHCP agent %(agent_id)s."
+
+
+class RouterHostedByL3Agent(Conflict):
+    type_name = "RouterHostedByL3Agent"
+    message_format = ("The router %(router_id)s has been already hosted by the L3 Agent "
+                      "%(agent_id)s.")
+
+
+class RouterNotHostedByL3Agent(Conflict):
+    type_name = "RouterNotHostedByL3Agent"
+    message_format = "The router %(router_id)s is not hosted by L3 agent %(agent_id)s."

@@ -1,23 +1,48 @@
-"""The agent-facing RPC methods (documented in docs/protocol.md)."""
+"""The agent-facing RPC methods (documented in docs/protocol.md).
+
+DHCP ports are made through the port service, which sits above the registry (the
+agent-scheduler service imports the registry): it is handed in as a :class:`DhcpPorts`
+(``resources.agent_scheduler.DhcpPorts``) by whoever builds the component, so that the
+registry never imports the service layer.
+
+With an authenticated connection every method is limited to what the peer's hosts host
+(:mod:`ryu_sched.registry.agent_access`).
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
 from ryu_sched.db import models
 from ryu_sched.errors import NeutronError
-from ryu_sched.registry.model import AgentType
+from ryu_sched.registry.agent_access import AgentAccess
+from ryu_sched.registry.kinds import SPECS
 from ryu_sched.registry.registry import Registry
-from ryu_sched.resources import ports
-from ryu_sched.resources.context import admin_context
 from ryu_sched.rpc.protocol import BadParams, Method, NotFound, RpcError
-from ryu_sched.shared.vocabulary import ROUTER_INTERFACE_OWNERS, DeviceOwner, dhcp_device_id
+from ryu_sched.shared.vocabulary import (
+    ROUTER_INTERFACE_OWNERS,
+    DeviceOwner,
+    HostedKind,
+)
 
 LOG = logging.getLogger(__name__)
 
+
+class DhcpPorts(Protocol):
+    """The port service's DHCP-port operations (all as admin)."""
+
+    def ensure(self, network_id: str, host: str, project_id: str) -> dict[str, Any]:
+        """The DHCP port of the network for that host, created on first call."""
+
+    def get(self, port_id: str) -> dict[str, Any]: ...
+
+    def update(self, port_id: str, attrs: dict[str, Any]) -> dict[str, Any]: ...
+
+    def release(self, registry: Registry, network_id: str, host: str) -> int:
+        """Delete the host's DHCP port of a network no longer hosted there."""
 
 
 def _args(params: list[Any], *types: type) -> list[Any]:
@@ -30,16 +55,18 @@ def _args(params: list[Any], *types: type) -> list[Any]:
 
 
 class AgentRpc:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, dhcp_ports: DhcpPorts) -> None:
         self.registry = registry
+        self.dhcp_ports = dhcp_ports
         self.db = registry.db
+        self.access = AgentAccess(registry)
 
     def methods(self) -> dict[str, Method]:
         return {
             "report_state": self.report_state,
             "ping": self.ping,
-            "get_hosted_networks": self.get_hosted_networks,
-            "get_hosted_routers": self.get_hosted_routers,
+            "get_hosted_networks": self._hosted_method(HostedKind.NETWORK),
+            "get_hosted_routers": self._hosted_method(HostedKind.ROUTER),
             "get_network_info": self.get_network_info,
             "get_router_info": self.get_router_info,
             "create_dhcp_port": self.create_dhcp_port,
@@ -51,27 +78,34 @@ class AgentRpc:
     def report_state(self, conn: Any, params: list[Any]) -> Any:
         if len(params) != 1:
             raise BadParams(f"report_state takes [agent_state], got {len(params)} params")
-        return self.registry.report_state(conn, params[0])
+        state = params[0]
+        if type(state) is dict:
+            self.access.check_host(conn, state.get("host"))
+        return self.registry.report_state(conn, state)
 
     def ping(self, conn: Any, params: list[Any]) -> Any:
         return "pong"
 
     # --- what an agent hosts ------------------------------------------------------------
 
-    def get_hosted_networks(self, conn: Any, params: list[Any]) -> list[str]:
-        (host,) = _args(params, str)
-        rec = self.registry.agent_by_host(AgentType.DHCP, host)
-        return self.registry.hosted_by(rec.id) if rec else []
+    def _hosted_method(self, kind: HostedKind) -> Method:
+        """``get_hosted_<kind>s``: [host] -> ids of what the agent of that type on that
+        host hosts."""
+        agent_type = SPECS[kind].agent_type
 
-    def get_hosted_routers(self, conn: Any, params: list[Any]) -> list[str]:
-        (host,) = _args(params, str)
-        rec = self.registry.agent_by_host(AgentType.L3, host)
-        return self.registry.hosted_by(rec.id) if rec else []
+        def hosted(conn: Any, params: list[Any]) -> list[str]:
+            (host,) = _args(params, str)
+            self.access.check_host(conn, host)
+            rec = self.registry.agents.lookup(agent_type, host)
+            return self.registry.hosted_by(rec.id) if rec else []
+
+        return hosted
 
     # --- full info ----------------------------------------------------------------------
 
     def get_network_info(self, conn: Any, params: list[Any]) -> dict[str, Any]:
         (network_id,) = _args(params, str)
+        self.access.check_hosted(conn, HostedKind.NETWORK, network_id)
         with self.db.session() as session:
             net = session.scalar(select(models.Network).where(models.Network.id == network_id))
             if net is None:
@@ -82,11 +116,13 @@ class AgentRpc:
             info["subnets"] = [subnet_dict(s) for s in net.subnets]
             info["ports"] = [port_dict(p) for p in ports]
         info["dhcp_agents"] = [{"agent_id": r.id, "host": r.host}
-                               for r in self.registry.agents_hosting("network", network_id)]
+                               for r in self.registry.agents_hosting(HostedKind.NETWORK,
+                                                                     network_id)]
         return info
 
     def get_router_info(self, conn: Any, params: list[Any]) -> dict[str, Any]:
         (router_id,) = _args(params, str)
+        self.access.check_hosted(conn, HostedKind.ROUTER, router_id)
         with self.db.session() as session:
             rtr = session.scalar(select(models.Router).where(models.Router.id == router_id))
             if rtr is None:
@@ -126,7 +162,8 @@ class AgentRpc:
             info["floatingips"] = [floatingip_dict(f) for f in fips]
         info["l3_agents"] = [{"agent_id": r.id, "host": r.host,
                               "datapath_id": r.datapath_id}
-                             for r in self.registry.agents_hosting("router", router_id)]
+                             for r in self.registry.agents_hosting(HostedKind.ROUTER,
+                                                                   router_id)]
         return info
 
     # --- DHCP ports ---------------------------------------------------------------------
@@ -135,45 +172,39 @@ class AgentRpc:
         """[network_id, host] -> the DHCP port of that network for that host (created on
         first call, returned as is afterwards)."""
         network_id, host = _args(params, str, str)
+        self.access.check_dhcp_port_create(conn, network_id, host)
         try:
             return self._create_dhcp_port(network_id, host)
         except NeutronError as exc:
             raise RpcError(exc.message, exc.error_type) from None
 
     def _create_dhcp_port(self, network_id: str, host: str) -> dict[str, Any]:
-        device_id = dhcp_device_id(network_id, host)
         with self.db.session() as session:
             project_id = session.scalar(select(models.Network.project_id)
                                         .where(models.Network.id == network_id))
         if project_id is None:
             raise NotFound(f"network {network_id} not found")
-        context = admin_context(project_id or "admin")
-        existing = ports.list_ports(self.registry.services, context,
-                                    {"network_id": [network_id], "device_id": [device_id]})
-        if existing:
-            return dict(existing[0])
-        return dict(ports.create_port(self.registry.services, context, {
-            "network_id": network_id, "device_owner": DeviceOwner.DHCP, "device_id": device_id,
-            "binding:host_id": host, "name": f"dhcp-{host}", "admin_state_up": True}))
+        return dict(self.dhcp_ports.ensure(network_id, host, project_id or "admin"))
 
     def update_dhcp_port(self, conn: Any, params: list[Any]) -> dict[str, Any]:
         """[port_id, attrs] -> the updated port (only ports with device_owner network:dhcp)."""
         port_id, attrs = _args(params, str, dict)
         try:
-            return self._update_dhcp_port(port_id, attrs)
+            return self._update_dhcp_port(conn, port_id, attrs)
         except NeutronError as exc:
             raise RpcError(exc.message, exc.error_type) from None
 
-    def _update_dhcp_port(self, port_id: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    def _update_dhcp_port(self, conn: Any, port_id: str,
+                          attrs: dict[str, Any]) -> dict[str, Any]:
         allowed = {"fixed_ips", "binding:host_id", "admin_state_up", "name", "device_id"}
         unknown = set(attrs) - allowed
         if unknown:
             raise BadParams(f"attributes not allowed: {sorted(map(str, unknown))}")
-        context = admin_context()
-        port = ports.get_port(self.registry.services, context, port_id)
+        port = self.dhcp_ports.get(port_id)
         if port.get("device_owner") != DeviceOwner.DHCP:
             raise RpcError(f"port {port_id} is not a DHCP port", "NotADhcpPort")
-        return dict(ports.update_port(self.registry.services, context, port_id, attrs))
+        self.access.check_dhcp_port_update(conn, port, attrs)
+        return dict(self.dhcp_ports.update(port_id, attrs))
 
 
 # --- plain dict views of ORM rows (what agents receive) ------------------------------------

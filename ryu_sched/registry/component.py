@@ -2,9 +2,12 @@
 
 - RPC readers call :meth:`Registry.report_state` and the other agent methods directly;
 - the *flusher* writes batched heartbeats every ``heartbeat_flush_interval``;
-- the *worker* applies bus events (auto-scheduling, notifications), deletes the DHCP port of
-  a network unbound from a DHCP agent, and reconciles when asked;
-- the *monitor* runs :meth:`Registry.monitor_tick` every ``effective_monitor_interval``.
+- the *worker* applies bus events (:class:`~ryu_sched.registry.reactions.Reactions`),
+  deletes the DHCP port of a network unbound from a DHCP agent (through the service layer's
+  :class:`~ryu_sched.registry.agent_rpc.DhcpPorts`, handed in by the application), and
+  reconciles when asked;
+- the *monitor* has the worker run :meth:`Registry.monitor_tick` every
+  ``effective_monitor_interval``, whether or not the flush before it succeeded.
 
 Bus subscribers must be quick, so :meth:`_on_event` only queues the event for the worker.
 """
@@ -18,7 +21,9 @@ import eventlet
 import eventlet.queue
 
 from ryu_sched.events import BindingChanged, Event, PortLocated
-from ryu_sched.registry.agent_rpc import AgentRpc
+from ryu_sched.registry.agent_rpc import AgentRpc, DhcpPorts
+from ryu_sched.registry.kinds import SPECS
+from ryu_sched.registry.reactions import Reactions
 from ryu_sched.registry.registry import Registry
 from ryu_sched.rpc import Dispatcher, RpcServer, RpcStats
 from ryu_sched.services import Services
@@ -30,12 +35,15 @@ _TICK = object()
 
 
 class RegistryComponent:
-    def __init__(self, services: Services, serve_rpc: bool = True) -> None:
+    def __init__(self, services: Services, dhcp_ports: DhcpPorts,
+                 serve_rpc: bool = True) -> None:
         self.services = services
+        self.dhcp_ports = dhcp_ports
         self.settings = services.settings
         self.registry = Registry(services)
+        self.reactions = Reactions(self.registry)
         self.stats = RpcStats()
-        self.agent_rpc = AgentRpc(self.registry)
+        self.agent_rpc = AgentRpc(self.registry, dhcp_ports)
         self.dispatcher = Dispatcher(self.agent_rpc.methods(), self.stats)
         self.serve_rpc = serve_rpc
         self.rpc: RpcServer | None = None
@@ -70,17 +78,15 @@ class RegistryComponent:
         if self.rpc is not None:
             self.rpc.stop()
             self.rpc = None
-        try:
-            self.registry.flush()
-        except Exception:
-            LOG.exception("final heartbeat flush failed")
+        self._flush()
 
     # --- green threads ------------------------------------------------------------------
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, PortLocated):
             return
-        if isinstance(event, BindingChanged) and (event.bound or event.kind != "network"):
+        if isinstance(event, BindingChanged) and (
+                event.bound or not SPECS[event.kind].releases_port_on_unbind):
             return
         self._queue.put(event)
 
@@ -91,10 +97,7 @@ class RegistryComponent:
         interval = max(self.settings.heartbeat_flush_interval, 0.01)
         while True:
             eventlet.sleep(interval)
-            try:
-                self.registry.flush()
-            except Exception:
-                LOG.exception("heartbeat flush failed")
+            self._flush()
             if self.registry.reconcile_requested:
                 self._queue.put(_RECONCILE)
 
@@ -109,16 +112,29 @@ class RegistryComponent:
             item = self._queue.get()
             try:
                 if item is _TICK:
-                    self.registry.flush()
-                    summary = self.registry.monitor_tick()
-                    if any(summary.values()):
-                        LOG.info("monitor: %s", summary)
+                    self.monitor_tick()
                 elif item is _RECONCILE:
                     if self.registry.reconcile_requested:
                         self.registry.reconcile()
                 elif isinstance(item, BindingChanged):
-                    self.registry.release_dhcp_port(item.object_id, item.host)
+                    self.dhcp_ports.release(self.registry, item.object_id, item.host)
                 else:
-                    self.registry.handle_event(item)
+                    self.reactions.handle(item)
             except Exception:
                 LOG.exception("registry worker failed on %r", item)
+
+    def monitor_tick(self) -> dict[str, int]:
+        """Flush, then judge liveness and fail over, even if the flush failed."""
+        self._flush()
+        summary = self.registry.monitor_tick()
+        if any(summary.values()):
+            LOG.info("monitor: %s", summary)
+        return summary
+
+    def _flush(self) -> None:
+        """Write batched heartbeats; a failure is logged, never propagated (liveness and
+        failover work from memory and must go on)."""
+        try:
+            self.registry.flush()
+        except Exception:
+            LOG.exception("heartbeat flush failed")

@@ -5,7 +5,14 @@ Drivers are pure: they see :class:`Candidate` snapshots and :class:`Placement` r
 never the database.
 """
 
-from ryu_sched.scheduling.base import Candidate, LoadPool, Placement, SchedulerDriver
+from ryu_sched.scheduling.base import (
+    Candidate,
+    LoadPool,
+    Placement,
+    SchedulerDriver,
+    meets_requirements,
+)
 from ryu_sched.scheduling.drivers import DRIVERS, get_driver
 
-__all__ = ["DRIVERS", "Candidate", "LoadPool", "Placement", "SchedulerDriver", "get_driver"]
+__all__ = ["DRIVERS", "Candidate", "LoadPool", "Placement", "SchedulerDriver", "get_driver",
+           "meets_requirements"]

@@ -36,6 +36,12 @@ class Placement:
 Predicate = Callable[[Candidate], bool]
 
 
+def meets_requirements(placement: Placement, candidate: Candidate) -> bool:
+    """What every driver's filter enforces, and a binding made by hand too: an object that
+    needs an external port (a router with a gateway) only goes to an agent that has one."""
+    return candidate.has_external_port or not placement.needs_external_port
+
+
 class LoadPool:
     """Candidates plus their live load, with lazily built least-loaded heaps per group.
 
@@ -105,8 +111,9 @@ class SchedulerDriver(abc.ABC):
     name = ""
 
     def can_host(self, placement: Placement, candidate: Candidate) -> bool:
-        """The filter: may ``candidate`` host the object at all?"""
-        return candidate.has_external_port or not placement.needs_external_port
+        """The filter: may ``candidate`` host the object at all? Drivers may only narrow it
+        (e.g. to the hinted availability zones), never widen :func:`meets_requirements`."""
+        return meets_requirements(placement, candidate)
 
     def filter(self, placement: Placement, candidates: Iterable[Candidate]) -> list[Candidate]:
         return [c for c in candidates

@@ -9,7 +9,7 @@ from ryu_sched.db import models
 from ryu_sched.resources.context import admin_context
 from ryu_sched.resources.ports import create_port
 from ryu_sched.shared.vocabulary import DeviceOwner, dhcp_device_id
-from tests.unit.registry.test_registry_core import DHCP, L3, World
+from tests.unit.registry.world import DHCP, L3, NETWORK, ROUTER, World
 
 UP = {"external_port": "ext0", "external_link_up": True}
 DOWN = {"external_port": "ext0", "external_link_up": False}
@@ -21,12 +21,12 @@ def test_l3_agent_with_external_link_down_is_no_candidate_for_routers():
     w.reg.flush()
     routers = [w.router(gateway=True), w.router()]
     w.reg.reconcile()
-    assert all(r not in w.reg.hosts["router"] for r in routers)
+    assert not any(w.hosted(ROUTER, r) for r in routers)
     up = w.beat("g2", L3, configurations=UP)["agent_id"]
     w.reg.flush()
     w.reg.reconcile()
-    assert all(w.reg.hosts["router"][r] == {up: 1} for r in routers)
-    assert down not in w.reg.hosted or not w.reg.hosted[down]
+    assert all(w.hosts(ROUTER, r) == {up: 1} for r in routers)
+    assert w.reg.load_of(down) == 0
 
 
 def test_routers_leave_an_agent_that_reports_its_external_link_down_and_stay_away():
@@ -35,21 +35,21 @@ def test_routers_leave_an_agent_that_reports_its_external_link_down_and_stay_awa
     w.reg.flush()
     rid = w.router(gateway=True)
     w.reg.reconcile()
-    assert w.reg.hosts["router"][rid] == {g1: 1}
+    assert w.hosts(ROUTER, rid) == {g1: 1}
     g2 = w.beat("g2", L3, configurations=UP)["agent_id"]
     w.reg.flush()
     w.reg.reconcile_requested = False
     w.beat("g1", L3, configurations=DOWN)
     assert w.reg.reconcile_requested   # the flusher runs the reconcile at once
     w.reg.reconcile()
-    assert w.reg.hosts["router"][rid] == {g2: 1}
+    assert w.hosts(ROUTER, rid) == {g2: 1}
     assert [m["reason"] for m in w.reg.moves(resource_id=rid)] == ["link_down"]
     # the link comes back: g1 is a candidate again, but the router does not flap back
     w.beat("g1", L3, configurations=UP)
     assert w.reg.reconcile_requested
     w.reg.reconcile()
-    assert w.reg.hosts["router"][rid] == {g2: 1}
-    assert g1 in {c.agent_id for c in w.reg.candidates(L3)}
+    assert w.hosts(ROUTER, rid) == {g2: 1}
+    assert g1 in {c.agent_id for c in w.reg.placement.candidates(L3)}
 
 
 def test_router_stays_on_a_link_down_agent_when_no_other_can_take_it():
@@ -60,7 +60,7 @@ def test_router_stays_on_a_link_down_agent_when_no_other_can_take_it():
     w.reg.reconcile()
     w.beat("g1", L3, configurations=DOWN)
     w.reg.reconcile()
-    assert w.reg.hosts["router"][rid] == {g1: 1}
+    assert w.hosts(ROUTER, rid) == {g1: 1}
 
 
 def _dhcp_port(w: World, network_id: str, host: str) -> str:
@@ -83,12 +83,12 @@ def test_unbinding_a_network_deletes_the_dhcp_port_of_that_agent_only():
     net = w.network()
     w.reg.reconcile()
     port_a, port_b = _dhcp_port(w, net, "h0"), _dhcp_port(w, net, "h1")
-    w.reg.unbind("network", net, a)
-    assert w.reg.release_dhcp_port(net, "h0") == 1
+    w.reg.unbind(NETWORK, net, a)
+    assert w.release_dhcp_port(net, "h0") == 1
     assert _port_ids(w, net) == {port_b}
-    assert w.reg.release_dhcp_port(net, "h0") == 0   # idempotent
+    assert w.release_dhcp_port(net, "h0") == 0   # idempotent
     assert port_a not in _port_ids(w, net)
-    assert w.reg.hosts["network"][net] == {b: 2}
+    assert w.hosts(NETWORK, net) == {b: 2}
 
 
 def test_dhcp_port_is_kept_when_the_network_is_bound_to_that_agent_again():
@@ -97,7 +97,7 @@ def test_dhcp_port_is_kept_when_the_network_is_bound_to_that_agent_again():
     net = w.network()
     w.reg.reconcile()
     port = _dhcp_port(w, net, "h0")
-    w.reg.unbind("network", net, a)
-    w.reg.bind("network", net, a)
-    assert w.reg.release_dhcp_port(net, "h0") == 0
+    w.reg.unbind(NETWORK, net, a)
+    w.reg.bind(NETWORK, net, a)
+    assert w.release_dhcp_port(net, "h0") == 0
     assert _port_ids(w, net) == {port}

@@ -1,0 +1,278 @@
+"""The agent-scheduler service: Neutron's agent and agent-scheduler extensions over the
+registry, plus the registry's own actions (rebalance, move log, stats). Admin-only, as in
+Neutron. One set of functions serves both hosted kinds (networks on DHCP agents, routers on
+L3 agents), parametrised by :class:`~ryu_sched.shared.vocabulary.HostedKind`.
+
+Also :class:`DhcpPorts`: the DHCP-port operations of the agent RPC and the release of the
+port an agent used for a network it no longer hosts. The application hands one to the
+registry component (the registry does not import this layer, which imports the registry).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from sqlalchemy import select
+
+from ryu_sched import errors
+from ryu_sched.db import models
+from ryu_sched.registry.kinds import SPECS, KindSpec
+from ryu_sched.registry.model import AgentRecord, api_time
+from ryu_sched.registry.registry import Registry
+from ryu_sched.resources import common, networks, ports, routers
+from ryu_sched.resources.context import Context, admin_context
+from ryu_sched.resources.validation import ADMIN_STATE, Attr, check_body, to_str
+from ryu_sched.services import Services
+from ryu_sched.shared.vocabulary import AgentType, DeviceOwner, HostedKind, dhcp_device_id
+
+LOG = logging.getLogger(__name__)
+
+UPDATE_SPEC: dict[str, Attr] = {
+    "admin_state_up": ADMIN_STATE,
+    "description": Attr(to_str(1024)),
+}
+
+# How each kind's objects are shown in the hosting lists: the resource's own list function.
+_LISTERS: dict[HostedKind, Callable[..., list[dict[str, Any]]]] = {
+    HostedKind.NETWORK: networks.list_networks,
+    HostedKind.ROUTER: routers.list_routers,
+}
+
+
+class RegistryHandle(Protocol):
+    """What this service needs of the running registry component."""
+
+    registry: Registry
+    stats: Any           # RpcStats of the endpoint
+    agent_rpc: Any       # AgentRpc: its ``access.refused`` counts unauthorized calls
+
+    def request_reconcile(self) -> None: ...
+
+
+def _handle(services: Services, context: Context) -> RegistryHandle:
+    if not context.is_admin:
+        raise errors.PolicyNotAuthorized(action="get_agent")
+    component = services.registry
+    if getattr(component, "registry", None) is None:
+        raise errors.ServiceUnavailable("The agent registry is not running.")
+    return component  # type: ignore[no-any-return]
+
+
+def _registry(services: Services, context: Context) -> Registry:
+    return _handle(services, context).registry
+
+
+def _wake(services: Services, context: Context) -> None:
+    """Reconcile at once when a change asked for it (instead of at the next flush)."""
+    handle = _handle(services, context)
+    if handle.registry.reconcile_requested:
+        handle.request_reconcile()
+
+
+def agent_view(registry: Registry, rec: AgentRecord, now: float) -> dict[str, Any]:
+    return {
+        "id": rec.id, "agent_type": rec.agent_type, "binary": rec.binary, "host": rec.host,
+        "topic": rec.topic, "alive": registry.is_alive(rec, now),
+        "admin_state_up": rec.admin_state_up, "availability_zone": rec.availability_zone,
+        "configurations": rec.configurations, "created_at": api_time(rec.created_at),
+        "started_at": api_time(rec.started_at),
+        "heartbeat_timestamp": api_time(rec.heartbeat), "description": rec.description,
+        "resources_synced": None, "load": registry.load_of(rec.id),
+    }
+
+
+# --- agents -------------------------------------------------------------------------------
+
+def list_agents(services: Services, context: Context,
+                filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    registry = _registry(services, context)
+    wanted = common.normalize_filters(filters)
+    wanted.pop("configurations", None)          # a map: not filterable, as in Neutron
+    now = registry.clock()
+    views = sorted((agent_view(registry, rec, now) for rec in registry.agents),
+                   key=lambda view: (view["agent_type"], view["host"]))
+    return common.filter_items(views, wanted)
+
+
+def get_agent(services: Services, context: Context, agent_id: str) -> dict[str, Any]:
+    registry = _registry(services, context)
+    return agent_view(registry, registry.agents.get(agent_id), registry.clock())
+
+
+def update_agent(services: Services, context: Context, agent_id: str,
+                 attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Only ``admin_state_up`` and ``description`` may change."""
+    registry = _registry(services, context)
+    values = check_body("agent", UPDATE_SPEC, attrs, context, create=False)
+    values.pop("project_id", None)
+    rec = registry.update_agent(agent_id, admin_state_up=values.get("admin_state_up"),
+                                description=values.get("description"))
+    _wake(services, context)
+    return agent_view(registry, rec, registry.clock())
+
+
+def delete_agent(services: Services, context: Context, agent_id: str) -> None:
+    registry = _registry(services, context)
+    registry.delete_agent(agent_id)
+    _wake(services, context)
+
+
+# --- bindings -----------------------------------------------------------------------------
+
+def _agent_of(registry: Registry, spec: KindSpec, agent_id: str,
+              for_binding: bool) -> AgentRecord:
+    """The agent, which must be of the kind's type (and enabled, to get a binding)."""
+    rec = registry.agents.get(agent_id)
+    if rec.agent_type != spec.agent_type or (for_binding and not rec.admin_state_up):
+        raise spec.invalid_agent(agent_id)
+    return rec
+
+
+def _require_object(services: Services, spec: KindSpec, obj_id: str) -> None:
+    if not common.read(services, lambda session: spec.object_exists(session, obj_id)):
+        raise spec.object_not_found(obj_id)
+
+
+def list_hosted(services: Services, context: Context, kind: HostedKind,
+                agent_id: str) -> list[dict[str, Any]]:
+    """The networks (routers) a DHCP (L3) agent hosts."""
+    registry = _registry(services, context)
+    _agent_of(registry, SPECS[kind], agent_id, for_binding=False)
+    ids = registry.hosted_by(agent_id)
+    return _LISTERS[kind](services, context, {"id": ids}) if ids else []
+
+
+def bind(services: Services, context: Context, kind: HostedKind, agent_id: str,
+         body: Mapping[str, Any]) -> None:
+    """Bind the object named in ``body`` (``{"network_id": ...}``) to the agent by hand."""
+    registry = _registry(services, context)
+    spec = SPECS[kind]
+    obj_id = body.get(spec.id_key)
+    if not isinstance(obj_id, str) or not obj_id:
+        raise errors.BadRequest(resource="agent", msg=f"'{spec.id_key}' is required")
+    registry.flush()                 # a just-registered agent has its row before the binding
+    rec = _agent_of(registry, spec, agent_id, for_binding=True)
+    _require_object(services, spec, obj_id)
+    refusal = registry.placement.manual_binding_refusal(spec, obj_id, rec)
+    if refusal:
+        raise spec.invalid_agent(agent_id, refusal)
+    registry.bind(kind, obj_id, agent_id)
+
+
+def unbind(services: Services, context: Context, kind: HostedKind, agent_id: str,
+           obj_id: str) -> None:
+    registry = _registry(services, context)
+    _agent_of(registry, SPECS[kind], agent_id, for_binding=False)
+    registry.unbind(kind, obj_id, agent_id)
+
+
+def list_hosting_agents(services: Services, context: Context, kind: HostedKind,
+                        obj_id: str) -> list[dict[str, Any]]:
+    """The DHCP (L3) agents hosting a network (router)."""
+    registry = _registry(services, context)
+    _require_object(services, SPECS[kind], obj_id)
+    now = registry.clock()
+    return [agent_view(registry, rec, now) for rec in registry.agents_hosting(kind, obj_id)]
+
+
+# --- the registry's own actions -----------------------------------------------------------
+
+def rebalance(services: Services, context: Context,
+              body: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    registry = _registry(services, context)
+    agent_type = (body or {}).get("agent_type")
+    if agent_type is not None and agent_type not in tuple(AgentType):
+        raise errors.InvalidInput(error_message=f"unknown agent_type {agent_type!r}")
+    registry.flush()
+    return [{"resource": m.kind.value, "resource_id": m.resource_id,
+             "from_agent_id": m.from_agent, "to_agent_id": m.to_agent}
+            for m in registry.rebalance(agent_type)]
+
+
+def list_moves(services: Services, context: Context,
+               query: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+    registry = _registry(services, context)
+    try:
+        limit = int(query.get("limit", ["1000"])[0])
+    except ValueError:
+        raise errors.InvalidInput(error_message="limit must be an integer") from None
+    return registry.moves(agent_id=query.get("agent_id", [None])[0],
+                          resource_id=query.get("resource_id", [None])[0],
+                          limit=max(1, min(limit, 10000)))
+
+
+def stats(services: Services, context: Context) -> dict[str, Any]:
+    handle = _handle(services, context)
+    registry = handle.registry
+    now = registry.clock()
+    counters = registry.agents.counters
+    return {
+        "rpc": handle.stats.as_dict(),
+        "agents": len(registry.agents),
+        "alive_agents": sum(1 for rec in registry.agents if registry.is_alive(rec, now)),
+        "heartbeats": counters.heartbeats,
+        "refused_reports": counters.refused_reports,
+        "refused_registrations": counters.refused_registrations,
+        "dropped_agent_writes": counters.dropped_writes,
+        "expired_agents": counters.expired_agents,
+        "refused_unauthorized": handle.agent_rpc.access.refused,
+        "monitor_ticks": registry.monitor_ticks,
+        **{f"{kind.value}_bindings": registry.bindings.count(kind) for kind in SPECS},
+    }
+
+
+# --- DHCP ports of networks that left an agent ---------------------------------------------
+
+class DhcpPorts:
+    """DHCP ports through the port service, as admin (see registry.agent_rpc.DhcpPorts)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def ensure(self, network_id: str, host: str, project_id: str) -> dict[str, Any]:
+        device_id = dhcp_device_id(network_id, host)
+        context = admin_context(project_id)
+        existing = ports.list_ports(self.services, context,
+                                    {"network_id": [network_id], "device_id": [device_id]})
+        if existing:
+            return existing[0]
+        return ports.create_port(self.services, context, {
+            "network_id": network_id, "device_owner": DeviceOwner.DHCP,
+            "device_id": device_id, "binding:host_id": host, "name": f"dhcp-{host}",
+            "admin_state_up": True})
+
+    def get(self, port_id: str) -> dict[str, Any]:
+        return ports.get_port(self.services, admin_context(), port_id)
+
+    def update(self, port_id: str, attrs: dict[str, Any]) -> dict[str, Any]:
+        return ports.update_port(self.services, admin_context(), port_id, attrs)
+
+    def release(self, registry: Registry, network_id: str, host: str) -> int:
+        return release_dhcp_port(self.services, registry, network_id, host)
+
+
+def release_dhcp_port(services: Services, registry: Registry, network_id: str,
+                      host: str) -> int:
+    """Delete the DHCP port the DHCP agent of ``host`` used for ``network_id`` once the
+    network is no longer bound to it (failover, manual unbind, agent deleted): its tap
+    becomes an unknown port that the pipeline drops, so a dead agent's dnsmasq stops
+    answering. Nothing happens if the network was bound to that agent again meanwhile.
+    Returns the number of ports deleted."""
+    if registry.hosted_on_host(HostedKind.NETWORK, network_id, host):
+        return 0
+    port = models.Port
+    port_ids = common.read(services, lambda session: list(session.scalars(select(port.id).where(
+        port.network_id == network_id, port.device_owner == DeviceOwner.DHCP,
+        port.device_id == dhcp_device_id(network_id, host)))))
+    deleted = 0
+    for port_id in port_ids:
+        try:
+            ports.delete_port(services, admin_context(), port_id)
+        except errors.NotFound:
+            continue
+        deleted += 1
+        LOG.info("deleted DHCP port %s of network %s on %s (no longer hosted there)",
+                 port_id, network_id, host)
+    return deleted
