@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ryu_sched.api.wsgi import ApiRequest, Route, list_response
+from ryu_sched.api.wsgi import ApiRequest, Route, page_response
 from ryu_sched.resources import agent_scheduler as service
-from ryu_sched.resources import common
+from ryu_sched.resources import common, listing
 from ryu_sched.shared.vocabulary import HostedKind
 
 
 def list_agents(req: ApiRequest) -> tuple[int, Any]:
-    items = service.list_agents(req.services, req.context, req.filters())
-    return 200, list_response(req, "agents", items)
+    return 200, page_response(req, "agents", lambda query, finish: listing.page_items(
+        service.list_agents(req.services, req.context, query.filters), query, finish))
 
 
 def show_agent(req: ApiRequest, id: str) -> tuple[int, Any]:

@@ -191,6 +191,16 @@ def _encoder(fields: list[str]) -> listing.Finisher:
 
 
 def list_response(req: ApiRequest, col: Collection) -> EncodedJson:
+    """A collection's page of ``req`` (see :func:`page_response`)."""
+    return page_response(req, col.plural,
+                         lambda query, finish: col.page(req.services, req.context, query,
+                                                        finish))
+
+
+PageOf = Callable[[listing.ListQuery, listing.Finisher], listing.Page]
+
+
+def page_response(req: ApiRequest, plural: str, page_of: PageOf) -> EncodedJson:
     """The page as JSON, ``fields`` applied, and ``<plural>_links`` when paging by ``limit``.
 
     Items are encoded batch by batch while they are read (see :data:`listing.Finisher`).
@@ -198,9 +208,9 @@ def list_response(req: ApiRequest, col: Collection) -> EncodedJson:
     page started at a marker); with ``page_reverse`` the roles are as seen from the page.
     """
     query = list_query(req)
-    page = col.page(req.services, req.context, query, _encoder(req.fields))
+    page = page_of(query, _encoder(req.fields))
     items: list[tuple[str, str]] = page.items
-    parts = ['{"', col.plural, '": [', ", ".join(text for _, text in items), "]"]
+    parts = ['{"', plural, '": [', ", ".join(text for _, text in items), "]"]
     links = []
     if query.limit and items:
         reverse = query.page_reverse and query.marker is not None
@@ -209,7 +219,7 @@ def list_response(req: ApiRequest, col: Collection) -> EncodedJson:
         if (query.marker is not None and not reverse) or (reverse and page.more):
             links.append(_link(req, "previous", items[0][0], reverse=True))
     if links:
-        parts += [', "', col.plural, '_links": ', json.dumps(links)]
+        parts += [', "', plural, '_links": ', json.dumps(links)]
     parts.append("}")
     return EncodedJson("".join(parts).encode("utf-8"))
 

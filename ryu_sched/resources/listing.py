@@ -226,3 +226,40 @@ def list_page(services: Services, spec: ListSpec, query: ListQuery,
         return Page(items, more)
 
     return common.read(services, work)
+
+
+# --- lists that live in memory (agents) -------------------------------------------------------
+
+def _memory_sort_value(value: Any) -> tuple[int, Any]:
+    if value is None:
+        return (0, "")
+    if isinstance(value, bool | int | float):
+        return (1, value)
+    return (2, str(value))
+
+
+def page_items(items: Sequence[dict[str, Any]], query: ListQuery,
+               finish: Finisher | None = None) -> Page:
+    """The SQL paging contract over a list already in memory (and already filtered): sort
+    keys then id, ``marker`` (an id that must be in the list), ``limit``, ``page_reverse``."""
+    for sort in query.sorts:
+        if items and sort.key not in items[0]:
+            raise errors.HTTPBadRequest(msg=f"{sort.key} is invalid attribute for sort_key")
+    ordered = sorted(items, key=lambda item: str(item.get("id")))
+    for sort in reversed(query.sorts):
+        ordered.sort(key=lambda item, k=sort.key: _memory_sort_value(item.get(k)),
+                     reverse=sort.descending)
+    reverse = query.page_reverse and query.marker is not None
+    if query.marker is not None:
+        index = next((i for i, item in enumerate(ordered) if item.get("id") == query.marker),
+                     None)
+        if index is None:
+            raise errors.HTTPBadRequest(msg=f"marker {query.marker} not found")
+        ordered = list(reversed(ordered[:index])) if reverse else ordered[index + 1:]
+    more = query.limit is not None and query.limit > 0 and len(ordered) > query.limit
+    if more:
+        ordered = ordered[:query.limit]
+    if reverse:
+        ordered.reverse()
+    return Page(finish(list(ordered)) if finish else list(ordered), more)
+
