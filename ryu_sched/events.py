@@ -217,16 +217,38 @@ Subscriber = Callable[[Event], None]
 
 
 class EventBus:
-    """In-process fan-out of committed events."""
+    """In-process fan-out of committed events.
+
+    Events committed by this controller are *local* (:meth:`publish`); events relayed from
+    another controller sharing the database are *remote* (:meth:`publish_remote`, see
+    ``ryu_sched/cluster/relay.py``). A subscriber chooses what it hears: both (the default),
+    local ones only (``remote=False``: e.g. the relay, which must not send back what it
+    received), or remote ones only (:meth:`subscribe_remote`).
+    """
 
     def __init__(self) -> None:
-        self._subscribers: list[Subscriber] = []
+        self._local: list[Subscriber] = []
+        self._remote: list[Subscriber] = []
 
-    def subscribe(self, callback: Subscriber) -> None:
-        self._subscribers.append(callback)
+    def subscribe(self, callback: Subscriber, *, remote: bool = True) -> None:
+        self._local.append(callback)
+        if remote:
+            self._remote.append(callback)
+
+    def subscribe_remote(self, callback: Subscriber) -> None:
+        self._remote.append(callback)
 
     def publish(self, event: Event) -> None:
-        for callback in list(self._subscribers):
+        """An event committed by this controller."""
+        self._deliver(self._local, event)
+
+    def publish_remote(self, event: Event) -> None:
+        """An event another controller committed (relayed to this one)."""
+        self._deliver(self._remote, event)
+
+    @staticmethod
+    def _deliver(subscribers: list[Subscriber], event: Event) -> None:
+        for callback in list(subscribers):
             try:
                 callback(event)
             except Exception:  # a broken subscriber must not fail the API call

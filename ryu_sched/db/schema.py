@@ -17,6 +17,7 @@ TABLE_MODULES = (
     "ryu_sched.db.registry_models",
     "ryu_sched.programmer.neighbors",
     "ryu_sched.leadership.lease",
+    "ryu_sched.cluster.event_log",
 )
 
 

@@ -2,7 +2,8 @@
 
 Every ``lease_time / 3`` it calls :meth:`Lease.acquire_or_renew`. When that makes us the
 leader it calls ``on_elected(epoch)``; when it shows someone else holding the lease, or
-when our lease ran out locally, it calls ``on_demoted()``.
+when our lease ran out locally, it calls ``on_demoted()``. After every answer from the
+database (whoever holds the lease) it calls ``on_answer(state)``.
 
 Running out locally does not wait for the database: after each successful renewal a timer
 is set for the moment the lease may lapse (the start of that renewal attempt plus the
@@ -51,7 +52,8 @@ class LeaderElector:
     def __init__(self, lease: Lease, lease_time: float, holder: str | None = None,
                  on_elected: Callable[[int], None] = _nothing,
                  on_demoted: Callable[[], None] = _nothing,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_answer: Callable[[LeaseState], None] = _nothing) -> None:
         if lease_time <= 0:
             raise ValueError("lease_time must be positive")
         self.lease = lease
@@ -60,6 +62,7 @@ class LeaderElector:
         self.holder = holder or default_holder_id()
         self.on_elected = on_elected
         self.on_demoted = on_demoted
+        self.on_answer = on_answer
         self._clock = clock
         self._epoch: int | None = None        # our term while we lead, else None
         self._deadline = 0.0                  # local clock: our lease may lapse then
@@ -122,6 +125,7 @@ class LeaderElector:
             if state is not None and not self._stopping:
                 self.last_state = state
                 self._apply(state, started)
+                self._call(self.on_answer, state)
             self.attempts += 1
             eventlet.sleep(max(0.0, started + self.renew_interval - self._clock()))
 

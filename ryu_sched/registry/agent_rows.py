@@ -15,11 +15,12 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ryu_sched.db import Database, models
 from ryu_sched.registry.model import AgentRecord, from_datetime, to_datetime
@@ -103,8 +104,10 @@ class AgentRows:
             session.execute(update(models.Agent).where(models.Agent.id == agent_id)
                             .values(**values))
 
-    def delete(self, agent_id: str) -> None:
+    def delete(self, agent_id: str, fence: Callable[[Session], object] | None = None) -> None:
         with self.db.session() as session:
+            if fence is not None:
+                fence(session)
             session.execute(delete(models.Agent).where(models.Agent.id == agent_id))
 
     # --- the batched write ----------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 A heartbeat is a dict lookup and two assignments. Liveness is judged from the in-memory
 heartbeat time only, so nothing the database does (a failing flush included) can stop an
-agent from being judged dead. :meth:`AgentTable.flush` writes what changed since the last
-flush in one transaction (see :mod:`ryu_sched.registry.agent_rows` for how a failing batch is
-kept or isolated).
+agent from being judged dead. With several controllers, agents report to any of them:
+:meth:`AgentTable.refresh` reads the whole table once (per monitor tick) and takes the
+newer heartbeat times, new agents and fields changed elsewhere. :meth:`AgentTable.flush`
+writes what changed since the last flush in one transaction (see
+:mod:`ryu_sched.registry.agent_rows` for how a failing batch is kept or isolated).
 """
 
 from __future__ import annotations
@@ -51,6 +53,20 @@ class FlushResult:
     registered: int = 0
     dropped: int = 0
     kept: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class RefreshResult:
+    """What :meth:`AgentTable.refresh` found changed by other controllers."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    revived: tuple[str, ...] = ()
+    placement_changed: bool = False   # admin state or what an agent may host changed
+
+
+_SHARED_FIELDS = ("admin_state_up", "description", "configurations", "availability_zone",
+                  "binary", "topic", "started_at")
 
 
 @dataclasses.dataclass
@@ -127,6 +143,75 @@ class AgentTable:
                 LOG.warning("ignoring agent %s of unknown type %r", rec.id, rec.agent_type)
                 continue
             self._index(rec)
+
+    def refresh(self) -> RefreshResult:
+        """Merge the table as other controllers wrote it: newer heartbeat times (an agent
+        reporting to another controller), agents registered or deleted elsewhere, fields
+        changed elsewhere (unless this controller has its own change of them pending)."""
+        persisted = {rec.id for rec in self._records.values() if rec.persisted}
+        rows = self.rows.load()            # yields to other green threads on PostgreSQL
+        now = self.clock()
+        seen: set[str] = set()
+        added: list[str] = []
+        revived: list[str] = []
+        changed = False
+        for row in rows:
+            seen.add(row.id)
+            rec = self._records.get(row.id)
+            if rec is None:
+                if self._adopt_row(row):
+                    added.append(row.id)
+                continue
+            if row.heartbeat > rec.heartbeat:
+                rec.heartbeat = row.heartbeat
+                if rec.judged_dead and now - rec.heartbeat < self.down_time:
+                    LOG.info("agent %s (%s on %s) is alive again (reported elsewhere)",
+                             rec.id, rec.agent_type, rec.host)
+                    rec.judged_dead = False
+                    revived.append(rec.id)
+            if rec.id not in self._dirty:
+                changed |= self._take_fields(rec, row)
+        removed = []
+        for agent_id in persisted - seen:
+            rec = self._records.get(agent_id)
+            if rec is not None and rec.persisted:
+                LOG.info("agent %s (%s on %s) was deleted by another controller", rec.id,
+                         rec.agent_type, rec.host)
+                self._unindex(rec)
+                removed.append(agent_id)
+        return RefreshResult(tuple(added), tuple(removed), tuple(revived),
+                             changed or bool(added or removed or revived))
+
+    def _adopt_row(self, row: AgentRecord) -> bool:
+        """A row we do not know by id: index it, unless it is an agent of ours not yet
+        written (its flush adopts the row on conflict)."""
+        if row.agent_type not in self._by_type:
+            return False
+        ours = self._by_key.get((row.agent_type, row.host))
+        if ours is not None:
+            if not ours.persisted:
+                return False
+            # Our row was deleted and the agent registered anew elsewhere.
+            self._unindex(ours)
+            row.conn = ours.conn
+            row.heartbeat = max(row.heartbeat, ours.heartbeat)
+            if row.conn is not None:
+                row.conn.agent_ids.add(row.id)
+        self._index(row)
+        return True
+
+    @staticmethod
+    def _take_fields(rec: AgentRecord, row: AgentRecord) -> bool:
+        """Copy the fields another controller may have changed; True if that changes what
+        the agent may host (admin state, external port or link)."""
+        before = (rec.admin_state_up, rec.has_external_port, rec.external_link_down,
+                  rec.availability_zone)
+        for name in _SHARED_FIELDS:
+            value = getattr(row, name)
+            if getattr(rec, name) != value:
+                setattr(rec, name, value)
+        return before != (rec.admin_state_up, rec.has_external_port, rec.external_link_down,
+                          rec.availability_zone)
 
     # --- reports --------------------------------------------------------------------------
 
@@ -242,9 +327,9 @@ class AgentTable:
         rec.description = values.get("description", rec.description)
         return changed
 
-    def remove(self, rec: AgentRecord) -> None:
+    def remove(self, rec: AgentRecord, fence: Callable[[Any], object] | None = None) -> None:
         """Delete the agent's row and forget it (it registers anew on its next heartbeat)."""
-        self.rows.delete(rec.id)
+        self.rows.delete(rec.id, fence)
         self._unindex(rec)
 
     # --- persistence ----------------------------------------------------------------------

@@ -5,6 +5,12 @@ binding_index)); the maps here mirror them so that load counts and "who hosts th
 Every method commits first and updates memory after, and returns *change records*: it
 neither notifies agents nor publishes events (the :class:`~ryu_sched.registry.registry.
 Registry` does, from the records).
+
+With several controllers on one database the rows change under us: :meth:`BindingStore.
+reload` and :meth:`BindingStore.refresh_object` read them again and return what changed.
+The automatic writes (scheduling, failover, rebalancing: the leader's) go through the
+``fence`` given at construction, inside their transaction, so that a controller that is no
+longer the leader cannot commit them.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ryu_sched import errors
 from ryu_sched.db import Database
@@ -61,10 +68,25 @@ def _vacant_index(hosts: Mapping[str, int]) -> int:
     return index
 
 
+Fence = Callable[[Session], object]
+
+
+def _no_fence(session: Session) -> None:
+    return None
+
+
+HostsByObject = dict[str, dict[str, int]]
+
+
 class BindingStore:
-    def __init__(self, db: Database, clock: Callable[[], float]) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float],
+                 fence: Fence = _no_fence) -> None:
         self.db = db
         self.clock = clock
+        self.fence = fence
+        # Counts changes made in memory by this store's own writes: a reload that raced
+        # with one reads again.
+        self._writes = 0
         # kind -> object id -> {agent id: binding_index}; agent id -> object ids it hosts.
         self._hosts: dict[HostedKind, dict[str, dict[str, int]]] = {k: {} for k in SPECS}
         self._hosted: dict[str, set[str]] = defaultdict(set)
@@ -94,10 +116,12 @@ class BindingStore:
     # --- memory ---------------------------------------------------------------------------
 
     def _remember(self, kind: HostedKind, obj_id: str, agent_id: str, index: int) -> None:
+        self._writes += 1
         self._hosts[kind].setdefault(obj_id, {})[agent_id] = index
         self._hosted[agent_id].add(obj_id)
 
     def _forget(self, kind: HostedKind, obj_id: str, agent_id: str) -> None:
+        self._writes += 1
         hosts = self._hosts[kind].get(obj_id)
         if hosts is not None:
             hosts.pop(agent_id, None)
@@ -108,16 +132,81 @@ class BindingStore:
             agent_set.discard(obj_id)
 
     def load(self) -> None:
-        with self.db.session() as session:
-            for kind, spec in SPECS.items():
-                t = spec.table
-                rows = session.execute(select(t.c[spec.object_column], t.c[spec.agent_column],
-                                              t.c.binding_index))
-                for obj_id, agent_id, index in rows:
+        for kind, objects in self._read().items():
+            for obj_id, hosts in objects.items():
+                for agent_id, index in hosts.items():
                     self._remember(kind, obj_id, agent_id, index)
+
+    def _read(self, kind: HostedKind | None = None, obj_id: str | None = None
+              ) -> dict[HostedKind, HostsByObject]:
+        """The rows (of one object, with ``kind`` and ``obj_id``) as maps."""
+        found: dict[HostedKind, HostsByObject] = {k: {} for k in SPECS}
+        with self.db.session() as session:
+            for spec in SPECS.values() if kind is None else (SPECS[kind],):
+                t = spec.table
+                query = select(t.c[spec.object_column], t.c[spec.agent_column],
+                               t.c.binding_index)
+                if obj_id is not None:
+                    query = query.where(t.c[spec.object_column] == obj_id)
+                for row_obj, agent_id, index in session.execute(query):
+                    found[spec.kind].setdefault(row_obj, {})[agent_id] = index
+        return found
+
+    # --- rows changed by another controller -----------------------------------------------
+
+    def reload(self) -> list[BindingChange]:
+        """Read every binding again; the differences from memory, now applied."""
+        found = self._read_stable(None, None)
+        changes: list[BindingChange] = []
+        for kind, objects in found.items():
+            for obj_id in set(self._hosts[kind]) | set(objects):
+                changes += self._replace(kind, obj_id, objects.get(obj_id, {}))
+        return changes
+
+    def refresh_object(self, kind: HostedKind, obj_id: str) -> list[BindingChange]:
+        """Read one object's bindings again; the differences, now applied."""
+        found = self._read_stable(kind, obj_id)
+        return self._replace(kind, obj_id, found[kind].get(obj_id, {}))
+
+    def _read_stable(self, kind: HostedKind | None, obj_id: str | None
+                     ) -> dict[HostedKind, HostsByObject]:
+        """Read; again if one of our own writes changed memory meanwhile (reading yields
+        to other green threads), so that a reload never undoes a newer local change."""
+        for _ in range(3):
+            before = self._writes
+            found = self._read(kind, obj_id)
+            if self._writes == before:
+                return found
+        return found
+
+    def _replace(self, kind: HostedKind, obj_id: str, hosts: dict[str, int]
+                 ) -> list[BindingChange]:
+        old = dict(self._hosts[kind].get(obj_id, {}))
+        changes = []
+        for agent_id in old.keys() - hosts.keys():
+            self._forget(kind, obj_id, agent_id)
+            changes.append(BindingChange(kind, obj_id, agent_id, False))
+        for agent_id, index in hosts.items():
+            if agent_id not in old:
+                changes.append(BindingChange(kind, obj_id, agent_id, True))
+            if old.get(agent_id) != index:
+                self._remember(kind, obj_id, agent_id, index)
+        return changes
+
+    def forget_agent(self, agent_id: str) -> list[BindingChange]:
+        """The agent was deleted by another controller (its rows with it)."""
+        changes = []
+        for kind in SPECS:
+            for obj_id, hosts in list(self._hosts[kind].items()):
+                if agent_id in hosts:
+                    self._forget(kind, obj_id, agent_id)
+                    changes.append(BindingChange(kind, obj_id, agent_id, False))
+        self._hosted.pop(agent_id, None)
+        return changes
 
     def forget_object(self, kind: HostedKind, obj_id: str) -> list[str]:
         """The object was deleted (the database cascaded its bindings): its former agents."""
+        self._writes += 1
         hosts = self._hosts[kind].pop(obj_id, {})
         for agent_id in hosts:
             self._hosted.get(agent_id, set()).discard(obj_id)
@@ -125,8 +214,10 @@ class BindingStore:
 
     # --- changes --------------------------------------------------------------------------
 
-    def bind(self, spec: KindSpec, obj_id: str, agent_id: str) -> BindingChange:
-        """One binding by hand: Conflict if it exists (or, exclusive kinds, any does)."""
+    def bind(self, spec: KindSpec, obj_id: str, agent_id: str,
+             fenced: bool = False) -> BindingChange:
+        """One binding (by hand, unless ``fenced``): Conflict if it exists (or, exclusive
+        kinds, any does)."""
         hosts = self._hosts[spec.kind].get(obj_id, {})
         if agent_id in hosts:
             raise spec.hosted(obj_id, agent_id)
@@ -135,6 +226,8 @@ class BindingStore:
         index = _vacant_index(hosts)
         try:
             with self.db.session() as session:
+                if fenced:
+                    self.fence(session)
                 session.execute(insert(spec.table), [{spec.object_column: obj_id,
                                                       spec.agent_column: agent_id,
                                                       "binding_index": index}])
@@ -153,11 +246,14 @@ class BindingStore:
         self._forget(spec.kind, obj_id, agent_id)
         return BindingChange(spec.kind, obj_id, agent_id, False)
 
-    def drop_agent(self, spec: KindSpec, agent_id: str) -> list[BindingChange]:
+    def drop_agent(self, spec: KindSpec, agent_id: str,
+                   fenced: bool = False) -> list[BindingChange]:
         """Delete every binding of an agent (before the agent itself is deleted)."""
         objects = sorted(self._hosted.get(agent_id, ()))
         t = spec.table
         with self.db.session() as session:
+            if fenced:
+                self.fence(session)
             session.execute(delete(t).where(t.c[spec.agent_column] == agent_id))
         for obj_id in objects:
             self._forget(spec.kind, obj_id, agent_id)
@@ -166,7 +262,8 @@ class BindingStore:
 
     def bind_many(self, spec: KindSpec, pairs: Sequence[tuple[str, str]]
                   ) -> list[BindingChange]:
-        """Bind (object, agent) pairs in one transaction; duplicates mean "already done"."""
+        """Bind (object, agent) pairs in one fenced transaction; duplicates mean "already
+        done"."""
         rows = []
         planned: dict[str, dict[str, int]] = {}
         for obj_id, agent_id in pairs:
@@ -181,6 +278,7 @@ class BindingStore:
             return []
         try:
             with self.db.session() as session:
+                self.fence(session)
                 for start in range(0, len(rows), _CHUNK):
                     session.execute(insert(spec.table), rows[start:start + _CHUNK])
         except IntegrityError:
@@ -189,7 +287,7 @@ class BindingStore:
             for row in rows:
                 try:
                     done.append(self.bind(spec, row[spec.object_column],
-                                          row[spec.agent_column]))
+                                          row[spec.agent_column], fenced=True))
                 except (errors.Conflict, errors.NotFound, IntegrityError):
                     pass
             return done
@@ -201,8 +299,8 @@ class BindingStore:
         return changes
 
     def move_many(self, moves: Sequence[Move]) -> list[Move]:
-        """Move bindings (keeping binding_index) and log each move, in one transaction;
-        the moves done."""
+        """Move bindings (keeping binding_index) and log each move, in one fenced
+        transaction; the moves done."""
         if not moves:
             return []
         by_kind: dict[HostedKind, list[Move]] = defaultdict(list)
@@ -211,6 +309,7 @@ class BindingStore:
         now = to_datetime(self.clock())
         try:
             with self.db.session() as session:
+                self.fence(session)
                 for kind, kind_moves in by_kind.items():
                     spec = SPECS[kind]
                     t = spec.table

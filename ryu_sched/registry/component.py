@@ -6,14 +6,23 @@
   deletes the DHCP port of a network unbound from a DHCP agent (through the service layer's
   :class:`~ryu_sched.registry.agent_rpc.DhcpPorts`, handed in by the application), and
   reconciles when asked;
-- the *monitor* has the worker run :meth:`Registry.monitor_tick` every
-  ``effective_monitor_interval``, whether or not the flush before it succeeded.
+- the *monitor* has the worker run a tick every ``effective_monitor_interval``: flush,
+  read the agents table (heartbeats other controllers received), and, on the leader only,
+  :meth:`Registry.monitor_tick` (liveness, failover, scheduling), whether or not the flush
+  before it succeeded.
+
+Every controller serves the RPC endpoint. Leadership (``services.leadership``) decides who
+runs the monitor's judgement, failover and scheduling: when this controller is elected the
+worker first reads everything again (:meth:`Registry.take_over`); events relayed from other
+controllers (the bus's remote events) make it read the bindings they changed
+(:meth:`Registry.refresh_object`) and tell the agents connected here.
 
 Bus subscribers must be quick, so :meth:`_on_event` only queues the event for the worker.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -21,6 +30,7 @@ import eventlet
 import eventlet.queue
 
 from ryu_sched.events import BindingChanged, Event, PortLocated
+from ryu_sched.leadership import FencedOut
 from ryu_sched.registry.agent_rpc import AgentRpc, DhcpPorts
 from ryu_sched.registry.kinds import SPECS
 from ryu_sched.registry.reactions import Reactions
@@ -32,6 +42,15 @@ LOG = logging.getLogger(__name__)
 
 _RECONCILE = object()
 _TICK = object()
+_ELECTED = object()
+_RESYNC = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Remote:
+    """An event another controller committed."""
+
+    event: Event
 
 
 class RegistryComponent:
@@ -41,6 +60,7 @@ class RegistryComponent:
         self.dhcp_ports = dhcp_ports
         self.settings = services.settings
         self.registry = Registry(services)
+        self.leadership = services.leadership
         self.reactions = Reactions(self.registry)
         self.stats = RpcStats()
         self.agent_rpc = AgentRpc(self.registry, dhcp_ports)
@@ -61,7 +81,9 @@ class RegistryComponent:
                                  self.dispatcher, on_close=self.registry.connection_closed)
             self.rpc.start()
         if not self._subscribed:
-            self.services.bus.subscribe(self._on_event)
+            self.services.bus.subscribe(self._on_event, remote=False)
+            self.services.bus.subscribe_remote(self._on_remote_event)
+            self.leadership.watch(on_elected=self._on_elected, on_demoted=self._on_demoted)
             self._subscribed = True
         self._threads = [eventlet.spawn(self._flush_loop), eventlet.spawn(self._worker_loop),
                          eventlet.spawn(self._monitor_loop)]
@@ -90,8 +112,23 @@ class RegistryComponent:
             return
         self._queue.put(event)
 
+    def _on_remote_event(self, event: Event) -> None:
+        if not isinstance(event, PortLocated):
+            self._queue.put(_Remote(event))
+
+    def _on_elected(self, epoch: int) -> None:
+        LOG.info("registry: leading at epoch %d; reading agents and bindings again", epoch)
+        self._queue.put(_ELECTED)
+
+    def _on_demoted(self) -> None:
+        LOG.warning("registry: no longer the leader; monitor, failover and scheduling stop")
+
     def request_reconcile(self) -> None:
         self._queue.put(_RECONCILE)
+
+    def request_resync(self) -> None:
+        """Read agents and bindings again (events from other controllers may be lost)."""
+        self._queue.put(_RESYNC)
 
     def _flush_loop(self) -> None:
         interval = max(self.settings.heartbeat_flush_interval, 0.01)
@@ -111,25 +148,63 @@ class RegistryComponent:
         while True:
             item = self._queue.get()
             try:
-                if item is _TICK:
-                    self.monitor_tick()
-                elif item is _RECONCILE:
-                    if self.registry.reconcile_requested:
-                        self.registry.reconcile()
-                elif isinstance(item, BindingChanged):
-                    self.dhcp_ports.release(self.registry, item.object_id, item.host)
-                else:
-                    self.reactions.handle(item)
+                self._work(item)
+            except FencedOut as exc:
+                LOG.warning("registry: a leader's write was refused (%s): %r", exc, item)
             except Exception:
                 LOG.exception("registry worker failed on %r", item)
 
+    def _work(self, item: Any) -> None:
+        registry = self.registry
+        if item is _TICK:
+            self.monitor_tick()
+        elif item is _RECONCILE:
+            if registry.leading and registry.reconcile_requested:
+                registry.reconcile()
+        elif item is _ELECTED:
+            if registry.leading:
+                registry.take_over()
+        elif item is _RESYNC:
+            registry.resync()
+        elif isinstance(item, _Remote):
+            self._remote(item.event)
+        elif isinstance(item, BindingChanged):
+            if registry.leading:
+                self.dhcp_ports.release(registry, item.object_id, item.host)
+        else:
+            self.reactions.handle(item)
+
+    def _remote(self, event: Event) -> None:
+        """A change another controller committed: bindings are read again (and the agents
+        connected here told); model changes get the same reactions as ours."""
+        if isinstance(event, BindingChanged):
+            self.registry.refresh_object(event.kind, event.object_id)
+            if (self.registry.leading and not event.bound
+                    and SPECS[event.kind].releases_port_on_unbind):
+                self.dhcp_ports.release(self.registry, event.object_id, event.host)
+        else:
+            self.reactions.handle(event)
+
     def monitor_tick(self) -> dict[str, int]:
-        """Flush, then judge liveness and fail over, even if the flush failed."""
+        """Flush, read what the other controllers wrote, then (the leader) judge liveness
+        and fail over, even if the flush or the read failed."""
         self._flush()
+        self._refresh()
+        if not self.registry.leading:
+            return {}
         summary = self.registry.monitor_tick()
         if any(summary.values()):
             LOG.info("monitor: %s", summary)
         return summary
+
+    def _refresh(self) -> None:
+        """Read the agents table (a failure is logged: liveness goes on from memory)."""
+        if not self.leadership.contended:
+            return
+        try:
+            self.registry.refresh_agents()
+        except Exception:
+            LOG.exception("reading the agents table failed")
 
     def _flush(self) -> None:
         """Write batched heartbeats; a failure is logged, never propagated (liveness and

@@ -1,7 +1,9 @@
 """What the registry does about a committed change of the model (a bus event): schedule the
 object if it needs agents, forget it once deleted, and tell the agents hosting it.
 
-Run by the registry component's worker (bus subscribers only enqueue).
+Run by the registry component's worker (bus subscribers only enqueue), for the changes this
+controller made and for those relayed from the others alike: every controller forgets
+deleted objects and tells the agents connected to it; only the leader schedules.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class Reactions:
     def _schedule(self, kind: HostedKind, obj_id: str, always: bool) -> None:
         """Schedule the object if auto-scheduling is on, and if ``always`` or it is unhosted
         (a hosted one is re-checked: a gateway may need another agent)."""
-        if not SPECS[kind].auto_schedule(self.registry.settings):
+        if not self.registry.leading or not SPECS[kind].auto_schedule(self.registry.settings):
             return
         if always or not self.registry.bindings.is_hosted(kind, obj_id):
             self.registry.schedule(kind, [obj_id])

@@ -10,6 +10,13 @@ Everything here is synchronous and runs on the controller's one OS thread under 
 hub; the green threads that drive it (RPC readers, the API, the worker) never yield inside a
 method (no green I/O between a database commit and the in-memory update), so the in-memory
 maps and the database stay consistent without locks.
+
+Several controllers may share the database (PostgreSQL). Each keeps this registry in memory
+and serves agents and the API from it; only the leader (``services.leadership``) runs the
+monitor, failover and automatic scheduling, and its writes go through the leadership's
+fence. The others follow: :meth:`Registry.refresh_agents` (every monitor tick) and
+:meth:`Registry.refresh_object` / :meth:`Registry.resync` (on events relayed from the other
+controllers) bring memory to what the database says, and tell the agents connected here.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from ryu_sched.events import BindingChanged
-from ryu_sched.registry.agent_table import AgentTable
+from ryu_sched.leadership import FencedOut
+from ryu_sched.registry.agent_table import AgentTable, RefreshResult
 from ryu_sched.registry.bindings import BindingChange, BindingStore, Move
 from ryu_sched.registry.kinds import SPECS, KindSpec, spec_of, spec_of_agent_type
 from ryu_sched.registry.model import AgentRecord
@@ -37,11 +45,12 @@ class Registry:
         self.settings = services.settings
         self.db = services.db
         self.bus = services.bus
+        self.leadership = services.leadership
         self.clock = clock
         self.started = clock()
         self.agents = AgentTable(self.db, clock, float(self.settings.agent_down_time),
                                  self.settings.max_agents_per_type)
-        self.bindings = BindingStore(self.db, clock)
+        self.bindings = BindingStore(self.db, clock, fence=self.leadership.fence)
         self.placement = PlacementPolicy(self.agents, self.bindings, self.db, self.settings,
                                          clock)
         self.reconcile_requested = True
@@ -58,6 +67,60 @@ class Registry:
         LOG.info("registry loaded %d agents, %d network and %d router bindings",
                  len(self.agents), self.bindings.count(HostedKind.NETWORK),
                  self.bindings.count(HostedKind.ROUTER))
+
+    @property
+    def leading(self) -> bool:
+        """Does this controller run the monitor, failover and automatic scheduling?"""
+        return bool(self.leadership.is_leader)
+
+    # --- following the other controllers -------------------------------------------------
+
+    def refresh_agents(self) -> RefreshResult:
+        """Merge the agents table as the other controllers wrote it (heartbeats they
+        received, agents they registered, deleted or changed): one read."""
+        result = self.agents.refresh()
+        for agent_id in result.removed:
+            self._tell_local(self.bindings.forget_agent(agent_id))
+        if result.placement_changed:
+            self.reconcile_requested = True
+        return result
+
+    def refresh_object(self, kind: HostedKind | str, obj_id: str) -> list[BindingChange]:
+        """Read one object's bindings again (another controller changed them) and tell the
+        agents connected here what they gained or lost."""
+        changes = self.bindings.refresh_object(HostedKind(kind), obj_id)
+        self._tell_local(changes)
+        return changes
+
+    def resync(self) -> list[BindingChange]:
+        """Read agents and every binding again (events may have been missed); tell the
+        agents connected here what changed."""
+        self.refresh_agents()
+        changes = self.bindings.reload()
+        self._tell_local(changes)
+        if changes:
+            LOG.info("registry resync: %d bindings differed from the database", len(changes))
+        return changes
+
+    def take_over(self) -> None:
+        """We were just elected: read everything again, and give every agent one
+        ``agent_down_time`` to be heard (those of a dead controller reconnect elsewhere)
+        before anything is judged dead."""
+        self.resync()
+        self.started = self.clock()
+        for rec in self.agents:
+            rec.judged_dead = False
+        self.reconcile_requested = True
+
+    def _tell_local(self, changes: Iterable[BindingChange]) -> None:
+        """Notify the agents connected to this controller of binding changes another
+        controller made (that controller published the events)."""
+        for change in changes:
+            rec = self.agents.find(change.agent_id)
+            if rec is not None and rec.conn is not None:
+                spec = SPECS[change.kind]
+                method = spec.bound_method if change.bound else spec.unbound_method
+                self.notify(rec, method, spec.payload(change.object_id))
 
     # --- agents ---------------------------------------------------------------------------
 
@@ -99,12 +162,13 @@ class Registry:
             self.reconcile_requested = True
         return rec
 
-    def delete_agent(self, agent_id: str) -> None:
-        """Remove an agent and its bindings (it registers anew on its next heartbeat)."""
+    def delete_agent(self, agent_id: str, fenced: bool = False) -> None:
+        """Remove an agent and its bindings (it registers anew on its next heartbeat);
+        ``fenced``: as the leader (expiry)."""
         rec = self.agents.get(agent_id)
         self.flush()
-        changes = self.bindings.drop_agent(spec_of(rec.kind), rec.id)
-        self.agents.remove(rec)
+        changes = self.bindings.drop_agent(spec_of(rec.kind), rec.id, fenced=fenced)
+        self.agents.remove(rec, self.leadership.fence if fenced else None)
         LOG.info("deleted agent %s (%s on %s) and its %d bindings", rec.id, rec.agent_type,
                  rec.host, len(changes))
         for change in changes:
@@ -136,11 +200,13 @@ class Registry:
     def bind(self, kind: HostedKind | str, obj_id: str, agent_id: str) -> None:
         """One binding by hand; Conflict if it exists (a router: if any exists)."""
         self.agents.get(agent_id)
+        self.refresh_object(kind, obj_id)      # another controller may have bound it
         change = self.bindings.bind(spec_of(kind), obj_id, agent_id)
         self._publish([change], "bound to")
 
     def unbind(self, kind: HostedKind | str, obj_id: str, agent_id: str) -> None:
         self.agents.get(agent_id)
+        self.refresh_object(kind, obj_id)
         change = self.bindings.unbind(spec_of(kind), obj_id, agent_id)
         self._publish([change], "unbound from")
 
@@ -191,11 +257,16 @@ class Registry:
                     self._publish_moves(moves)
                     summary["moved"] += len(moves)
                 summary["expired"] = self._expire(now)
+            except FencedOut as exc:
+                LOG.warning("failover abandoned, no longer the leader: %s", exc)
+                return summary
             except SQLAlchemyError as exc:
                 # Judged dead stays judged dead: the next tick moves their objects.
                 LOG.error("failover deferred to the next monitor tick: %s", exc)
         try:
             summary["scheduled"] = self.reconcile()
+        except FencedOut as exc:
+            LOG.warning("scheduling abandoned, no longer the leader: %s", exc)
         except SQLAlchemyError as exc:
             self.reconcile_requested = True
             LOG.error("scheduling deferred to the next monitor tick: %s", exc)
@@ -223,7 +294,7 @@ class Registry:
         for rec in expired:
             LOG.warning("agent %s (%s on %s) expired: silent for %.0fs", rec.id,
                         rec.agent_type, rec.host, now - rec.heartbeat)
-            self.delete_agent(rec.id)
+            self.delete_agent(rec.id, fenced=True)
         self.agents.counters.expired_agents += len(expired)
         return len(expired)
 

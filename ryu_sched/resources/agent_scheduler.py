@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from ryu_sched import errors
 from ryu_sched.db import models
+from ryu_sched.leadership import FencedOut
 from ryu_sched.registry.kinds import SPECS, KindSpec
 from ryu_sched.registry.model import AgentRecord, api_time
 from ryu_sched.registry.registry import Registry
@@ -182,13 +183,21 @@ def list_hosting_agents(services: Services, context: Context, kind: HostedKind,
 def rebalance(services: Services, context: Context,
               body: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     registry = _registry(services, context)
+    if not registry.leading:
+        raise errors.ServiceUnavailable(
+            "Rebalancing runs on the leader controller; this one follows "
+            f"(the lease is held by {services.leadership.view().lease_holder or 'nobody'}).")
     agent_type = (body or {}).get("agent_type")
     if agent_type is not None and agent_type not in tuple(AgentType):
         raise errors.InvalidInput(error_message=f"unknown agent_type {agent_type!r}")
     registry.flush()
+    try:
+        moves = registry.rebalance(agent_type)
+    except FencedOut:
+        raise errors.ServiceUnavailable("This controller lost the leadership while "
+                                        "rebalancing; nothing was moved.") from None
     return [{"resource": m.kind.value, "resource_id": m.resource_id,
-             "from_agent_id": m.from_agent, "to_agent_id": m.to_agent}
-            for m in registry.rebalance(agent_type)]
+             "from_agent_id": m.from_agent, "to_agent_id": m.to_agent} for m in moves]
 
 
 def list_moves(services: Services, context: Context,
@@ -219,6 +228,7 @@ def stats(services: Services, context: Context) -> dict[str, Any]:
         "expired_agents": counters.expired_agents,
         "refused_unauthorized": handle.agent_rpc.access.refused,
         "monitor_ticks": registry.monitor_ticks,
+        "leadership": services.leadership.view().as_dict(),
         **{f"{kind.value}_bindings": registry.bindings.count(kind) for kind in SPECS},
     }
 
