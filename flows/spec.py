@@ -228,6 +228,8 @@ def _render_match_field(name: str, value: MatchValue) -> str:
         v, m = value  # type: ignore[misc]
         return f"{ofctl}={_render_ct_state(int(v), int(m))}"
     if isinstance(value, tuple):
+        if FIELDS[name][0] == INT:  # a bitwise mask reads best in hex, as OVS prints it
+            return f"{ofctl}={int(value[0]):#x}/{int(value[1]):#x}"
         return f"{ofctl}={_render_scalar(name, value[0])}/{_render_scalar(name, value[1])}"
     return f"{ofctl}={_render_scalar(name, value)}"
 
