@@ -30,7 +30,10 @@ from dataclasses import replace
 from typing import Any
 
 from flows_testbed import (
+    FIP_A2,
+    NET_EXT,
     PORTS,
+    R1,
     UPLINK,
     from_internet,
     mac_of,
@@ -39,7 +42,14 @@ from flows_testbed import (
     uid,
 )
 
-from flows.model import Direction, Port, SecurityGroup, SecurityGroupRule, Snapshot
+from flows.model import (
+    Direction,
+    FloatingIP,
+    Port,
+    SecurityGroup,
+    SecurityGroupRule,
+    Snapshot,
+)
 from flows.pipeline import desired_flows
 from flows.simulator import Fabric, FabricResult, SwitchSimulator
 from flows.spec import ETH_TYPE_IP, IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP
@@ -105,6 +115,17 @@ def secured_port(name: str) -> Port:
 def make_secured_snapshot(groups: Iterable[SecurityGroup] = GROUPS,
                           **changes: Port) -> Snapshot:
     return make_snapshot(ports=secured_ports(**changes), security_groups=tuple(groups))
+
+
+LOCAL_FIP = "203.0.113.21"
+
+
+def make_local_fip_snapshot() -> Snapshot:
+    """vm-a1, on the router's own switch, also in web, behind floating IP 203.0.113.21."""
+    a1 = replace(secured_port("vm-a1"), security_group_ids=(SG_A.id, SG_WEB.id))
+    fip = FloatingIP(uid("fip-a1"), LOCAL_FIP, NET_EXT.id, R1.id, "10.0.0.11",
+                     PORTS["vm-a1"].id)
+    return replace(make_secured_snapshot(**{"vm-a1": a1}), floating_ips=(FIP_A2, fip))
 
 
 class Cloud:

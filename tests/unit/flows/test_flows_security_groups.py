@@ -33,6 +33,7 @@ from sg_testbed import (
     ACK,
     GROUPS,
     INGRESS,
+    LOCAL_FIP,
     PSH_ACK,
     SG_A,
     SG_OUT,
@@ -42,6 +43,7 @@ from sg_testbed import (
     Cloud,
     internet_ping,
     internet_tcp,
+    make_local_fip_snapshot,
     make_secured_snapshot,
     rule,
     secured_port,
@@ -129,6 +131,20 @@ def test_tcp_8080_from_anywhere_admits_8080_through_the_floating_ip_and_nothing_
                                   50000, SYN_ACK))
         [out] = reply.at(1, EXT)
         assert (out["ipv4_src"], out["eth_src"]) == (FIP, GW_MAC)
+
+
+def test_a_floating_ip_on_the_routers_own_switch_is_filtered_there():
+    """NAT (router zone 7) and the firewall (vm-a1's zone) on one switch, one after the
+    other, both ways."""
+    cloud = Cloud(make_local_fip_snapshot())
+    result = cloud.send(1, internet_tcp(LOCAL_FIP, 50000, 8080, SYN))
+    assert reached(result) == {"vm-a1"}
+    [pkt] = result.at(*endpoint("vm-a1"))
+    assert (pkt["ipv4_src"], pkt["ipv4_dst"]) == (INTERNET_IP, ip_of("vm-a1"))
+    answer = tcp("vm-a1", ip_of("vm-a1"), INTERNET_IP, R1_IF_A.mac, 8080, 50000, SYN_ACK)
+    [out] = cloud.send(1, answer).at(1, EXT)
+    assert out["ipv4_src"] == LOCAL_FIP
+    assert reached(cloud.send(1, internet_tcp(LOCAL_FIP, 50001, 8081, SYN))) == set()
 
 
 def test_icmp_and_udp_to_the_web_server_are_dropped():

@@ -34,10 +34,12 @@ from flows_testbed import (
 from sg_testbed import (
     ACK,
     GROUPS,
+    LOCAL_FIP,
     PSH_ACK,
     SG_WEB,
     SYN,
     SYN_ACK,
+    make_local_fip_snapshot,
     make_secured_snapshot,
     rule,
 )
@@ -317,6 +319,25 @@ def test_real_snat_and_firewall_zones_on_one_switch(twin_of):
     to_a22 = udp("vm-a1", ip_of("vm-a22"), R1_IF_A.mac)
     del to_a22["udp_src"], to_a22["udp_dst"]
     assert sw.send(Tcp({**to_a22, "tcp_src": 40000, "tcp_dst": 22}, {}).syn()) == {}
+
+
+def test_real_floating_ip_dnat_then_firewall_on_one_switch(twin_of):
+    """The router's NAT zone, then vm-a1's firewall zone, in one datapath; and back."""
+    sw = twin_of(make_local_fip_snapshot(), 1)
+    a1 = endpoint("vm-a1")[1]
+    base = dict(eth_type=0x0800, tcp_src=50000, tcp_dst=8080)
+    client = {**from_internet(LOCAL_FIP), **base}
+    del client["udp_src"], client["udp_dst"]
+    server = {**udp("vm-a1", INTERNET_IP, R1_IF_A.mac), **base, "tcp_src": 8080,
+              "tcp_dst": 50000}
+    del server["udp_src"], server["udp_dst"]
+    conn = Tcp(client, server)
+    [syn] = sw.send(conn.syn())[a1]
+    assert (syn["ipv4_src"], syn["ipv4_dst"]) == (INTERNET_IP, ip_of("vm-a1"))
+    [answer] = sw.send(conn.syn_ack())[EXT]
+    assert answer["ipv4_src"] == LOCAL_FIP
+    assert list(sw.send(conn.ack())) == [a1]
+    assert sw.send(Tcp({**client, "tcp_src": 50001, "tcp_dst": 8081}, {}).syn()) == {}
 
 
 # --------------------------------------------------------------- a flooded LAN
