@@ -59,7 +59,8 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
 
 from flows.context import SwitchView, address_match, ipv4_network
 from flows.cookies import CookieKind, cookie_for, ident_of
@@ -133,8 +134,19 @@ EGRESS = Stage(Direction.EGRESS, Table.SG_EGRESS_STATE, Table.SG_EGRESS_RULES,
 INGRESS = Stage(Direction.INGRESS, Table.SG_INGRESS_STATE, Table.SG_INGRESS_RULES,
                 Table.SG_INGRESS_ACCEPT, "ipv4_src", (67, 68))
 
-#: A rule's remote: None (any address), ("prefix", cidr) or ("group", group id).
-RemoteKey = tuple[str, str] | None
+class RemoteKind(StrEnum):
+    PREFIX = "prefix"
+    GROUP = "group"
+
+
+@dataclass(frozen=True, order=True)
+class Remote:
+    """Whom a rule admits: the addresses of an IPv4 prefix, or of a group's members."""
+
+    kind: RemoteKind
+    value: str  # a CIDR, or a group id
+
+
 #: A rule's protocol part as match fields (eth_type included).
 What = tuple[tuple[str, MatchValue], ...]
 
@@ -154,12 +166,12 @@ def applies_to_ipv4(rule: SecurityGroupRule) -> bool:
         rule.remote_ip_prefix is None or ipv4_network(rule.remote_ip_prefix) is not None)
 
 
-def remote_key(rule: SecurityGroupRule) -> RemoteKey:
+def remote_of(rule: SecurityGroupRule) -> Remote | None:
     """The rule's remote (an IPv4 rule's): None for any address."""
     if rule.remote_group_id is not None:
-        return ("group", rule.remote_group_id)
+        return Remote(RemoteKind.GROUP, rule.remote_group_id)
     net = None if rule.remote_ip_prefix is None else ipv4_network(rule.remote_ip_prefix)
-    return None if net is None or net.prefixlen == 0 else ("prefix", str(net))
+    return None if net is None or net.prefixlen == 0 else Remote(RemoteKind.PREFIX, str(net))
 
 
 def what_of(rule: SecurityGroupRule) -> tuple[What, ...] | None:
@@ -189,21 +201,22 @@ def _what(fields: dict[str, MatchValue]) -> What:
 
 
 # ------------------------------------------------------------------- compilation
-@dataclass
+@dataclass(frozen=True)
 class Conj:
-    """One conjunctive match: a group's rules of one direction sharing one remote."""
+    """One conjunctive match: a group's rules of one direction that share one remote.
 
+    ``whats`` None means any protocol, ``remotes`` None any address; such a dimension is left
+    out. ``holders`` are the local ports in the group."""
+
+    id: int
     group_id: str
-    remote: RemoteKey
-    whats: set[What] = field(default_factory=set)
-    any_what: bool = False
-    holders: list[str] = field(default_factory=list)  # local port ids
-    remotes: tuple[MatchValue, ...] = ()
-    id: int = 0
+    holders: tuple[str, ...]
+    whats: tuple[What, ...] | None
+    remotes: tuple[MatchValue, ...] | None
 
     @property
     def dimensions(self) -> int:
-        return 1 + (not self.any_what) + (self.remote is not None)
+        return 1 + (self.whats is not None) + (self.remotes is not None)
 
 
 class _Merged:
@@ -228,59 +241,57 @@ class _Merged:
 def _conjunctions(view: SwitchView, stage: Stage) -> tuple[list[Conj], set[str]]:
     """The conjunctive matches of one direction on this switch, and the ports whose groups
     allow everything in it."""
-    by_key: dict[tuple[str, RemoteKey], Conj] = {}
     holders: dict[str, list[str]] = defaultdict(list)  # group id -> local port ids
     for port_id in sorted(view.firewall_zones):
         for group_id in dict.fromkeys(view.ports[port_id].security_group_ids or ()):
             holders[group_id].append(port_id)
+    # (group, remote) -> the protocol matches of its rules; None once one allows any.
+    whats: dict[tuple[str, Remote | None], set[What] | None] = {}
     open_groups: set[str] = set()
     for group_id in sorted(holders):
         group = view.security_groups.get(group_id)
         for rule in group.rules if group is not None else ():
             if rule.direction is not stage.direction or not applies_to_ipv4(rule):
                 continue
-            remote = remote_key(rule)
-            whats = what_of(rule)
-            if remote is None and whats is None:
+            remote, rule_whats = remote_of(rule), what_of(rule)
+            if remote is None and rule_whats is None:
                 open_groups.add(group_id)
                 continue
-            conj = by_key.setdefault((group_id, remote), Conj(group_id, remote))
-            if whats is None:
-                conj.any_what = True
-            else:
-                conj.whats.update(whats)
+            key = (group_id, remote)
+            known = whats.setdefault(key, set())
+            if known is not None:
+                whats[key] = None if rule_whats is None else known | set(rule_whats)
     allow_all = {p for g in open_groups for p in holders[g]}
-    result = []
-    for (group_id, remote), conj in sorted(by_key.items(), key=lambda kv: repr(kv[0])):
-        if group_id in open_groups:
+    result: list[Conj] = []
+    used: set[int] = set()
+    for (group_id, remote), group_whats in sorted(
+            whats.items(), key=lambda kv: (kv[0][0], kv[0][1] is not None, kv[0][1] or "")):
+        ports = tuple(p for p in holders[group_id] if p not in allow_all)
+        remotes = None if remote is None else _remote_matches(view, remote)
+        if group_id in open_groups or not ports or remotes == ():
             continue
-        conj.holders = [p for p in holders[group_id] if p not in allow_all]
-        conj.remotes = _remote_matches(view, remote)
-        if conj.holders and (remote is None or conj.remotes):
-            result.append(conj)
-    _number(result, stage)
+        ident = _conj_id(stage, group_id, remote, used)
+        result.append(Conj(ident, group_id, ports,
+                           None if group_whats is None else tuple(sorted(group_whats, key=repr)),
+                           remotes))
     return result, allow_all
 
 
-def _remote_matches(view: SwitchView, remote: RemoteKey) -> tuple[MatchValue, ...]:
-    if remote is None:
-        return ()
-    kind, value = remote
-    if kind == "prefix":
-        return (address_match(ipaddress.IPv4Network(value)),)
-    return tuple(address_match(net) for net in view.group_members(value))
+def _remote_matches(view: SwitchView, remote: Remote) -> tuple[MatchValue, ...]:
+    if remote.kind is RemoteKind.PREFIX:
+        return (address_match(ipaddress.IPv4Network(remote.value)),)
+    return tuple(address_match(net) for net in view.group_members(remote.value))
 
 
-def _number(conjs: list[Conj], stage: Stage) -> None:
-    """Give each conjunctive match a 32-bit id, stable while its group and remote exist:
-    a hash of (direction, group, remote), probing on (rare) collisions."""
-    used: set[int] = set()
-    for conj in conjs:
-        ident = ident_of(f"{stage.direction}|{conj.group_id}|{conj.remote}") & 0xFFFFFFFF
-        while ident == 0 or ident in used:
-            ident = (ident + 1) & 0xFFFFFFFF
-        used.add(ident)
-        conj.id = ident
+def _conj_id(stage: Stage, group_id: str, remote: Remote | None, used: set[int]) -> int:
+    """A 32-bit conjunction id, stable while its group and remote exist: a hash of
+    (direction, group, remote), probing on (rare) collisions within the table."""
+    label = "any" if remote is None else f"{remote.kind}:{remote.value}"
+    ident = ident_of(f"{stage.direction}|{group_id}|{label}") & 0xFFFFFFFF
+    while ident == 0 or ident in used:
+        ident = (ident + 1) & 0xFFFFFFFF
+    used.add(ident)
+    return ident
 
 
 def _rule_flows(view: SwitchView, stage: Stage) -> list[FlowSpec]:
@@ -295,11 +306,10 @@ def _rule_flows(view: SwitchView, stage: Stage) -> list[FlowSpec]:
         for port_id in conj.holders:
             merged.add(stage.rules, Match(ct_zone=zones[port_id]), Conjunction(conj.id, 1, n),
                        cookie_for(CookieKind.PORT, port_id))
-        if not conj.any_what:
-            for what in conj.whats:
-                merged.add(stage.rules, Match(dict(what)), Conjunction(conj.id, 2, n),
-                           SHARED_COOKIE)
-        for address in conj.remotes:
+        for what in conj.whats or ():
+            merged.add(stage.rules, Match(dict(what)), Conjunction(conj.id, 2, n),
+                       SHARED_COOKIE)
+        for address in conj.remotes or ():
             merged.add(stage.rules, Match(IP, **{stage.remote_field: address}),
                        Conjunction(conj.id, n, n), SHARED_COOKIE)
         flows.append(FlowSpec(stage.rules, PRIO_RULE, Match(conj_id=conj.id), to_accept,
