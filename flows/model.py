@@ -39,7 +39,8 @@ admin_state_up, security_group_ids, allowed_address_pairs)``
 
 ``Router(id, key, tenant_id, interfaces, gateway, host_dpid)``
     ``key`` is a small unique positive int (1 .. 65535): the conntrack zone of the router and
-    the router bits of the metadata while a packet is being routed. ``host_dpid`` is the switch
+    the router bits of the metadata while a packet is being routed. Keys below 0x8000 keep
+    clear of the firewall's per-port zones (flows/zones.py). ``host_dpid`` is the switch
     whose L3 agent hosts the router (None: not scheduled, no flows anywhere except L2 entries).
 
 ``RouterInterface(port_id, subnet_id, network_id, ip, mac, cidr)``
@@ -66,11 +67,13 @@ port_range_min, port_range_max, remote_ip_prefix, remote_group_id)``
     kept but ignored by the IPv4-only pipeline). ``protocol`` is None (any) or an IP protocol
     number 0..255 (0 also means any; tcp 6, udp 17, icmp 1). For tcp and udp,
     ``port_range_min``/``port_range_max`` bound the destination port (both None: every port;
-    one alone: that single port); for icmp they are the ICMP type and code (None: any); for
-    other protocols they must be None. ``remote_ip_prefix`` (a CIDR) or ``remote_group_id`` (a
-    group whose members' fixed IPs and pair addresses qualify), at most one of the two; neither
-    means any address. Rules only allow; what no rule allows is dropped, connection by
-    connection (replies of an allowed connection always pass).
+    one alone: that single port); for icmp they are the ICMP type and code (None: any; a code
+    needs a type); for other protocols they must be None. ``remote_ip_prefix`` (a CIDR) or
+    ``remote_group_id`` (a group whose members' fixed IPs and pair addresses qualify), at most
+    one of the two; neither means any address. Rules only allow; what no rule allows is
+    dropped, connection by connection (replies of an allowed connection always pass). A
+    rule's ``id`` does not reach the switch: conjunction ids come from (direction, group,
+    remote).
 
 ``Snapshot(networks, subnets, ports, routers, floating_ips, switches, port_locations,
 security_groups)``
@@ -218,6 +221,8 @@ class SecurityGroupRule:
             if (self.protocol in PORT_PROTOCOLS and low is not None and high is not None
                     and low > high):
                 raise ValueError(f"rule {self.id}: port_range_min > port_range_max")
+            if self.protocol == IP_PROTO_ICMP and low is None:
+                raise ValueError(f"rule {self.id}: an ICMP code needs an ICMP type")
         if self.remote_ip_prefix is not None and self.remote_group_id is not None:
             raise ValueError(f"rule {self.id}: remote_ip_prefix and remote_group_id exclude "
                              "each other")

@@ -124,7 +124,8 @@ def test_ipv6_rules_and_prefixes_are_ignored_not_fatal():
 
 @pytest.mark.parametrize("fields", [
     dict(protocol=256), dict(protocol=17, port_range_min=2, port_range_max=1),
-    dict(protocol=47, port_range_min=1), dict(remote_ip_prefix="10.0.0.0/8",
+    dict(protocol=47, port_range_min=1), dict(protocol=1, port_range_max=0),
+    dict(remote_ip_prefix="10.0.0.0/8",
                                               remote_group_id="g"),
     dict(remote_ip_prefix="nonsense"), dict(direction="sideways")])
 def test_bad_rules_are_refused(fields):
