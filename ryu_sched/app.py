@@ -4,6 +4,12 @@ Launch with ``osken-manager ryu_sched.app --config-file etc/ryu_sched.conf`` (or
 ``ryu-sched-controller``, which also works with Ryu 4.34). The app owns the database, spawns
 the Neutron API server and the agent registry (RPC endpoint, monitor) as green threads, and
 hands OpenFlow events to the programmer.
+
+On PostgreSQL several controllers may share the database: each one serves the API and the
+agent endpoint, one leader elected by the lease (``ryu_sched/leadership``) runs the
+registry's monitor, failover and scheduling and programs the switches, and the event relay
+(``ryu_sched/cluster``) carries every committed change to the others. On SQLite the
+controller is alone on its database and always leads.
 """
 
 from __future__ import annotations
@@ -14,8 +20,17 @@ from typing import Any
 from ryu_sched import compat
 from ryu_sched.api import build_app
 from ryu_sched.api.server import ApiServer
+from ryu_sched.cluster import EventRelay
 from ryu_sched.config import register_opts, settings_from_conf
 from ryu_sched.db import Database
+from ryu_sched.leadership import (
+    ElectedLeadership,
+    LeaderElector,
+    Leadership,
+    Lease,
+    SoleLeadership,
+    default_holder_id,
+)
 from ryu_sched.programmer.neighbors import LearnedNeighbor  # noqa: F401 (creates its table)
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.registry.component import RegistryComponent
@@ -33,12 +48,23 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         settings = settings_from_conf(compat.CONF)
-        self.services = Services(settings=settings, db=Database(settings.connection))
+        db = Database(settings.connection)
+        holder = default_holder_id()
+        leadership: Leadership = SoleLeadership(holder) if db.is_sqlite else \
+            ElectedLeadership(LeaderElector(Lease(db), settings.leader_lease_time, holder))
+        self.services = Services(settings=settings, db=db, leadership=leadership)
         self.api_server: ApiServer | None = None
         self.registry = RegistryComponent(self.services, DhcpPorts(self.services))
         self.services.registry = self.registry
         self.programmer = Programmer(self.services)
         self.services.programmer = self.programmer
+        self.relay: EventRelay | None = None if db.is_sqlite else EventRelay(
+            db, self.services.bus, holder, on_gap=self._events_missed)
+
+    def _events_missed(self) -> None:
+        """The relay was not listening for a while: read everything again."""
+        self.registry.request_resync()
+        self.programmer.mark_all_dirty()
 
     def start(self) -> Any:
         super().start()
@@ -47,8 +73,11 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         self.api_server = ApiServer(build_app(self.services), settings.api_host,
                                     settings.api_port)
         self.api_server.start()
+        if self.relay is not None:
+            self.relay.start()
         self.registry.start()
         self.programmer.start()
+        self.services.leadership.start()
         LOG.info("ryu-sched started (framework %s, database %s)", compat.FRAMEWORK,
                  self.services.db.engine.url.render_as_string(hide_password=True))
         # The manager runs until its apps' threads end; ours ends when the app stops.
@@ -58,6 +87,10 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
     def stop(self) -> None:
         if getattr(self, "_stopped", None) is not None:
             self._stopped.set()
+        # Step down first (and release the lease): another controller takes over at once.
+        self.services.leadership.stop()
+        if self.relay is not None:
+            self.relay.stop()
         self.programmer.stop()
         self.registry.stop()
         if self.api_server is not None:

@@ -190,8 +190,8 @@ class EventRelay:
                     conn.execute("SELECT 1")   # a lost server shows up here
             except Exception as exc:
                 if self._running:
-                    LOG.warning("event relay: listening connection lost (%s); reconnecting "
-                                "in %.1fs", exc, backoff)
+                    LOG.warning("event relay: listening connection lost (%s: %s); "
+                                "reconnecting in %.1fs", type(exc).__name__, exc, backoff)
             finally:
                 self._close_listener()
             eventlet.sleep(backoff)
@@ -200,8 +200,8 @@ class EventRelay:
     def _connect(self) -> Any:
         """A connection of its own (detached from the pool) that listens."""
         raw = self.db.engine.raw_connection()
-        raw.detach()
         conn = raw.driver_connection
+        raw.detach()
         assert conn is not None
         try:
             conn.rollback()

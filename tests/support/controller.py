@@ -130,7 +130,7 @@ class ControllerProcess:
             return ""
 
     def request(self, method: str, path: str, body: Any = None, token: str | None = None,
-                raw: bytes | None = None) -> tuple[int, Any]:
+                raw: bytes | None = None, timeout: float = 10.0) -> tuple[int, Any]:
         """Raw HTTP (for what openstacksdk would not send): ``(status, parsed JSON or None)``."""
         data = raw if raw is not None else (
             json.dumps(body).encode() if body is not None else None)
@@ -140,7 +140,7 @@ class ControllerProcess:
         req = urllib.request.Request(self.url + path, data=data, method=method,
                                      headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=10) as response:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
                 status, payload = response.status, response.read()
         except urllib.error.HTTPError as exc:
             status, payload = exc.code, exc.read()
