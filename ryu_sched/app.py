@@ -70,13 +70,14 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         super().start()
         self.services.db.create_schema()
         settings = self.services.settings
-        self.api_server = ApiServer(build_app(self.services), settings.api_host,
-                                    settings.api_port)
-        self.api_server.start()
         if self.relay is not None:
             self.relay.start()
         self.registry.start()
         self.programmer.start()
+        # The API last: once it answers, the agent endpoint is up too.
+        self.api_server = ApiServer(build_app(self.services), settings.api_host,
+                                    settings.api_port)
+        self.api_server.start()
         self.services.leadership.start()
         LOG.info("ryu-sched started (framework %s, database %s)", compat.FRAMEWORK,
                  self.services.db.engine.url.render_as_string(hide_password=True))

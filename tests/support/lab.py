@@ -4,6 +4,10 @@ The controller runs in the topology's controller namespace, listening for OpenFl
 management bridge (198.18.0.1) and for the API/RPC on that namespace's loopback. The calling
 thread enters the same namespace while the lab is open, so openstacksdk and RPC clients of the
 test reach the controller at 127.0.0.1 without any address on the root namespace.
+
+With ``controllers=N`` (and a PostgreSQL ``connection`` in the options) N controllers run
+there on their own ports, every switch lists all of them, and the lab's API helpers talk to
+:attr:`CloudLab.controller` (the first; :meth:`CloudLab.use` picks another).
 """
 
 from __future__ import annotations
@@ -24,13 +28,15 @@ EXT_CIDR = "203.0.113.0/24"
 
 class CloudLab:
     def __init__(self, workdir: Path, options: dict[str, Any] | None = None,
-                 prefix: str | None = None) -> None:
+                 prefix: str | None = None, controllers: int = 1) -> None:
         self.workdir = Path(workdir)
         self.prefix = prefix or unique_prefix("c")
         self.options = {"agent_down_time": 3, "heartbeat_flush_interval": 0.5,
                         **(options or {})}
         self.topo = Topology(self.prefix, self.workdir / "topo")
         self._stack = contextlib.ExitStack()
+        self.n_controllers = controllers
+        self.controllers: list[ControllerProcess] = []
         self.controller: ControllerProcess | None = None
         self.conn: Any = None
         self.agents: dict[str, HeartbeatAgent] = {}
@@ -41,11 +47,14 @@ class CloudLab:
         self._stack.enter_context(self.topo)
         try:
             self._stack.enter_context(self.topo.netns(self.topo.ctl_ns))
-            self.controller = ControllerProcess(self.workdir / "controller",
-                                                options=self.options, of_host=CONTROLLER_IP)
-            self.controller.start()
-            self._stack.callback(self.controller.stop)
-            self.conn = self.controller.sdk()
+            for index in range(self.n_controllers):
+                controller = ControllerProcess(
+                    self.workdir / ("controller" if index == 0 else f"controller{index}"),
+                    options=self.options, of_host=CONTROLLER_IP)
+                self.controllers.append(controller)
+                self._stack.callback(controller.stop)
+                controller.start()
+            self.use(self.controllers[0])
         except BaseException:
             self._stack.close()
             raise
@@ -56,11 +65,17 @@ class CloudLab:
             agent.stop()
         self._stack.close()
 
+    def use(self, controller: ControllerProcess) -> None:
+        """Send the lab's API calls to ``controller`` from now on."""
+        self.controller = controller
+        self.conn = controller.sdk()
+
     # --- building the topology ----------------------------------------------------------
 
     def add_host(self, name: str, gateway: bool = False) -> Host:
-        assert self.controller is not None
-        host = self.topo.add_host(name, gateway=gateway, of_port=self.controller.of_port)
+        assert self.controllers
+        host = self.topo.add_host(name, gateway=gateway,
+                                  of_port=[c.of_port for c in self.controllers])
         return host
 
     def wait_connected(self, *hosts: Host, timeout: float = 20.0) -> None:

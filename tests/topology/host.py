@@ -41,12 +41,15 @@ class Host:
         gateway: bool,
         of_port: int,
         dpid: int,
+        more_of_ports: Sequence[int] = (),
     ):
         self.topo = topo
         self.name = name
         self.index = index
         self.gateway = gateway
         self.of_port = of_port
+        #: every controller's OpenFlow port (several controllers: the switch lists them all)
+        self.of_ports = (of_port, *more_of_ports)
         self.dpid = dpid
         self.ns = topo.prefix + name
         self.mgmt_ip = f"198.18.0.{10 + index}"
@@ -81,6 +84,10 @@ class Host:
     @property
     def controller_target(self) -> str:
         return f"tcp:{self.topo.controller_ip}:{self.of_port}"
+
+    @property
+    def controller_targets(self) -> tuple[str, ...]:
+        return tuple(f"tcp:{self.topo.controller_ip}:{port}" for port in self.of_ports)
 
     # --- commands ----------------------------------------------------------------------
 
@@ -131,12 +138,13 @@ class Host:
 
     def set_controller(self, *targets: str, max_backoff_ms: int = 1000,
                        inactivity_probe_ms: int | None = None) -> None:
-        """Point br-int at ``targets`` (default: ``tcp:198.18.0.1:<of_port>``).
+        """Point br-int at ``targets`` (default: ``tcp:198.18.0.1:<of_port>`` for each of
+        the host's controllers).
 
         ``max_backoff`` is lowered to one second so that a switch finds a controller that
         started (or restarted) late quickly. Use :meth:`del_controller` for none.
         """
-        targets = targets or (self.controller_target,)
+        targets = targets or self.controller_targets
         args: list[str] = []
         refs: list[str] = []
         for i, target in enumerate(targets):
@@ -192,6 +200,26 @@ class Host:
         out = self.vsctl("--columns=is_connected", "--format=csv", "--no-headings",
                          "list", "Controller").split()
         return bool(out) and all(v == "true" for v in out)
+
+    def controller_roles(self) -> dict[str, str]:
+        """``{target: role}`` of br-int's controllers as ovs-vswitchd reports them:
+        ``master``, ``slave``, ``other`` (OpenFlow's EQUAL), or ``""`` while not connected."""
+        out = self.vsctl("--columns=target,is_connected,role", "--format=csv",
+                         "--no-headings", "list", "Controller")
+        roles = {}
+        for line in out.splitlines():
+            target, connected, role = (field.strip('"') for field in line.split(","))
+            roles[target] = role if connected == "true" else ""
+        return roles
+
+    def kick_target(self, target: str) -> None:
+        """Make br-int try one of its controllers now (see :meth:`kick_controller`), without
+        touching its connections to the others."""
+        uuid = self.vsctl("--columns=_uuid", "--format=csv", "--no-headings", "find",
+                          "Controller", f'target="{target}"').strip()
+        if uuid:
+            self.vsctl("set", "Controller", uuid, f'target="{_respell(target)}"')
+            self.vsctl("set", "Controller", uuid, f'target="{target}"')
 
     # --- lifecycle ---------------------------------------------------------------------
 

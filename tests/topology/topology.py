@@ -211,14 +211,17 @@ class Topology(AbstractContextManager["Topology"]):
         if name in self.hosts or name in self.vms:
             raise ValueError(f"name {name!r} is taken")
 
-    def add_host(self, name: str, gateway: bool = False, of_port: int = 6653,
+    def add_host(self, name: str, gateway: bool = False, of_port: int | Sequence[int] = 6653,
                  dpid: int | None = None) -> Host:
-        """A switch host ``<prefix><name>`` with br-int, mgmt0, uplink (and ext0)."""
+        """A switch host ``<prefix><name>`` with br-int, mgmt0, uplink (and ext0); its
+        bridge lists a controller on each of ``of_port`` (one port, or several)."""
         self._check_name(name)
         index = len(self.hosts) + 1
         if index > 200:
             raise TopologyError("at most 200 hosts")
-        host = Host(self, name, index, gateway, of_port, dpid if dpid is not None else index)
+        ports = (of_port,) if isinstance(of_port, int) else tuple(of_port)
+        host = Host(self, name, index, gateway, ports[0], dpid if dpid is not None else index,
+                    ports[1:])
         self.hosts[name] = host  # registered first: a half-built host is still cleaned up
         add_netns(host.ns)
         host.start()
