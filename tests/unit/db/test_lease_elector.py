@@ -156,3 +156,38 @@ def test_a_failing_callback_does_not_stop_the_elector(lease: ScriptedLease) -> N
         assert elector.is_leader
     finally:
         elector.stop(release=False)
+
+
+# --- the role components see ------------------------------------------------------------
+
+def test_elected_leadership_tells_its_watchers_in_order_and_remembers_the_newest_term(
+        ) -> None:
+    from ryu_sched.db import Database
+    from ryu_sched.leadership import ElectedLeadership, LeaderElector, Lease, LeaseState
+
+    elector = LeaderElector(Lease(Database("sqlite://")), 1.0, "me")
+    role = ElectedLeadership(elector)
+    heard: list[tuple[str, object]] = []
+    role.watch(on_elected=lambda e: heard.append(("elected", e)),
+               on_demoted=lambda: heard.append(("demoted", None)),
+               on_term=lambda e: heard.append(("term", e)))
+    elector.on_answer(LeaseState(False, 4, "other", 1.0))
+    elector.on_answer(LeaseState(False, 4, "other", 0.5))      # same term: not news
+    elector.on_elected(5)
+    elector.on_demoted()
+    assert heard == [("term", 4), ("term", 5), ("elected", 5), ("demoted", None)]
+    assert role.known_epoch == 5 and role.contended
+
+
+def test_sole_leadership_leads_from_start_and_fences_nothing() -> None:
+    from ryu_sched.leadership import SoleLeadership
+
+    role = SoleLeadership()
+    heard: list[object] = []
+    role.watch(on_elected=heard.append, on_demoted=lambda: heard.append("demoted"))
+    assert not role.is_leader
+    role.start()
+    assert role.is_leader and role.epoch == 0 and not role.contended
+    role.fence(None)   # type: ignore[arg-type]
+    role.stop()
+    assert heard == [0, "demoted"]
