@@ -1,9 +1,8 @@
-"""MessagePack-RPC framing and dispatch, free of sockets so that it can be tested alone.
+"""MessagePack-RPC dispatch, free of sockets so that it can be tested alone.
 
-Frames: request ``[0, msgid, method, params]``, response ``[1, msgid, error, result]``,
-notification ``[2, method, params]``. ``msgid`` is a uint32, ``method`` a string and
-``params`` an array. Anything else is malformed: it is counted, logged (rate limited) and
-dropped; a request whose msgid is usable still gets an error response.
+The frames and their encoding are the shared wire module's (``ryu_sched.shared.wire``).
+Anything that is not a valid request or notification is malformed: it is counted, logged
+(rate limited) and dropped; a request whose msgid is usable still gets an error response.
 """
 
 from __future__ import annotations
@@ -16,10 +15,19 @@ from typing import Any
 
 import msgpack
 
-LOG = logging.getLogger(__name__)
+from ryu_sched.shared.wire import (
+    MAX_MSGID,
+    NOTIFICATION,
+    REQUEST,
+    RESPONSE,
+    encode_notification,
+    new_unpacker,
+)
 
-REQUEST, RESPONSE, NOTIFICATION = 0, 1, 2
-MAX_MSGID = 2**32 - 1
+__all__ = ["MAX_MSGID", "BadParams", "Dispatcher", "Method", "NotFound", "RateLimitedLog",
+           "RpcError", "RpcStats", "encode_notification", "new_unpacker"]
+
+LOG = logging.getLogger(__name__)
 
 
 class RpcError(Exception):
@@ -173,13 +181,3 @@ class Dispatcher:
 
 def _peer(conn: Any) -> str:
     return str(getattr(conn, "peer", "-"))
-
-
-def encode_notification(method: str, params: list[Any]) -> bytes:
-    return msgpack.packb([NOTIFICATION, method, params], use_bin_type=True)
-
-
-def new_unpacker(max_buffer_size: int = 16 * 1024 * 1024) -> msgpack.Unpacker:
-    """A streaming decoder; decoding errors make the stream unusable (the caller closes)."""
-    return msgpack.Unpacker(raw=False, max_buffer_size=max_buffer_size,
-                            strict_map_key=False, unicode_errors="replace")
