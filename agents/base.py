@@ -129,9 +129,9 @@ class AgentBase:
                    threading.Thread(target=self._sync_loop, daemon=True)]
         for thread in threads:
             thread.start()
-        LOG.info("%s on host %s started (controller %s:%s)", self.agent_type,
+        LOG.info("%s on host %s started (controller %s:%s%s)", self.agent_type,
                  self.settings.host, self.settings.controller_host,
-                 self.settings.controller_port)
+                 self.settings.controller_port, ", TLS" if self.settings.tls else "")
         self.stopping.wait()
         self.rpc.close()
 

@@ -1,5 +1,5 @@
 """The agents' connection to the controller: the shared client (``ryu_sched.shared.client``),
-configured from the ``[agent]`` options (address, reconnect backoff)."""
+configured from the ``[agent]`` options (address, mutual TLS, reconnect backoff)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from agents.config import AgentSettings
 from ryu_sched.shared.client import RpcClient
+from ryu_sched.shared.tls import client_context
 from ryu_sched.shared.wire import CallTimeout, Disconnected, RpcCallError
 
 __all__ = ["CallTimeout", "Disconnected", "RpcCallError", "RpcClient", "controller_client"]
@@ -19,6 +20,9 @@ def controller_client(settings: AgentSettings,
     """A client for the controller's agent endpoint. Reconnect attempts back off up to one
     heartbeat period (5 s at most): after a controller restart every agent must be back well
     within agent_down_time."""
+    files = settings.tls
     return RpcClient(settings.controller_host, settings.controller_port,
                      on_notification=on_notification, on_connect=on_connect,
+                     ssl_context=client_context(files) if files is not None else None,
+                     server_hostname=settings.tls_server_name or None,
                      max_backoff=min(5.0, max(settings.report_interval, 0.2)))

@@ -50,7 +50,7 @@ def serve(mode: str, port: int, db_path: str, flush_interval: float) -> None:
     from ryu_sched.config import Settings
     from ryu_sched.db import Database, models
     from ryu_sched.registry.component import RegistryComponent
-    from ryu_sched.rpc import Dispatcher, RpcServer, RpcStats
+    from ryu_sched.rpc import Dispatcher, RpcLimits, RpcServer, RpcStats
     from ryu_sched.services import Services
 
     logging.basicConfig(level=logging.WARNING)
@@ -121,7 +121,9 @@ def serve(mode: str, port: int, db_path: str, flush_interval: float) -> None:
         on_close = None
     methods = {**methods, "bench_stats": bench_stats}
     dispatcher = TimedDispatcher(methods, RpcStats())
-    server = RpcServer("127.0.0.1", port, dispatcher, on_close=on_close)
+    # the production limits, except the connection caps: every bench agent is on loopback
+    limits = RpcLimits(max_connections=100_000, max_connections_per_peer=100_000)
+    server = RpcServer("127.0.0.1", port, dispatcher, on_close=on_close, limits=limits)
     server.start()
     print("READY", flush=True)
     while True:

@@ -19,6 +19,7 @@ from ryu_sched.db import Database
 from ryu_sched.programmer.neighbors import LearnedNeighbor  # noqa: F401 (creates its table)
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.registry.component import RegistryComponent
+from ryu_sched.rpc import RpcServer
 from ryu_sched.services import Services
 
 LOG = logging.getLogger(__name__)
@@ -34,7 +35,10 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         settings = settings_from_conf(compat.CONF)
         self.services = Services(settings=settings, db=Database(settings.connection))
         self.api_server: ApiServer | None = None
-        self.registry = RegistryComponent(self.services)
+        self.rpc_server: RpcServer | None = None
+        # The app serves the agent endpoint itself (limits, TLS from the settings); the
+        # registry provides its dispatcher and hears about closed connections.
+        self.registry = RegistryComponent(self.services, serve_rpc=False)
         self.services.registry = self.registry
         self.programmer = Programmer(self.services)
         self.services.programmer = self.programmer
@@ -47,6 +51,9 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
                                     settings.api_port)
         self.api_server.start()
         self.registry.start()
+        self.rpc_server = RpcServer.from_settings(
+            settings, self.registry.dispatcher, on_close=self.registry.registry.connection_closed)
+        self.rpc_server.start()
         self.programmer.start()
         LOG.info("ryu-sched started (framework %s, database %s)", compat.FRAMEWORK,
                  self.services.db.engine.url.render_as_string(hide_password=True))
@@ -58,6 +65,9 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         if getattr(self, "_stopped", None) is not None:
             self._stopped.set()
         self.programmer.stop()
+        if self.rpc_server is not None:
+            self.rpc_server.stop()
+            self.rpc_server = None
         self.registry.stop()
         if self.api_server is not None:
             self.api_server.stop()

@@ -58,8 +58,19 @@ class RpcStats:
 
     connections_accepted: int = 0
     connections_open: int = 0
+    # refused at accept: over rpc_max_connections / rpc_max_connections_per_peer
+    refused_connection_limit: int = 0
+    refused_peer_limit: int = 0
+    # TLS handshake failed or timed out (no or bad client certificate, not TLS at all)
+    refused_tls: int = 0
+    # accept() failed (out of file descriptors, ...); the listener kept serving
+    accept_errors: int = 0
     connections_closed_undecodable: int = 0
-    connections_closed_slow: int = 0
+    connections_closed_oversize: int = 0       # frame beyond rpc_max_frame_size
+    connections_closed_idle: int = 0           # nothing for rpc_idle_timeout
+    connections_closed_read_timeout: int = 0   # a frame started, unfinished in time
+    connections_closed_slow: int = 0           # not reading: queue full or write timeout
+    inflight_waits: int = 0                    # reads paused: rpc_max_inflight replies unsent
     frames: int = 0
     requests: int = 0
     notifications: int = 0

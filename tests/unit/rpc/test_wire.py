@@ -110,7 +110,7 @@ def _third_party(names: list[str]) -> set[str]:
 
 def test_shared_imports_only_the_standard_library_and_msgpack():
     loaded = _loaded_by("ryu_sched.shared.wire", "ryu_sched.shared.client",
-                        "ryu_sched.shared.vocabulary")
+                        "ryu_sched.shared.tls", "ryu_sched.shared.vocabulary")
     assert _third_party(loaded) <= {"ryu_sched", "msgpack"}
     assert [m for m in loaded if m.startswith("ryu_sched.")
             and not m.startswith("ryu_sched.shared")] == []
