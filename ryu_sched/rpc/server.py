@@ -1,5 +1,5 @@
-"""The TCP (or mutual TLS) side of the agent endpoint: a reader and a writer green thread per
-connection, every resource bounded (see docs/protocol.md, "Limits").
+"""The TCP (or mutual TLS) side of the agent endpoint, every resource bounded (see
+docs/protocol.md, "Limits").
 
 - Accept: over ``max_connections`` (total, lowered to leave a quarter of the file descriptor
   limit to the rest of the process) or ``max_connections_per_peer`` a connection is accepted
@@ -17,6 +17,12 @@ connection, every resource bounded (see docs/protocol.md, "Limits").
 - Writing: replies and notifications queue for the writer; a connection whose peer does not
   read (queue beyond ``max_queued_bytes``, or no progress for ``write_timeout``) is closed,
   not buffered.
+
+Per connection: a reader green thread; a writer green thread only while there is something
+to send (and one second after); a msgpack unpacker (~43 KB) only while bytes wait to be
+decoded. Timeouts are deadlines on the connection that one reaper green thread checks a few
+times per timeout (a timer per read would cost more than the heartbeat it reads). An idle
+connection costs about 12 KB (36 KB with TLS).
 """
 
 from __future__ import annotations
@@ -31,9 +37,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import eventlet
+import eventlet.event
 import eventlet.green.ssl
 import eventlet.queue
-import eventlet.semaphore
 import msgpack
 
 from ryu_sched.rpc.protocol import Dispatcher, RateLimitedLog
@@ -47,7 +53,10 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-_CLOSE = (b"", 0)
+_WRITE_CHUNK = 256 * 1024
+_WRITER_LINGER = 1.0   # seconds an idle writer may wait for more before the reaper ends it
+_LAST = (b"", 0)       # queued by close(flush=True): send what came before, then end
+_SPARE_UNPACKERS = 16  # clean unpackers the server keeps for the next reads
 _OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
@@ -91,6 +100,13 @@ class _Cut(Exception):
     """End this connection (already counted and logged)."""
 
 
+class _Expired(Exception):
+    """Thrown by the reaper into a green thread whose read or write deadline passed."""
+
+
+_NEVER = float("inf")
+
+
 class Connection:
     def __init__(self, server: RpcServer, sock: Any, peer: Any) -> None:
         self.server = server
@@ -104,10 +120,20 @@ class Connection:
         self.peer_identities: frozenset[str] = frozenset()
         self.closed = False
         self.agent_ids: set[str] = set()      # agents that report over this connection
+        # (bytes, replies they carry). The writer green thread exists while there is work
+        # (and _WRITER_LINGER after it): a busy connection keeps it, an idle one holds none.
         self._outbox: eventlet.queue.LightQueue = eventlet.queue.LightQueue()
         self._queued = 0
-        self._slots = eventlet.semaphore.Semaphore(server.limits.max_inflight)
+        self._unsent = 0                      # replies queued or being written
+        self._drained: Any = None             # Event the reader waits on at max_inflight
         self._writer: Any = None
+        self._reader: Any = None
+        # Deadlines checked by the server's reaper (one green thread for all connections,
+        # rather than a timer per read): the reader's while it waits for bytes, the
+        # writer's while it waits for the peer to take them; _NEVER otherwise.
+        self.read_deadline = _NEVER
+        self.write_deadline = _NEVER
+        self.writer_idle_since = _NEVER
 
     # --- sending ----------------------------------------------------------------------
 
@@ -122,7 +148,10 @@ class Connection:
             self.server.stats.connections_closed_slow += 1
             self.close()
             return
+        self._unsent += replies
         self._outbox.put((data, replies))
+        if self._writer is None:
+            self._writer = eventlet.spawn(self._write_loop)
 
     def notify(self, method: str, params: list[Any]) -> None:
         """Send a notification ``[2, method, params]`` (server -> agent)."""
@@ -132,42 +161,49 @@ class Connection:
         self.send(encode_notification(method, params))
 
     def _write_loop(self) -> None:
+        """Send what is queued (the reaper ends it once idle for _WRITER_LINGER seconds)."""
         timeout = self.server.limits.write_timeout
+        outbox = self._outbox
         try:
             while True:
-                items = [self._outbox.get()]
-                while True:
-                    try:
-                        items.append(self._outbox.get_nowait())
-                    except eventlet.queue.Empty:
-                        break
-                last = items.index(_CLOSE) if _CLOSE in items else None
-                batch = items if last is None else items[:last]
-                if batch:
-                    data = b"".join(chunk for chunk, _ in batch)
-                    with eventlet.Timeout(timeout):
-                        self.sock.sendall(data)
-                    self._queued -= len(data)
-                    for _ in range(sum(replies for _, replies in batch)):
-                        self._slots.release()
-                if last is not None:
+                self.writer_idle_since = time.monotonic()
+                batch = [outbox.get()]
+                self.writer_idle_since = _NEVER
+                while outbox.qsize():
+                    batch.append(outbox.get_nowait())
+                last = _LAST in batch
+                if last:
+                    batch = batch[:batch.index(_LAST)]
+                data = memoryview(b"".join(chunk for chunk, _ in batch))
+                # progress, not the whole batch, must come within write_timeout: a large
+                # reply to an agent on a slow link is not a peer that stopped reading
+                for start in range(0, len(data), _WRITE_CHUNK):
+                    self.write_deadline = time.monotonic() + timeout
+                    self.sock.sendall(data[start:start + _WRITE_CHUNK])
+                self.write_deadline = _NEVER
+                self._queued -= len(data)
+                self._unsent -= sum(replies for _, replies in batch)
+                self._wake_reader()
+                if last:
                     return
-        except eventlet.Timeout:
+        except _Expired:
             self.server.log.warning("RPC %s: peer took nothing for %ss, closing", self.peer,
                                     timeout)
             self.server.stats.connections_closed_slow += 1
-        except OSError:
-            pass
-        finally:
             self.close()
+        except OSError:
+            self.close()
+        finally:
+            if self._writer is eventlet.getcurrent():
+                self._writer = None
 
     # --- receiving --------------------------------------------------------------------
 
     def run(self) -> None:
+        self._reader = eventlet.getcurrent()
         try:
             if self.server.ssl_context is not None:
                 self._handshake()
-            self._writer = eventlet.spawn(self._write_loop)
             self._read_loop()
         except _Cut:
             pass
@@ -178,40 +214,46 @@ class Connection:
         server = self.server
         assert server.ssl_context is not None
         try:
-            with eventlet.Timeout(server.limits.read_timeout):
-                self.sock = server.ssl_context.wrap_socket(
-                    self.sock, server_side=True, do_handshake_on_connect=False)
-                self.sock.do_handshake()
+            self.read_deadline = time.monotonic() + server.limits.read_timeout
+            self.sock = server.ssl_context.wrap_socket(
+                self.sock, server_side=True, do_handshake_on_connect=False)
+            self.sock.do_handshake()
+            self.read_deadline = _NEVER
             cert = self.sock.getpeercert()
-        except (eventlet.Timeout, OSError, ValueError) as exc:
+        except (_Expired, OSError, ValueError) as exc:
+            self.read_deadline = _NEVER
             server.stats.refused_tls += 1
-            reason = "timed out" if isinstance(exc, eventlet.Timeout) else exc
+            reason = "timed out" if isinstance(exc, _Expired) else exc
             server.log.warning("RPC %s: TLS handshake failed (%s), closing", self.peer, reason)
             raise _Cut from None
         self.tls = True
         self.peer_identities = peer_identities(cert)
 
-    def _recv(self, timeout: float) -> bytes:
-        with eventlet.Timeout(timeout):
+    def _recv(self, deadline: float) -> bytes:
+        self.read_deadline = deadline
+        try:
             return self.sock.recv(self.server.limits.recv_size)  # type: ignore[no-any-return]
+        finally:
+            self.read_deadline = _NEVER
 
     def _read_loop(self) -> None:
         server = self.server
         stats, limits, dispatcher = server.stats, server.limits, server.dispatcher
-        unpacker = new_unpacker(limits.max_frame_size, limits.recv_size)
+        # A streaming unpacker costs ~43 KB (its parse stack): a connection holds one only
+        # while it has bytes to decode, borrowed from the server's spares.
+        unpacker: msgpack.Unpacker | None = None
         fed = 0              # bytes fed to the unpacker
         boundary = 0         # where the last complete frame ended
         frame_started = 0.0  # when the first byte of the incomplete frame arrived
-        slice_end = time.monotonic() + limits.slice_seconds
         while not self.closed:
             partial = fed > boundary
             if partial:
-                timeout = frame_started + limits.read_timeout - time.monotonic()
+                deadline = frame_started + limits.read_timeout
             else:
-                timeout = limits.idle_timeout
+                deadline = time.monotonic() + limits.idle_timeout
             try:
-                data = self._recv(max(timeout, 0.0))
-            except eventlet.Timeout:
+                data = self._recv(deadline)
+            except _Expired:
                 if partial:
                     stats.connections_closed_read_timeout += 1
                     server.log.warning("RPC %s: frame incomplete after %ss, closing",
@@ -228,6 +270,9 @@ class Connection:
             if not partial:
                 frame_started = now
             slice_end = now + limits.slice_seconds
+            if unpacker is None:
+                unpacker = server.take_unpacker()
+                fed = boundary = unpacker.tell()
             fed += len(data)
             out: list[bytes] = []
             try:
@@ -236,10 +281,10 @@ class Connection:
                     boundary = unpacker.tell()
                     response = dispatcher.handle(self, frame)
                     if response is not None:
-                        if not self._slots.acquire(blocking=False):
-                            self._flush(out)
-                            self._wait_slot()
                         out.append(response)
+                        if self._unsent + len(out) >= limits.max_inflight:
+                            self._flush(out)
+                            self._wait_drained()
                     if time.monotonic() >= slice_end:
                         self._flush(out)
                         eventlet.sleep(0)
@@ -262,20 +307,31 @@ class Connection:
             self._flush(out)
             if fed - boundary > limits.max_frame_size:
                 self._oversize(fed - boundary)
-            if boundary > fed - len(data):
-                frame_started = now   # any incomplete frame left started within this read
+            if fed == boundary:   # nothing pending: the unpacker is clean, give it back
+                server.give_unpacker(unpacker)
+                unpacker = None
+            elif boundary > fed - len(data):
+                frame_started = now   # the incomplete frame left started within this read
 
     def _flush(self, out: list[bytes]) -> None:
         if out:
             self.send(b"".join(out), replies=len(out))
             out.clear()
 
-    def _wait_slot(self) -> None:
-        """Block until the writer sent a reply (the peer is reading) or the connection ends."""
+    def _wait_drained(self) -> None:
+        """Block while max_inflight replies wait to be sent (until the peer takes them, or
+        the connection ends)."""
         self.server.stats.inflight_waits += 1
-        while not self._slots.acquire(timeout=1.0):
+        while self._unsent >= self.server.limits.max_inflight:
             if self.closed:
                 raise _Cut
+            self._drained = eventlet.event.Event()
+            self._drained.wait()
+
+    def _wake_reader(self) -> None:
+        drained, self._drained = self._drained, None
+        if drained is not None:
+            drained.send()
 
     def _oversize(self, size: int | None, detail: str = "") -> None:
         self.server.stats.connections_closed_oversize += 1
@@ -289,8 +345,9 @@ class Connection:
             return
         self.closed = True
         self.server.forget(self)
+        self._wake_reader()
         if flush and self._writer is not None:
-            self._outbox.put(_CLOSE)
+            self._outbox.put(_LAST)
             with eventlet.Timeout(min(5.0, self.server.limits.write_timeout), False):
                 try:
                     self._writer.wait()
@@ -324,6 +381,8 @@ class RpcServer:
         self._per_peer: dict[str, int] = {}
         self._acceptor: Any = None
         self._pool = eventlet.GreenPool(self.max_connections + 16)
+        self._reaper: Any = None
+        self._spare_unpackers: list[msgpack.Unpacker] = []
 
     @classmethod
     def from_settings(cls, settings: Settings, dispatcher: Dispatcher,
@@ -346,6 +405,39 @@ class RpcServer:
                  "%d per peer", " over mutual TLS" if self.ssl_context else "", self.host,
                  self.port, self.max_connections, limits.max_connections_per_peer)
         self._acceptor = eventlet.spawn(self._accept_loop)
+        self._reaper = eventlet.spawn(self._reap_loop)
+
+    def take_unpacker(self) -> msgpack.Unpacker:
+        if self._spare_unpackers:
+            return self._spare_unpackers.pop()
+        return new_unpacker(self.limits.max_frame_size, self.limits.recv_size)
+
+    def give_unpacker(self, unpacker: msgpack.Unpacker) -> None:
+        """Keep a few clean unpackers (no pending bytes) for the next reads."""
+        if len(self._spare_unpackers) < _SPARE_UNPACKERS:
+            self._spare_unpackers.append(unpacker)
+
+    def _reap_loop(self) -> None:
+        """Throw :class:`_Expired` into every reader or writer past its deadline."""
+        limits = self.limits
+        interval = max(0.05, min(1.0, limits.idle_timeout / 4, limits.read_timeout / 4,
+                                 limits.write_timeout / 4))
+        while True:
+            eventlet.sleep(interval)
+            now = time.monotonic()
+            for conn in list(self.connections):
+                if conn.read_deadline < now and conn._reader is not None:
+                    conn.read_deadline = _NEVER
+                    eventlet.kill(conn._reader, _Expired)
+                if conn._writer is None:
+                    continue
+                if conn.write_deadline < now:
+                    conn.write_deadline = _NEVER
+                    eventlet.kill(conn._writer, _Expired)
+                elif conn.writer_idle_since < now - _WRITER_LINGER and not conn._outbox.qsize():
+                    # waiting for work that does not come: end it (send() starts another)
+                    conn.writer_idle_since = _NEVER
+                    eventlet.kill(conn._writer)
 
     def _accept_loop(self) -> None:
         backoff = 0.01
@@ -410,9 +502,10 @@ class RpcServer:
                 LOG.exception("RPC on_close callback failed")
 
     def stop(self) -> None:
-        if self._acceptor is not None:
-            self._acceptor.kill()
-            self._acceptor = None
+        for thread in (self._acceptor, self._reaper):
+            if thread is not None:
+                thread.kill()
+        self._acceptor = self._reaper = None
         try:
             self.socket.close()
         except OSError:
