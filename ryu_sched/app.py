@@ -35,6 +35,7 @@ from ryu_sched.programmer.neighbors import LearnedNeighbor  # noqa: F401 (create
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.registry.component import RegistryComponent
 from ryu_sched.resources.agent_scheduler import DhcpPorts
+from ryu_sched.rpc import RpcServer
 from ryu_sched.services import Services
 
 LOG = logging.getLogger(__name__)
@@ -54,7 +55,11 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
             ElectedLeadership(LeaderElector(Lease(db), settings.leader_lease_time, holder))
         self.services = Services(settings=settings, db=db, leadership=leadership)
         self.api_server: ApiServer | None = None
-        self.registry = RegistryComponent(self.services, DhcpPorts(self.services))
+        self.rpc_server: RpcServer | None = None
+        # The app serves the agent endpoint itself (limits, TLS from the settings); the
+        # registry provides its dispatcher and hears about closed connections.
+        self.registry = RegistryComponent(self.services, DhcpPorts(self.services),
+                                          serve_rpc=False)
         self.services.registry = self.registry
         self.programmer = Programmer(self.services)
         self.services.programmer = self.programmer
@@ -73,6 +78,9 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         if self.relay is not None:
             self.relay.start()
         self.registry.start()
+        self.rpc_server = RpcServer.from_settings(
+            settings, self.registry.dispatcher, on_close=self.registry.registry.connection_closed)
+        self.rpc_server.start()
         self.programmer.start()
         # The API last: once it answers, the agent endpoint is up too.
         self.api_server = ApiServer(build_app(self.services), settings.api_host,
@@ -93,6 +101,9 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         if self.relay is not None:
             self.relay.stop()
         self.programmer.stop()
+        if self.rpc_server is not None:
+            self.rpc_server.stop()
+            self.rpc_server = None
         self.registry.stop()
         if self.api_server is not None:
             self.api_server.stop()
