@@ -115,9 +115,10 @@ class Connection:
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.tls = False
         # Names the peer's verified client certificate vouches for (commonName and DNS
-        # subjectAltNames); empty without TLS. The registry may require that an agent's
-        # reported host is one of them.
-        self.peer_identities: frozenset[str] = frozenset()
+        # subjectAltNames) once the TLS handshake is done; None without TLS (nothing is
+        # authenticated, the registry checks no identity). With TLS the registry requires
+        # that an agent's reported host is one of them (registry/agent_access.py).
+        self.peer_identities: frozenset[str] | None = None
         self.closed = False
         self.agent_ids: set[str] = set()      # agents that report over this connection
         # (bytes, replies they carry). The writer green thread exists while there is work

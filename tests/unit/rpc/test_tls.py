@@ -40,7 +40,7 @@ def _run_hub_until(thread: threading.Thread, timeout: float = 10.0) -> None:
 
 def _tls_server(files: TlsFiles) -> RpcServer:
     methods = {"ping": lambda conn, params: "pong",
-               "whoami": lambda conn, params: [conn.tls, sorted(conn.peer_identities)]}
+               "whoami": lambda conn, params: [conn.tls, sorted(conn.peer_identities or ())]}
     server = RpcServer("127.0.0.1", 0, Dispatcher(methods), ssl_context=server_context(
         files, context_class=eventlet.green.ssl.GreenSSLContext))
     server.start()
