@@ -4,6 +4,12 @@ The agent's host-side state is reconciled, not patched: any notification from th
 (or a reconnect, or a ``resync`` request) marks the agent dirty and one worker thread runs
 :meth:`AgentBase.sync`, which fetches what the agent hosts and makes the host match it. That
 makes restarts, missed notifications and crashes all the same, idempotent case.
+
+With several controllers the client holds one connection at a time and moves to the next
+controller when it loses it. A controller that stops answering without closing the
+connection (frozen, cut off) is noticed by the heartbeat: a ``report_state`` that gets no
+answer within :func:`heartbeat_timeout` drops the connection, so the agent is heard again
+within about ``report_interval + heartbeat_timeout`` (well within agent_down_time).
 """
 
 from __future__ import annotations
@@ -15,10 +21,15 @@ import time
 from typing import Any
 
 from agents.config import AgentSettings
-from agents.rpc_client import Disconnected, RpcCallError, controller_client
+from agents.rpc_client import CallTimeout, Disconnected, RpcCallError, controller_client
 from agents.system import Ovs
 
 LOG = logging.getLogger(__name__)
+
+
+def heartbeat_timeout(report_interval: float) -> float:
+    """Seconds a heartbeat waits for its answer: the report interval, within 2..3 s."""
+    return max(2.0, min(report_interval, 3.0))
 
 
 class SyncIncomplete(Exception):
@@ -64,7 +75,8 @@ class AgentBase:
 
     def report_state(self) -> None:
         state = self.agent_state()
-        self.rpc.call("report_state", state, timeout=max(self.settings.report_interval, 2.0))
+        self.rpc.call("report_state", state,
+                      timeout=heartbeat_timeout(self.settings.report_interval))
         self.start_flag = False
 
     def _heartbeat_loop(self) -> None:
@@ -72,6 +84,10 @@ class AgentBase:
             if self.rpc.connected:
                 try:
                     self.report_state()
+                except CallTimeout as exc:
+                    LOG.warning("heartbeat failed: %s; leaving controller %s:%s", exc,
+                                *self.rpc.address)
+                    self.rpc.drop()
                 except (Disconnected, RpcCallError) as exc:
                     LOG.warning("heartbeat failed: %s", exc)
                 except Exception:
@@ -129,9 +145,10 @@ class AgentBase:
                    threading.Thread(target=self._sync_loop, daemon=True)]
         for thread in threads:
             thread.start()
-        LOG.info("%s on host %s started (controller %s:%s%s)", self.agent_type,
-                 self.settings.host, self.settings.controller_host,
-                 self.settings.controller_port, ", TLS" if self.settings.tls else "")
+        LOG.info("%s on host %s started (controller%s %s%s)", self.agent_type,
+                 self.settings.host, "s" if len(self.settings.controllers) > 1 else "",
+                 ", ".join(f"{h}:{p}" for h, p in self.settings.controllers),
+                 ", TLS" if self.settings.tls else "")
         self.stopping.wait()
         self.rpc.close()
 

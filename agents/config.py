@@ -19,6 +19,12 @@ OPTS = [
     cfg.HostAddressOpt("controller_host", default="127.0.0.1",
                        help="Address of the controller's agent RPC endpoint."),
     cfg.PortOpt("controller_port", default=9697, help="Port of the agent RPC endpoint."),
+    cfg.ListOpt("controller_hosts", default=[],
+                help="Several controllers (on one PostgreSQL database): their agent RPC "
+                     "endpoints as host:port (host alone: controller_port), e.g. "
+                     "10.0.0.1:9697,10.0.0.2:9697,[fd00::3]:9697. The agent talks to one "
+                     "and moves to the next when it dies or stops answering. Empty: "
+                     "controller_host:controller_port alone."),
     cfg.StrOpt("tls_cert_file", default="",
                help="PEM certificate of this agent, signed by tls_ca_file's CA; with "
                     "tls_key_file and tls_ca_file, the connection to the controller is "
@@ -56,6 +62,7 @@ class AgentSettings:
     ovsdb: str
     controller_host: str
     controller_port: int
+    controller_hosts: tuple[str, ...]
     tls_cert_file: str
     tls_key_file: str
     tls_ca_file: str
@@ -71,10 +78,40 @@ class AgentSettings:
     dhcp_lease_time: int
 
     @property
+    def controllers(self) -> list[tuple[str, int]]:
+        """Every controller endpoint to try, in order (controller_hosts, else the one)."""
+        if not self.controller_hosts:
+            return [(self.controller_host, self.controller_port)]
+        return [parse_endpoint(entry, self.controller_port) for entry in self.controller_hosts]
+
+    @property
     def tls(self) -> TlsFiles | None:
         """The TLS files when TLS is configured (all three options), else None."""
         return TlsFiles.from_options(self.tls_cert_file, self.tls_key_file, self.tls_ca_file,
                                      prefix="tls_")
+
+
+def parse_endpoint(entry: str, default_port: int) -> tuple[str, int]:
+    """``host:port``, ``host``, ``[v6]:port`` or ``[v6]`` -> ``(host, port)``."""
+    text = entry.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"bad controller endpoint {entry!r}")
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""          # a bare name, or a bare IPv6 address
+    if not host:
+        raise ValueError(f"bad controller endpoint {entry!r}")
+    try:
+        number = int(port) if port else default_port
+    except ValueError:
+        raise ValueError(f"bad port in controller endpoint {entry!r}") from None
+    if not 0 < number < 65536:
+        raise ValueError(f"bad port in controller endpoint {entry!r}")
+    return host, number
 
 
 def load_settings(argv: Sequence[str] | None = None, prog: str = "ryu-sched-agent"
@@ -84,7 +121,14 @@ def load_settings(argv: Sequence[str] | None = None, prog: str = "ryu-sched-agen
     conf.register_cli_opts(OPTS, group="agent")
     conf(args=list(argv) if argv is not None else None, project="ryu-sched", prog=prog)
     group = conf.agent
-    settings = AgentSettings(**{opt.dest: getattr(group, opt.dest) for opt in OPTS})
+    values = {opt.dest: getattr(group, opt.dest) for opt in OPTS}
+    values["controller_hosts"] = tuple(h.strip() for h in values["controller_hosts"]
+                                       if h.strip())
+    settings = AgentSettings(**values)
+    try:
+        settings.controllers     # noqa: B018 (a bad endpoint: say so now)
+    except ValueError as exc:
+        raise SystemExit(f"{prog}: [agent] controller_hosts: {exc}") from exc
     try:
         files = settings.tls
         if files is not None:

@@ -1,5 +1,6 @@
 """The agents' connection to the controller: the shared client (``ryu_sched.shared.client``),
-configured from the ``[agent]`` options (address, mutual TLS, reconnect backoff)."""
+configured from the ``[agent]`` options (address or addresses, mutual TLS, reconnect
+backoff)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ __all__ = ["CallTimeout", "Disconnected", "RpcCallError", "RpcClient", "controll
 def controller_client(settings: AgentSettings,
                       on_notification: Callable[[str, list[Any]], None],
                       on_connect: Callable[[], None]) -> RpcClient:
-    """A client for the controller's agent endpoint. Reconnect attempts back off up to one
-    heartbeat period (5 s at most): after a controller restart every agent must be back well
-    within agent_down_time."""
+    """A client for the controller's agent endpoint (or for the first of several, moving to
+    the next when one dies). Reconnect attempts back off up to one heartbeat period (5 s at
+    most): after a controller restart every agent must be back well within agent_down_time."""
     files = settings.tls
-    return RpcClient(settings.controller_host, settings.controller_port,
+    (host, port), *others = settings.controllers
+    return RpcClient(host, port, alternates=others,
                      on_notification=on_notification, on_connect=on_connect,
                      ssl_context=client_context(files) if files is not None else None,
                      server_hostname=settings.tls_server_name or None,

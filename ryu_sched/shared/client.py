@@ -11,6 +11,13 @@ notifications go to ``on_notification(method, params)``. ``call`` blocks for its
   controller is unreachable or refuses; ``on_connect()`` runs (in a thread) on every new
   connection, so the caller can heartbeat and resync at once.
 
+Several controllers (``alternates``: the other addresses, any of which serves agents): the
+client talks to one at a time. After a lost connection it tries the next address first (the
+one it lost may be dead), and it goes round the list without waiting; it backs off only
+after a whole round failed. A controller that stops answering without closing the
+connection (frozen, cut off) is the caller's to notice (a call times out): :meth:`drop`
+ends that connection, and the client moves on to the next address.
+
 A connection only counts once the server has answered a first ``ping`` (any answer, even an
 error): a server at its connection limit, or one that rejects the client certificate (TLS 1.3
 tells the client only after its handshake returned), is a failed attempt that backs off, not
@@ -31,7 +38,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ryu_sched.shared.wire import (
@@ -157,12 +164,15 @@ class RpcClient:
                  max_backoff: float = 5.0, initial_backoff: float = 0.1,
                  connect_timeout: float = 5.0, send_timeout: float = 10.0,
                  hello: str | None = "ping", first_msgid: int = 1,
-                 max_frame: int = CLIENT_MAX_FRAME, name: str = "controller") -> None:
-        self.address = (host, port)
+                 max_frame: int = CLIENT_MAX_FRAME, name: str = "controller",
+                 alternates: Sequence[tuple[str, int]] = ()) -> None:
+        self.addresses: tuple[tuple[str, int], ...] = ((host, port), *alternates)
+        self._index = 0                       # the address in use, or tried next
         self.on_notification = on_notification
         self.on_connect = on_connect
         self.ssl_context = ssl_context
-        self.server_hostname = server_hostname or host
+        # The name the server's certificate must carry: given, or each address's host.
+        self._server_hostname = server_hostname
         self.max_backoff = max_backoff
         self.initial_backoff = min(initial_backoff, max_backoff)
         self.connect_timeout = connect_timeout
@@ -180,6 +190,18 @@ class RpcClient:
 
     def __repr__(self) -> str:
         return f"<RpcClient {self.name} {self.address[0]}:{self.address[1]}>"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The address connected to (or tried next)."""
+        return self.addresses[self._index]
+
+    @property
+    def server_hostname(self) -> str:
+        return self._server_hostname or self.address[0]
+
+    def _next_address(self) -> None:
+        self._index = (self._index + 1) % len(self.addresses)
 
     @property
     def connected(self) -> bool:
@@ -207,6 +229,7 @@ class RpcClient:
     def connect_forever(self) -> None:
         """Keep a connection open until :meth:`close` (blocks; run it in a thread)."""
         backoff = self.initial_backoff
+        failed = 0                            # attempts failed since the last connection
         while not self._stop.is_set():
             try:
                 link = self._connect(self.connect_timeout)
@@ -214,15 +237,32 @@ class RpcClient:
             except Disconnected as exc:
                 if self._stop.is_set():
                     return
+                self._next_address()
+                failed += 1
+                if failed % len(self.addresses):
+                    LOG.info("%s; trying %s:%s", exc, *self.address)
+                    continue
                 LOG.info("%s; retrying in %.1fs", exc, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
-            backoff = self.initial_backoff
+            backoff, failed = self.initial_backoff, 0
             link.ended.wait()
             if not self._stop.is_set():
-                LOG.warning("lost the %s connection (%s); reconnecting", self.name,
-                            link.error or "closed by the peer")
+                if len(self.addresses) > 1:
+                    self._next_address()
+                LOG.warning("lost the %s connection (%s); reconnecting%s", self.name,
+                            link.error or "closed by the peer",
+                            f" to {self.address[0]}:{self.address[1]}"
+                            if len(self.addresses) > 1 else "")
+
+    def drop(self) -> None:
+        """End the current connection (its controller does not answer); with
+        :meth:`connect_forever` running, the client connects to the next address."""
+        link = self._link
+        if link is not None:
+            link.error = link.error or Disconnected("dropped: the controller did not answer")
+            link.shutdown()
 
     def close(self) -> None:
         """Stop reconnecting and close the connection (its pending calls fail)."""

@@ -27,8 +27,10 @@ class AgentProcess:
     def __init__(self, topo: Topology, host: Host, kind: str, rpc_port: int,
                  workdir: Path, report_interval: float = 1.0,
                  controller_host: str = CONTROLLER_IP, extra: tuple[str, ...] = (),
-                 tls: TlsFiles | None = None) -> None:
-        """``tls``: the agent's certificate, key and CA, for a controller on mutual TLS."""
+                 tls: TlsFiles | None = None, more_rpc_ports: tuple[int, ...] = ()) -> None:
+        """``tls``: the agent's certificate, key and CA, for a controller on mutual TLS.
+        ``more_rpc_ports``: further controllers on ``controller_host`` (the agent gets
+        ``controller_hosts``, the first one ``rpc_port``'s)."""
         if kind not in MODULES:
             raise ValueError(f"kind must be one of {sorted(MODULES)}")
         self.topo = topo
@@ -36,6 +38,7 @@ class AgentProcess:
         self.kind = kind
         self.rpc_port = rpc_port
         self.controller_host = controller_host
+        self.more_rpc_ports = more_rpc_ports
         self.report_interval = report_interval
         self.extra = extra
         self.tls = tls
@@ -63,7 +66,13 @@ class AgentProcess:
                 "--agent-report_interval", str(self.report_interval),
                 "--agent-state_path", str(self.state_path),
                 "--agent-namespace_prefix", self.namespace_prefix,
-                *self.tls_argv(), *self.extra]
+                *self.controllers_argv(), *self.tls_argv(), *self.extra]
+
+    def controllers_argv(self) -> list[str]:
+        if not self.more_rpc_ports:
+            return []
+        return ["--agent-controller_hosts", ",".join(
+            f"{self.controller_host}:{port}" for port in (self.rpc_port, *self.more_rpc_ports))]
 
     def tls_argv(self) -> list[str]:
         if self.tls is None:

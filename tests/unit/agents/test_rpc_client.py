@@ -185,3 +185,77 @@ def test_a_server_that_closes_at_once_is_a_refusal_not_a_connection() -> None:
     finally:
         client.close()
         listener.close()
+
+
+# --- several controllers ---------------------------------------------------------------
+
+def _following(first: int, *others: int, **kwargs: Any) -> tuple[RpcClient, list[int]]:
+    connects: list[int] = []
+    client = RpcClient("127.0.0.1", first, alternates=[("127.0.0.1", p) for p in others],
+                       on_notification=lambda m, p: None,
+                       on_connect=lambda: connects.append(1), **kwargs)
+    threading.Thread(target=client.connect_forever, daemon=True).start()
+    return client, connects
+
+
+def test_when_its_controller_goes_the_client_moves_to_the_next(server: TinyServer) -> None:
+    other = TinyServer()
+    client, connects = _following(server.port, other.port, max_backoff=0.2)
+    try:
+        assert client.wait_connected(5)
+        assert client.address == ("127.0.0.1", server.port)
+        server.close()                        # the first controller dies
+        wait_until(lambda: other.accepted and client.connected, 5, 0.01, "moved on")
+        assert client.address == ("127.0.0.1", other.port)
+        assert client.call("echo", "there") == ["there"]
+        wait_until(lambda: len(connects) == 2, 5, message="on_connect again")
+    finally:
+        client.close()
+        other.close()
+
+
+def test_an_unreachable_controller_is_skipped_without_backing_off(server: TinyServer) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    # a whole round must fail before the client waits (here: a minute)
+    client, _ = _following(dead, server.port, initial_backoff=60, max_backoff=60)
+    try:
+        assert client.wait_connected(5)
+        assert client.address == ("127.0.0.1", server.port)
+    finally:
+        client.close()
+
+
+def test_a_controller_that_stops_answering_is_dropped_for_the_next(server: TinyServer) -> None:
+    other = TinyServer()
+    client, _ = _following(server.port, other.port, max_backoff=0.2)
+    try:
+        assert client.wait_connected(5)
+        with pytest.raises(CallTimeout):      # as a heartbeat to a frozen controller
+            client.call("silent", timeout=0.2)
+        client.drop()
+        wait_until(lambda: client.connected and client.address[1] == other.port, 5, 0.01,
+                   "moved to the next controller")
+        assert client.call("echo", 2) == [2]
+    finally:
+        client.close()
+        other.close()
+
+
+def test_controller_endpoints_from_the_agent_options() -> None:
+    from agents.config import load_settings, parse_endpoint
+
+    assert parse_endpoint("10.0.0.1:9000", 9697) == ("10.0.0.1", 9000)
+    assert parse_endpoint("ctl-b", 9697) == ("ctl-b", 9697)
+    assert parse_endpoint("[fd00::3]:9001", 9697) == ("fd00::3", 9001)
+    assert parse_endpoint("fd00::3", 9697) == ("fd00::3", 9697)
+    for bad in ("", ":9000", "h:0", "h:x", "[fd00::3]x"):
+        with pytest.raises(ValueError):
+            parse_endpoint(bad, 9697)
+    one = load_settings(["--agent-controller_host", "10.0.0.9"])
+    assert one.controllers == [("10.0.0.9", 9697)]
+    three = load_settings(["--agent-controller_hosts", "10.0.0.1:9001, 10.0.0.2,[::1]:9003"])
+    assert three.controllers == [("10.0.0.1", 9001), ("10.0.0.2", 9697), ("::1", 9003)]
+    with pytest.raises(SystemExit, match="controller_hosts"):
+        load_settings(["--agent-controller_hosts", "10.0.0.1:99999"])
