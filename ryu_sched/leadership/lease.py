@@ -133,10 +133,13 @@ def _is_postgresql(session: Session) -> bool:
     return bool(session.get_bind().dialect.name == "postgresql")
 
 
-def _set_local(session: Session, setting: str, seconds: float) -> None:
-    """``SET LOCAL setting = <ms>`` (PostgreSQL only): lasts until the transaction ends."""
-    if _is_postgresql(session):
-        session.execute(text(f"SET LOCAL {setting} = {max(int(seconds * 1000), 1)}"))
+def _set_local(session: Session, **settings: float) -> None:
+    """``SET LOCAL setting = <ms>`` for each (PostgreSQL only; until the transaction ends),
+    in one round trip: a renewal is made of round trips, each a wait for the hub."""
+    if _is_postgresql(session) and settings:
+        calls = ", ".join(f"set_config('{name}', '{max(int(seconds * 1000), 1)}', true)"
+                          for name, seconds in settings.items())
+        session.execute(text(f"SELECT {calls}"))
 
 
 # --- the lease --------------------------------------------------------------------------
@@ -163,9 +166,8 @@ class Lease:
             raise ValueError("holder must not be empty")
         with self.db.session() as session:
             clock = _clock(session)
-            _set_local(session, "lock_timeout", lease_time / 3)
-            _set_local(session, "statement_timeout", lease_time)
-            _set_local(session, "idle_in_transaction_session_timeout", lease_time)
+            _set_local(session, lock_timeout=lease_time / 3, statement_timeout=lease_time,
+                       idle_in_transaction_session_timeout=lease_time)
             row = self._locked_row(session, clock)
             if row.holder == holder and row.remaining > 0:
                 values: dict[str, Any] = {"expires_at": clock.after(lease_time)}
@@ -176,10 +178,9 @@ class Lease:
                           "expires_at": clock.after(lease_time)}
             else:
                 return LeaseState(False, row.epoch, row.holder, row.remaining)
-            session.execute(sql_update(TABLE).where(TABLE.c.name == self.name).values(values))
             remaining = session.execute(
-                select(clock.seconds_until(TABLE.c.expires_at))
-                .where(TABLE.c.name == self.name)).scalar_one()
+                sql_update(TABLE).where(TABLE.c.name == self.name).values(values)
+                .returning(clock.seconds_until(TABLE.c.expires_at))).scalar_one()
         return LeaseState(True, epoch, holder, float(remaining))
 
     def _locked_row(self, session: Session, clock: _Clock) -> Any:
@@ -199,7 +200,7 @@ class Lease:
         for the lease to lapse. The epoch stays: the next holder takes epoch + 1."""
         with self.db.session() as session:
             clock = _clock(session)
-            _set_local(session, "lock_timeout", 1.0)
+            _set_local(session, lock_timeout=1.0)
             result = session.execute(
                 sql_update(TABLE)
                 .where(TABLE.c.name == self.name, TABLE.c.holder == holder,
@@ -231,7 +232,7 @@ def fenced_write(session: Session, epoch: int, name: str = DEFAULT_LEASE_NAME,
     next leader; pass the lease time.
     """
     if idle_timeout is not None:
-        _set_local(session, "idle_in_transaction_session_timeout", idle_timeout)
+        _set_local(session, idle_in_transaction_session_timeout=idle_timeout)
     row = session.execute(
         select(TABLE.c.epoch, TABLE.c.holder).where(TABLE.c.name == name)
         .with_for_update(read=True)).one_or_none()
