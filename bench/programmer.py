@@ -73,8 +73,8 @@ from flows.pipeline import desired_flows  # noqa: E402
 from flows.spec import FlowSpec  # noqa: E402
 from ryu_sched.db import Database  # noqa: E402
 from ryu_sched.db import models as db  # noqa: E402
+from ryu_sched.db.models import LearnedNeighbor  # noqa: E402
 from ryu_sched.programmer import messages  # noqa: E402
-from ryu_sched.programmer.neighbors import LearnedNeighbor  # noqa: E402
 from ryu_sched.programmer.snapshot import build_snapshot  # noqa: E402
 from tests.support.ovs_sandbox import OvsSandbox  # noqa: E402
 

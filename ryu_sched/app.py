@@ -16,7 +16,6 @@ from ryu_sched.api import build_app
 from ryu_sched.api.server import ApiServer
 from ryu_sched.config import register_opts, settings_from_conf
 from ryu_sched.db import Database
-from ryu_sched.programmer.neighbors import LearnedNeighbor  # noqa: F401 (creates its table)
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.registry.component import RegistryComponent
 from ryu_sched.services import Services

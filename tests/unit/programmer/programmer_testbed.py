@@ -16,7 +16,7 @@ from ryu_sched import compat
 from ryu_sched.config import Settings
 from ryu_sched.db import Database
 from ryu_sched.db import models as db
-from ryu_sched.programmer.neighbors import LearnedNeighbor
+from ryu_sched.db.models import LearnedNeighbor
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.services import Services
 
