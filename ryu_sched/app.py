@@ -95,6 +95,10 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
     def _packet_in(self, ev: Any) -> None:
         self.programmer.packet_in(ev.msg.datapath, ev.msg.data)
 
+    @compat.set_ev_cls(compat.EventBarrierReply, compat.MAIN_DISPATCHER)
+    def _barrier(self, ev: Any) -> None:
+        self.programmer.barrier_reply(ev.msg.datapath, ev.msg.xid)
+
     @compat.set_ev_cls(compat.ofp_event.EventOFPErrorMsg,
                        [compat.CONFIG_DISPATCHER, compat.MAIN_DISPATCHER])
     def _error(self, ev: Any) -> None:
