@@ -11,7 +11,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
-from flows.model import FloatingIP, Network, Port, Router, Snapshot, Subnet, Switch, tap_name
+from flows.model import (
+    FloatingIP,
+    Network,
+    Port,
+    Router,
+    RouterInterface,
+    Snapshot,
+    Subnet,
+    Switch,
+    tap_name,
+)
 from flows.spec import OFPVID_PRESENT
 
 
@@ -118,6 +128,21 @@ class SwitchView:
     @cached_property
     def routers(self) -> list[Router]:
         return sorted(self.snapshot.routers, key=lambda r: r.id)
+
+    @cached_property
+    def _placed_interfaces(self) -> dict[str, list[tuple[Router, RouterInterface]]]:
+        result: dict[str, list[tuple[Router, RouterInterface]]] = {}
+        for router in self.routers:
+            if router.host_dpid is None:
+                continue
+            for iface in router.interfaces:
+                result.setdefault(iface.network_id, []).append((router, iface))
+        return result
+
+    def placed_interfaces(self, network_id: str) -> list[tuple[Router, RouterInterface]]:
+        """(router, interface) on ``network_id`` of every router placed on some switch, in
+        router order."""
+        return self._placed_interfaces.get(network_id, [])
 
     def gateway_active(self, router: Router) -> bool:
         """The router's gateway is usable here: external port present, network known."""

@@ -14,6 +14,7 @@ the switch hosting it, so e.g. a router's flows can be found (or deleted with
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from enum import IntEnum
@@ -32,8 +33,10 @@ class CookieKind(IntEnum):
     SWITCH = 0x06  # reserved for flows that depend only on the switch's own configuration
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def ident_of(owner_id: str | int) -> int:
-    """The low 56 bits of an owner id (UUID string, other string, or int such as a dpid)."""
+    """The low 56 bits of an owner id (UUID string, other string, or int such as a dpid).
+    Cached: the pipeline asks for the same owners' cookies many times per switch."""
     if isinstance(owner_id, int):
         return owner_id & IDENT_MASK
     if owner_id == "":
