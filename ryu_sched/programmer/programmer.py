@@ -21,6 +21,7 @@ floating IPs with gratuitous ARPs from its new switch.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import time
 from collections.abc import Iterable
@@ -31,6 +32,7 @@ from flows.pipeline import desired_flows
 from ryu_sched import compat
 from ryu_sched.events import Event, PortLocated
 from ryu_sched.programmer import diff, messages, packets
+from ryu_sched.programmer.gcpause import GcPause
 from ryu_sched.programmer.neighbors import NeighborTable
 from ryu_sched.programmer.send import Carried, Sent, send_changes
 from ryu_sched.programmer.snapshot import Model, Recorded, assemble, locations, read_model
@@ -93,16 +95,25 @@ class Programmer:
         #: per dpid, survives reconnects of the switch
         self._desired: dict[int, DesiredTable] = {}
         self.pause = _yield  # tests that drive the programmer without a hub replace it
+        self.gc = GcPause()
 
     # --- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
         self.neighbors.load()
+        # Read before the first switch connects: after a restart, its resync needs the model.
+        self._current_model()
+        # The framework, the ORM and the model are a large, long-lived object graph: without
+        # this, the full garbage collections that reading a big flow table triggers re-scan
+        # all of it (they doubled the cost of parsing flow stats).
+        gc.collect()
+        gc.freeze()
         self.services.bus.subscribe(self._on_model_event)
         self._running = True
         self._threads = [compat.hub.spawn(self._worker), compat.hub.spawn(self._arp_loop)]
 
     def stop(self) -> None:
+        self.gc.expire(0)
         self._running = False
         self._wake.put(None)
         for thread in self._threads:
@@ -120,6 +131,7 @@ class Programmer:
         state = self.switches.get(int(datapath.id or 0))
         if state is not None and state.datapath is datapath:
             LOG.info("switch %016x disconnected", datapath.id)
+            self.gc.release(state.reading)
             del self.switches[int(datapath.id)]
             self._dirty.pop(state.dpid, None)
             self.mark_all_dirty()
@@ -134,6 +146,7 @@ class Programmer:
         if more:
             return
         state.ports, state.port_buffer = state.port_buffer, {}
+        self.gc.hold(state.reading)
         datapath.send_msg(messages.flow_stats_request(datapath))
 
     def flow_stats_reply(self, datapath: Any, body: Iterable[Any], more: bool) -> None:
@@ -146,7 +159,9 @@ class Programmer:
         # Read into the installed table by the worker (in chunks), not here in the
         # connection's receive loop.
         state.read_done = True
-        LOG.info("switch %016x has %d flows installed", state.dpid, len(state.stats_buffer))
+        self.gc.release(state.reading)
+        LOG.info("switch %016x has %d flows installed (read %.3fs after connect)", state.dpid,
+                 len(state.stats_buffer), time.perf_counter() - state.connected_at)
         # a new switch changes where ports live for every other switch, too
         self.mark_all_dirty(first=state.dpid)
 
@@ -245,13 +260,10 @@ class Programmer:
     def _read_again(self, state: SwitchState) -> None:
         state.restart_read()
         state.inflight.clear()
+        self.gc.hold(state.reading)
         state.datapath.send_msg(messages.flow_stats_request(state.datapath))
 
     def _worker(self) -> None:
-        try:
-            self._current_model()  # before the first switch is ready
-        except Exception:
-            LOG.exception("reading the model failed; retrying on the next change")
         while self._running:
             try:
                 self._wake.get(timeout=RESYNC_SECONDS)
@@ -260,6 +272,7 @@ class Programmer:
                 self.model_changed()
             if not self._running:
                 return
+            self.gc.expire()
             compat.hub.sleep(0.02)  # let a burst of API writes coalesce into one sync
             while self._wake.qsize():
                 self._wake.get()
@@ -278,15 +291,16 @@ class Programmer:
             del self._dirty[dpid]
         if not dirty:
             return
-        snapshot = self.snapshot()
-        self._last_snapshot = snapshot
-        self._record_port_locations(snapshot)
-        for dpid in dirty:
-            state = self.switches.get(dpid)
-            if state is not None and state.ready:
-                self.sync_switch(state, snapshot)
-                self.pause()
-        self._announce_moves(snapshot)
+        with self.gc.held("sync"):
+            snapshot = self.snapshot()
+            self._last_snapshot = snapshot
+            self._record_port_locations(snapshot)
+            for dpid in dirty:
+                state = self.switches.get(dpid)
+                if state is not None and state.ready:
+                    self.sync_switch(state, snapshot)
+                    self.pause()
+            self._announce_moves(snapshot)
 
     def _current_model(self) -> Model:
         if self._model is None:
@@ -324,11 +338,18 @@ class Programmer:
         started = time.perf_counter()
         if state.installed is None:
             state.installed = self._read_installed(state)
+        read = time.perf_counter()
         table = self.desired_table(state.dpid, snapshot)
         if state.in_sync_with is table:
             return 0
+        computed = time.perf_counter()
         changes = diff.diff(state.installed, table.wanted)
+        diffed = time.perf_counter()
         sent, bundles = self._send(state, changes)
+        LOG.debug("switch %016x: table read %.3fs, flows computed %.3fs, diff %.3fs, "
+                  "sent %.3fs", state.dpid,
+                  read - started, computed - read, diffed - computed,
+                  time.perf_counter() - diffed)
         state.installed = changes.applied_to(state.installed)
         state.in_sync_with = table
         self.stats.syncs += 1

@@ -54,6 +54,11 @@ class SwitchState:
         return int(self.datapath.id)
 
     @property
+    def reading(self) -> tuple[str, int, float]:
+        """Names this connection's flow-table read (e.g. as a holder of the GC pause)."""
+        return ("read", self.dpid, self.connected_at)
+
+    @property
     def ready(self) -> bool:
         """Ports and flow table read: the switch can be diffed."""
         return self.installed is not None or self.read_done

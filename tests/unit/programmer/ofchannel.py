@@ -9,6 +9,7 @@ framework, as in production.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import struct
 import time
@@ -20,6 +21,40 @@ from ryu_sched import compat
 ofp = compat.ofproto_v1_3
 parser = compat.ofproto_v1_3_parser
 HEADER = struct.Struct("!BBHI")
+BUNDLE_ADD = struct.Struct("!IIIxxH")
+ONF_EXPERIMENTER_ID = 0x4F4E4600
+
+
+@dataclasses.dataclass
+class BundleAdd:
+    """A bundle-add message as the switch reads it (the framework parses no such message)."""
+
+    xid: int
+    bundle_id: int
+    flags: int
+    message: Any
+
+
+def decode(datapath: Any, data: bytes) -> list[Any]:
+    """The messages in ``data`` (what a controller sends), parsed by the framework where it
+    can: flow mods and bundle control messages; bundle adds and barriers by hand."""
+    result = []
+    while data:
+        version, msg_type, length, xid = HEADER.unpack_from(data)
+        raw, data = data[:length], data[length:]
+        if msg_type == ofp.OFPT_BARRIER_REQUEST:
+            msg = parser.OFPBarrierRequest(datapath)
+            msg.xid = xid
+        elif msg_type == ofp.OFPT_EXPERIMENTER and BUNDLE_ADD.unpack_from(raw, 8)[:2] == (
+                ONF_EXPERIMENTER_ID, ofp.ONF_ET_BUNDLE_ADD_MESSAGE):
+            _exp, _type, bundle_id, flags = BUNDLE_ADD.unpack_from(raw, 8)
+            (inner,) = decode(datapath, raw[8 + BUNDLE_ADD.size:])
+            assert inner.xid == xid, "a bundled message carries the bundle add's xid"
+            msg = BundleAdd(xid, bundle_id, flags, inner)
+        else:
+            msg = compat.ofproto_parser.msg(datapath, version, msg_type, length, xid, raw)
+        result.append(msg)
+    return result
 
 
 class OpenFlowChannel:
@@ -52,6 +87,10 @@ class OpenFlowChannel:
         msg.serialize()
         self.sock.sendall(msg.buf)
         self.sent.append(msg)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+        self.sent.extend(decode(self, data))
 
     # --- reading ------------------------------------------------------------------------
 

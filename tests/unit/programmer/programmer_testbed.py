@@ -19,6 +19,7 @@ from ryu_sched.db import models as db
 from ryu_sched.db.models import LearnedNeighbor
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.services import Services
+from tests.unit.programmer.ofchannel import BundleAdd, decode
 
 ofp = compat.ofproto_v1_3
 parser = compat.ofproto_v1_3_parser
@@ -30,8 +31,9 @@ FLOW_MOD_MATCH_OFFSET = ofp.OFP_FLOW_MOD_SIZE - ofp.OFP_MATCH_SIZE
 
 
 class FakeDatapath:
-    """What the programmer needs of an os-ken Datapath: ``id``, ``send_msg`` (which gives a
-    message its xid) and the protocol modules messages are built with."""
+    """What the programmer needs of an os-ken Datapath: ``id``, ``set_xid``, ``send_msg``
+    (which gives a message its xid), ``send`` (bytes: decoded back into messages here) and
+    the protocol modules messages are built with."""
 
     def __init__(self, dpid: int) -> None:
         self.id = dpid
@@ -40,16 +42,23 @@ class FakeDatapath:
         self.sent: list[Any] = []
         self.xid = 0
 
+    def set_xid(self, msg: Any) -> int:
+        self.xid += 1
+        msg.set_xid(self.xid)
+        return self.xid
+
     def send_msg(self, msg: Any) -> None:
         if msg.xid is None:
-            self.xid += 1
-            msg.set_xid(self.xid)
+            self.set_xid(msg)
         self.sent.append(msg)
+
+    def send(self, data: bytes) -> None:
+        self.sent.extend(decode(self, data))
 
     def flow_mods(self) -> list[Any]:
         """Every flow mod sent, plain or inside a bundle, in order."""
-        return [m.message if isinstance(m, compat.ONFBundleAddMsg) else m for m in self.sent
-                if isinstance(m, parser.OFPFlowMod | compat.ONFBundleAddMsg)]
+        return [m.message if isinstance(m, BundleAdd) else m for m in self.sent
+                if isinstance(m, parser.OFPFlowMod | BundleAdd)]
 
     def bundles(self) -> list[Bundle]:
         """The bundles sent, as the switch would see them."""
@@ -60,7 +69,7 @@ class FakeDatapath:
                     result[m.bundle_id] = Bundle(m.bundle_id, m.flags)
                 elif m.type == ofp.ONF_BCT_COMMIT_REQUEST:
                     result[m.bundle_id].committed = True
-            elif isinstance(m, compat.ONFBundleAddMsg):
+            elif isinstance(m, BundleAdd):
                 bundle = result[m.bundle_id]
                 assert not bundle.committed, "message added to a committed bundle"
                 assert m.flags == bundle.flags

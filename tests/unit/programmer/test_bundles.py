@@ -16,6 +16,7 @@ from ryu_sched import compat
 from ryu_sched.db import models as db
 from ryu_sched.programmer import canonical
 from ryu_sched.programmer.programmer import Programmer
+from tests.unit.programmer.ofchannel import BundleAdd
 from tests.unit.programmer.programmer_testbed import (
     SWITCH1,
     Cloud,
@@ -132,7 +133,7 @@ def test_a_flow_rejected_inside_a_bundle_is_tried_again_on_the_next_sync(
     programmer, cloud = env
     datapath = FakeDatapath(SWITCH1)
     connect(programmer, datapath, cloud.ports_of[SWITCH1], installed=[])
-    adds = [m for m in datapath.sent if isinstance(m, compat.ONFBundleAddMsg)]
+    adds = [m for m in datapath.sent if isinstance(m, BundleAdd)]
     victim = adds[3]
     programmer.error(datapath, error(datapath, victim.xid, ofp.OFPET_BAD_ACTION,
                                      ofp.OFPBAC_BAD_OUT_PORT))

@@ -30,7 +30,7 @@ from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.programmer.send import send_changes
 from tests.support import ovs_sandbox
 from tests.unit.flows.flows_testbed import make_snapshot, make_two_router_snapshot
-from tests.unit.programmer.ofchannel import OpenFlowChannel, ofp, parser
+from tests.unit.programmer.ofchannel import BundleAdd, OpenFlowChannel, ofp, parser
 from tests.unit.programmer.programmer_testbed import SWITCH1, flow_stats, make_services, seed
 
 TOOLS = ("ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl")
@@ -192,7 +192,7 @@ def connect(prog: Programmer, channel: OpenFlowChannel) -> None:
 
 def flow_messages(channel: OpenFlowChannel) -> list[Any]:
     return [m for m in channel.sent
-            if isinstance(m, parser.OFPFlowMod | parser.ONFBundleAddMsg)]
+            if isinstance(m, parser.OFPFlowMod | BundleAdd)]
 
 
 def test_the_programmer_fills_a_real_switch_in_one_bundle_and_a_reconnect_sends_nothing(
@@ -202,7 +202,7 @@ def test_the_programmer_fills_a_real_switch_in_one_bundle_and_a_reconnect_sends_
         with channel_to(mgmt, SWITCH1) as first:
             connect(prog, first)
             assert first.errors == []
-            bundled = [m for m in first.sent if isinstance(m, parser.ONFBundleAddMsg)]
+            bundled = [m for m in first.sent if isinstance(m, BundleAdd)]
             commits = [m for m in first.sent if isinstance(m, parser.ONFBundleCtrlMsg)
                        and m.type == ofp.ONF_BCT_COMMIT_REQUEST]
             desired = prog.desired_table(SWITCH1, prog.snapshot()).specs
