@@ -31,7 +31,6 @@ from ryu_sched.leadership import (
     SoleLeadership,
     default_holder_id,
 )
-from ryu_sched.programmer.neighbors import LearnedNeighbor  # noqa: F401 (creates its table)
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.registry.component import RegistryComponent
 from ryu_sched.resources.agent_scheduler import DhcpPorts
@@ -141,6 +140,10 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
     @compat.set_ev_cls(compat.ofp_event.EventOFPPacketIn, compat.MAIN_DISPATCHER)
     def _packet_in(self, ev: Any) -> None:
         self.programmer.packet_in(ev.msg.datapath, ev.msg.data)
+
+    @compat.set_ev_cls(compat.EventBarrierReply, compat.MAIN_DISPATCHER)
+    def _barrier(self, ev: Any) -> None:
+        self.programmer.barrier_reply(ev.msg.datapath, ev.msg.xid)
 
     @compat.set_ev_cls(compat.ofp_event.EventOFPErrorMsg,
                        [compat.CONFIG_DISPATCHER, compat.MAIN_DISPATCHER])
