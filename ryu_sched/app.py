@@ -145,6 +145,11 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
     def _barrier(self, ev: Any) -> None:
         self.programmer.barrier_reply(ev.msg.datapath, ev.msg.xid)
 
+    @compat.set_ev_cls(compat.EventRoleReply, [compat.CONFIG_DISPATCHER, compat.MAIN_DISPATCHER])
+    def _role_reply(self, ev: Any) -> None:
+        msg = ev.msg
+        self.programmer.role_reply(msg.datapath, msg.role, msg.generation_id, msg.xid)
+
     @compat.set_ev_cls(compat.ofp_event.EventOFPErrorMsg,
                        [compat.CONFIG_DISPATCHER, compat.MAIN_DISPATCHER])
     def _error(self, ev: Any) -> None:

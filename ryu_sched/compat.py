@@ -59,6 +59,15 @@ CONF = cfg_module.CONF
 ONFBundleCtrlMsg = ofproto_v1_3_parser.ONFBundleCtrlMsg
 ONFBundleAddMsg = ofproto_v1_3_parser.ONFBundleAddMsg
 EventBarrierReply = ofp_event.EventOFPBarrierReply
+# OpenFlow roles: with several controllers the leader is MASTER, the others SLAVE; the
+# generation id (the lease's epoch) makes a switch refuse a stale master.
+OFPRoleRequest = ofproto_v1_3_parser.OFPRoleRequest
+EventRoleReply = ofp_event.EventOFPRoleReply
+ROLE_MASTER = ofproto_v1_3.OFPCR_ROLE_MASTER
+ROLE_SLAVE = ofproto_v1_3.OFPCR_ROLE_SLAVE
+ROLE_EQUAL = ofproto_v1_3.OFPCR_ROLE_EQUAL
+ROLE_REQUEST_FAILED = ofproto_v1_3.OFPET_ROLE_REQUEST_FAILED
+ROLE_STALE = ofproto_v1_3.OFPRRFC_STALE
 
 __all__ = [
     "APP_CLASS",
@@ -67,8 +76,15 @@ __all__ = [
     "DEAD_DISPATCHER",
     "FRAMEWORK",
     "MAIN_DISPATCHER",
+    "ROLE_EQUAL",
+    "ROLE_MASTER",
+    "ROLE_REQUEST_FAILED",
+    "ROLE_SLAVE",
+    "ROLE_STALE",
     "App",
     "EventBarrierReply",
+    "EventRoleReply",
+    "OFPRoleRequest",
     "ONFBundleAddMsg",
     "ONFBundleCtrlMsg",
     "arp",

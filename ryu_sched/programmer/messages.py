@@ -165,6 +165,12 @@ def flow_stats_request(datapath: Any) -> Any:
                                       0, 0, parser.OFPMatch())
 
 
+def role_request(datapath: Any, role: int, generation_id: int) -> Any:
+    """``OFPRoleRequest``: ``role`` (compat.ROLE_MASTER or ROLE_SLAVE) with the generation id
+    (the lease's epoch) that lets the switch refuse a stale master."""
+    return compat.OFPRoleRequest(datapath, role, generation_id & 0xFFFFFFFFFFFFFFFF)
+
+
 def packet_out(datapath: Any, ofport: int, data: bytes) -> Any:
     return parser.OFPPacketOut(datapath=datapath, buffer_id=ofp.OFP_NO_BUFFER,
                                in_port=ofp.OFPP_CONTROLLER,

@@ -16,6 +16,14 @@ already brought to its desired table is not diffed again until something changed
 It also resolves each hosted router's upstream gateway MAC by ARP (packet-out on the external
 port; the reply comes back as a packet-in) and announces a moved router's external and
 floating IPs with gratuitous ARPs from its new switch.
+
+Only the leader programs (``services.leadership``). With several controllers it claims the
+MASTER role on every switch with ``generation_id`` = its lease epoch, and programs a switch
+once the switch confirmed (``roles.py``); when elected it reads every switch's ports and
+flows again (the previous leader changed them) and sends only the difference. The others
+claim SLAVE and neither read nor write. On demotion it stops at once, even in the middle of
+a sync (:class:`NotLeading`), and claims SLAVE. Alone on its database it leads from the
+start and claims nothing.
 """
 
 from __future__ import annotations
@@ -31,9 +39,11 @@ from flows import model as fm
 from flows.pipeline import desired_flows
 from ryu_sched import compat
 from ryu_sched.events import Event, PortLocated
+from ryu_sched.leadership import FencedOut
 from ryu_sched.programmer import diff, messages, packets
 from ryu_sched.programmer.gcpause import GcPause
 from ryu_sched.programmer.neighbors import NeighborTable
+from ryu_sched.programmer.roles import Role
 from ryu_sched.programmer.send import Carried, Sent, send_changes
 from ryu_sched.programmer.snapshot import Model, Recorded, assemble, locations, read_model
 from ryu_sched.programmer.switch import DesiredTable, SwitchState
@@ -48,6 +58,8 @@ ARP_RETRY_SECONDS = 2.0
 RESYNC_SECONDS = 30.0
 #: Delays before each round of gratuitous ARPs after a router appears on a switch.
 GARP_REPEATS = (0.0, 0.5, 1.5)
+#: Reads of the model in a row that changes may overtake before one is used anyway.
+MODEL_READ_ATTEMPTS = 5
 #: Flow-stats entries read into the installed table between two yields to the hub.
 READ_CHUNK = 1000
 #: Errors that mean "this switch does not know the bundle extension".
@@ -61,6 +73,9 @@ class SyncStats:
 
     syncs: int = 0
     flow_mods: int = 0
+    role_requests: int = 0
+    roles_refused: int = 0
+    syncs_abandoned: int = 0
     bundles: int = 0
     model_reads: int = 0
     desired_computed: int = 0
@@ -72,9 +87,16 @@ def _yield() -> None:
     compat.hub.sleep(0)
 
 
+class NotLeading(Exception):
+    """Raised between two steps of a sync when this controller stopped leading."""
+
+
 class Programmer:
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.leadership = services.leadership
+        # Several controllers: claim OpenFlow roles (alone on the database: none).
+        self.claims_roles = bool(self.leadership.contended)
         self.switches: dict[int, SwitchState] = {}
         self.neighbors = NeighborTable(services.db)
         self.stats = SyncStats()
@@ -89,6 +111,10 @@ class Programmer:
         self._last_snapshot: fm.Snapshot | None = None
         # The model as last read, and versions of what desired flows depend on.
         self._model: Model | None = None
+        # Counts model_changed(): a read of the model that a change overtook (reading
+        # yields to the hub on PostgreSQL, and the change's event may arrive meanwhile)
+        # is read again, instead of being kept as current.
+        self._model_changes = 0
         self._model_version = 0
         self._locations: dict[str, int] = {}
         self._locations_version = 0
@@ -109,6 +135,8 @@ class Programmer:
         gc.collect()
         gc.freeze()
         self.services.bus.subscribe(self._on_model_event)
+        self.leadership.watch(on_elected=self._elected, on_demoted=self._demoted,
+                              on_term=self._term_seen)
         self._running = True
         self._threads = [compat.hub.spawn(self._worker), compat.hub.spawn(self._arp_loop)]
 
@@ -123,9 +151,113 @@ class Programmer:
     # --- framework events (called by the app shim) ------------------------------------
 
     def switch_connected(self, datapath: Any) -> None:
-        LOG.info("switch %016x connected; reading its ports and flows", datapath.id)
-        self.switches[int(datapath.id)] = SwitchState(datapath=datapath)
-        datapath.send_msg(messages.port_desc_request(datapath))
+        state = SwitchState(datapath=datapath)
+        self.switches[int(datapath.id)] = state
+        if not self.claims_roles:
+            LOG.info("switch %016x connected; reading its ports and flows", datapath.id)
+            datapath.send_msg(messages.port_desc_request(datapath))
+        elif self.leadership.is_leader and self.leadership.epoch is not None:
+            LOG.info("switch %016x connected; claiming MASTER (generation %d), reading its "
+                     "ports and flows", datapath.id, self.leadership.epoch)
+            self._claim_master(state, self.leadership.epoch)
+        else:
+            LOG.info("switch %016x connected; claiming SLAVE", datapath.id)
+            self._claim_slave(state, self.leadership.known_epoch)
+
+    # --- OpenFlow roles (several controllers) -----------------------------------------
+
+    @property
+    def leading(self) -> bool:
+        return bool(self.leadership.is_leader)
+
+    def may_program(self, state: SwitchState) -> bool:
+        """Leading, and (several controllers) confirmed MASTER at our epoch."""
+        if not self.leadership.is_leader:
+            return False
+        return not self.claims_roles or state.role.is_master(self.leadership.epoch)
+
+    def summary(self) -> dict[str, int]:
+        """Counters for the API's stats: switches connected, those this controller may
+        program (confirmed MASTER; alone on its database: all), flow mods sent, role
+        requests made and refused, syncs abandoned on losing the lead."""
+        return {"switches": len(self.switches),
+                "programmed_switches": sum(1 for s in list(self.switches.values())
+                                           if self.may_program(s)),
+                "flow_mods": self.stats.flow_mods, "role_requests": self.stats.role_requests,
+                "roles_refused": self.stats.roles_refused,
+                "syncs_abandoned": self.stats.syncs_abandoned}
+
+    def _request_role(self, state: SwitchState, role: Role, generation: int) -> None:
+        msg = messages.role_request(state.datapath, role.wire, generation)
+        state.datapath.send_msg(msg)
+        state.role.asked(role, generation, getattr(msg, "xid", None))
+        self.stats.role_requests += 1
+
+    def _claim_master(self, state: SwitchState, epoch: int) -> None:
+        """MASTER, then read the switch again: the requests are handled in order, so the
+        table read is the one no other controller can change any more."""
+        self._request_role(state, Role.MASTER, epoch)
+        self.gc.release(state.reading)
+        state.restart_read()
+        state.inflight.clear()
+        state.port_buffer = {}
+        state.datapath.send_msg(messages.port_desc_request(state.datapath))
+
+    def _claim_slave(self, state: SwitchState, generation: int) -> None:
+        self._request_role(state, Role.SLAVE, generation)
+
+    def _elected(self, epoch: int) -> None:
+        """Leader from now on (the elector's green thread): claim every switch."""
+        if self.claims_roles:
+            LOG.info("leading at epoch %d: claiming MASTER on %d switches", epoch,
+                     len(self.switches))
+            for state in list(self.switches.values()):
+                self._claim_master(state, epoch)
+        self.model_changed()      # the model as followers saw it may be behind
+
+    def _demoted(self) -> None:
+        """No longer the leader: stop at once (a sync in progress stops at its next step)
+        and claim SLAVE everywhere."""
+        self._dirty.clear()
+        if not self.claims_roles:
+            return
+        LOG.warning("no longer leading: programming stopped, claiming SLAVE on %d switches",
+                    len(self.switches))
+        for state in list(self.switches.values()):
+            self._claim_slave(state, self.leadership.known_epoch)
+
+    def _term_seen(self, epoch: int) -> None:
+        """A newer term exists: a follower's SLAVE requests may have been refused as stale
+        (or carry an older generation): ask again with it."""
+        if not self.claims_roles or self.leadership.is_leader:
+            return
+        for state in list(self.switches.values()):
+            if not state.role.is_slave_at_least(epoch):
+                self._claim_slave(state, epoch)
+
+    def role_reply(self, datapath: Any, role: int, generation_id: int, xid: int) -> None:
+        state = self._state(datapath)
+        if state is None:
+            return
+        granted = Role.of_wire(role)
+        if not state.role.answered(granted, xid):
+            return
+        if granted is Role.MASTER:
+            LOG.info("switch %016x: MASTER at generation %d", state.dpid, generation_id)
+            if self.may_program(state):
+                self.mark_all_dirty(first=state.dpid)
+        else:
+            LOG.info("switch %016x: %s at generation %d", state.dpid, granted.value,
+                     generation_id)
+
+    def _role_refused(self, state: SwitchState, msg: Any) -> None:
+        self.stats.roles_refused += 1
+        state.role.refuse()
+        stale = msg.code == compat.ROLE_STALE
+        LOG.warning("switch %016x refused %s at generation %d (%s)", state.dpid,
+                    state.role.wanted.value, state.role.generation,
+                    "a newer generation exists: another controller leads" if stale
+                    else f"code {msg.code}")
 
     def switch_disconnected(self, datapath: Any) -> None:
         state = self.switches.get(int(datapath.id or 0))
@@ -177,6 +309,8 @@ class Programmer:
         self.mark_all_dirty(first=state.dpid)
 
     def packet_in(self, datapath: Any, data: bytes) -> None:
+        if not self.leading:
+            return        # (a slave gets none; an EQUAL connection would)
         parsed = packets.parse_arp(data)
         if parsed is None:
             return
@@ -199,6 +333,10 @@ class Programmer:
         commit, nothing of the bundle was applied: the flow table is read again and the next
         change goes out as plain flow mods, so that a culprit fails alone."""
         state = self._state(datapath)
+        if state is not None and msg.type == compat.ROLE_REQUEST_FAILED:
+            if msg.xid == state.role.xid:      # (not an older request's)
+                self._role_refused(state, msg)
+            return
         sent = state.inflight.get(msg.xid) if state is not None else None
         if state is None or sent is None:
             LOG.error("switch %016x reported error type=%s code=%s (xid %s)", datapath.id,
@@ -241,6 +379,7 @@ class Programmer:
     def model_changed(self) -> None:
         """The database changed: read the model again before the next sync, re-diff all."""
         self._model = None
+        self._model_changes += 1
         self.mark_all_dirty()
 
     def mark_all_dirty(self, first: int | None = None) -> None:
@@ -286,26 +425,49 @@ class Programmer:
     def sync_dirty(self) -> None:
         """One round: re-diff the switches dirty now, oldest first. Switches that become
         dirty meanwhile wait for the next round."""
-        dirty = [d for d in self._dirty if d in self.switches and self.switches[d].ready]
+        if not self.leading:
+            self._dirty.clear()
+            return
+        dirty = [d for d in self._dirty if d in self.switches and self.switches[d].ready
+                 and self.may_program(self.switches[d])]
         for dpid in dirty:
             del self._dirty[dpid]
         if not dirty:
             return
-        with self.gc.held("sync"):
-            snapshot = self.snapshot()
-            self._last_snapshot = snapshot
-            self._record_port_locations(snapshot)
-            for dpid in dirty:
-                state = self.switches.get(dpid)
-                if state is not None and state.ready:
-                    self.sync_switch(state, snapshot)
-                    self.pause()
-            self._announce_moves(snapshot)
+        try:
+            with self.gc.held("sync"):
+                snapshot = self.snapshot()
+                self._last_snapshot = snapshot
+                self._record_port_locations(snapshot)
+                for dpid in dirty:
+                    state = self.switches.get(dpid)
+                    if state is not None and state.ready and self.may_program(state):
+                        self.sync_switch(state, snapshot)
+                        self._pause()
+                self._announce_moves(snapshot)
+        except (NotLeading, FencedOut):
+            self.stats.syncs_abandoned += 1
+            LOG.warning("sync abandoned: this controller no longer leads")
+
+    def _pause(self) -> None:
+        """Yield to the hub; then stop the sync if we stopped leading meanwhile."""
+        self.pause()
+        if not self.leading:
+            raise NotLeading
 
     def _current_model(self) -> Model:
-        if self._model is None:
+        attempts = 0
+        while self._model is None:
+            changes = self._model_changes
             with self.services.db.session() as session:
-                self._model = read_model(session, self.neighbors.macs)
+                model = read_model(session, self.neighbors.macs)
+            attempts += 1
+            if self._model_changes != changes:
+                if attempts < MODEL_READ_ATTEMPTS:
+                    continue              # a change came in while we read: read again
+                # changes keep coming: use this read, and read again for the next round
+                compat.hub.spawn(self.model_changed)
+            self._model = model
             self._model_version += 1
             self.stats.model_reads += 1
             self.pause()
@@ -327,7 +489,7 @@ class Programmer:
         table = self._desired.get(dpid)
         if table is None or table.inputs != inputs:
             specs = tuple(desired_flows(snapshot, dpid))
-            self.pause()
+            self._pause()
             table = DesiredTable(inputs=inputs, specs=specs, wanted=diff.wanted_of(specs))
             self._desired[dpid] = table
             self.stats.desired_computed += 1
@@ -374,7 +536,7 @@ class Programmer:
         for start in range(0, len(entries), READ_CHUNK):
             installed.update(diff.installed_of(entries[start:start + READ_CHUNK]))
             if start + READ_CHUNK < len(entries):
-                self.pause()
+                self._pause()
         return installed
 
     def _send(self, state: SwitchState, changes: diff.FlowChanges) -> tuple[int, int]:
@@ -384,7 +546,7 @@ class Programmer:
         bundled = state.bundles and not state.plain_next
         state.plain_next = False
         sent = send_changes(state.datapath, changes,
-                            state.next_bundle_id if bundled else None, self.pause)
+                            state.next_bundle_id if bundled else None, self._pause)
         state.inflight.update(sent)  # until the barrier reply after them
         bundles = sum(1 for s in sent.values() if s.carried is Carried.BUNDLE_COMMIT)
         self.stats.flow_mods += len(changes)
@@ -409,9 +571,11 @@ class Programmer:
         if not changes:
             return
         record_port_locations(self.services, changes)
-        # a model read later has these; the one in hand is told directly
-        self._model = model.with_recorded(
-            {c.port_id: Recorded(c.dpid, str(c.status)) for c in changes})
+        # a model read later has these; the one in hand is told directly (unless a change
+        # came in while we wrote: then the model is read again anyway)
+        if self._model is model:
+            self._model = model.with_recorded(
+                {c.port_id: Recorded(c.dpid, str(c.status)) for c in changes})
 
     # --- ARP for upstream gateways, gratuitous ARP after moves ---------------------------
 
@@ -431,7 +595,7 @@ class Programmer:
         known, one refresh per (switch, gateway) after start. Works on the snapshot of the
         last sync (a learnt MAC triggers a sync), so it never reads the database itself."""
         snapshot = self._last_snapshot
-        if snapshot is None:
+        if snapshot is None or not self.leading:
             return
         for router in snapshot.routers:
             gw = router.gateway
@@ -501,7 +665,8 @@ class Programmer:
                 self._packet_out(state, ofport, data)
 
     def _packet_out(self, state: SwitchState, ofport: int, data: bytes) -> None:
-        state.datapath.send_msg(messages.packet_out(state.datapath, ofport, data))
+        if self.may_program(state):
+            state.datapath.send_msg(messages.packet_out(state.datapath, ofport, data))
 
 
 def _describe(sent: Sent) -> str:

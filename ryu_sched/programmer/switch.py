@@ -11,6 +11,7 @@ from typing import Any
 from flows.spec import FlowSpec
 from ryu_sched.programmer.canonical import FlowKey
 from ryu_sched.programmer.diff import Installed, Wanted
+from ryu_sched.programmer.roles import SwitchRole
 from ryu_sched.programmer.send import Carried, Sent
 
 
@@ -48,6 +49,8 @@ class SwitchState:
     #: bundles the switch rejected (their other errors are expected, not news)
     failed_bundles: set[int] = dataclasses.field(default_factory=set)
     _bundle_ids: Any = dataclasses.field(default_factory=lambda: itertools.count(1))
+    #: our OpenFlow role on this connection (several controllers), asked and answered
+    role: SwitchRole = dataclasses.field(default_factory=SwitchRole)
 
     @property
     def dpid(self) -> int:

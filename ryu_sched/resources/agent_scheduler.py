@@ -229,6 +229,8 @@ def stats(services: Services, context: Context) -> dict[str, Any]:
         "refused_unauthorized": handle.agent_rpc.access.refused,
         "monitor_ticks": registry.monitor_ticks,
         "leadership": services.leadership.view().as_dict(),
+        **({"openflow": services.programmer.summary()}
+           if getattr(services.programmer, "summary", None) is not None else {}),
         **{f"{kind.value}_bindings": registry.bindings.count(kind) for kind in SPECS},
     }
 

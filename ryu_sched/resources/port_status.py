@@ -1,10 +1,10 @@
 """Where each port's tap was seen and the status that follows from it: the one writer of
 ``ports.bound_dpid`` and of the data-plane status of a port.
 
-The programmer learns locations from the switches' port descriptions and hands them here;
-:func:`record_port_locations` writes the rows that differ in one transaction and publishes a
-:class:`ryu_sched.events.PortLocated` for each of them once it has committed (the programmer
-itself ignores those events: it already knows).
+The programmer (the leader's) learns locations from the switches' port descriptions and hands
+them here; :func:`record_port_locations` writes the rows that differ in one transaction and
+publishes a :class:`ryu_sched.events.PortLocated` for each of them once it has committed (the
+programmer itself ignores those events: it already knows).
 """
 
 from __future__ import annotations
@@ -48,12 +48,15 @@ class PortLocation:
 def record_port_locations(services: Services,
                           locations: Iterable[PortLocation]) -> list[PortLocated]:
     """Write each location whose row differs (ports deleted meanwhile are skipped); returns
-    the events published, one per changed port."""
+    the events published, one per changed port. Only the leader programs switches and so
+    records locations: the write goes through its fence (``FencedOut`` once it no longer
+    leads)."""
     wanted = {location.port_id: location for location in locations}
     if not wanted:
         return []
 
     def work(tx: Tx) -> list[PortLocated]:
+        services.leadership.fence(tx.session)
         ids = sorted(wanted)
         changed: list[dict[str, object]] = []
         for start in range(0, len(ids), CHUNK):

@@ -100,6 +100,14 @@ class PostgresCluster:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{SUPERUSER}@{self.host}:{self.port}/{database}"
 
+    def socket_url(self, url: str) -> str:
+        """``url`` through the server's Unix socket instead of TCP on 127.0.0.1: for a
+        process in another network namespace (a controller in the test topology), whose
+        loopback is not ours."""
+        database = url.rsplit("/", 1)[1]
+        return (f"postgresql+psycopg://{SUPERUSER}@/{database}"
+                f"?host={self.socketdir}&port={self.port}")
+
     # --- lifecycle ------------------------------------------------------------------
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

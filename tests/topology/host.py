@@ -201,9 +201,16 @@ class Host:
                          "list", "Controller").split()
         return bool(out) and all(v == "true" for v in out)
 
-    def controller_roles(self) -> dict[str, str]:
+    def controller_roles(self, refresh: bool = True) -> dict[str, str]:
         """``{target: role}`` of br-int's controllers as ovs-vswitchd reports them:
-        ``master``, ``slave``, ``other`` (OpenFlow's EQUAL), or ``""`` while not connected."""
+        ``master``, ``slave``, ``other`` (OpenFlow's EQUAL), or ``""`` while not connected.
+
+        ovs-vswitchd writes its status columns (the role included) only when some
+        connectivity changes, not when a role does; with ``refresh`` this call first makes
+        such a change that touches nothing else (:meth:`_status_probe`, without waiting for
+        it), so the figures are at most one call old."""
+        if refresh:
+            self._status_probe()
         out = self.vsctl("--columns=target,is_connected,role", "--format=csv",
                          "--no-headings", "list", "Controller")
         roles = {}
@@ -211,6 +218,15 @@ class Host:
             target, connected, role = (field.strip('"') for field in line.split(","))
             roles[target] = role if connected == "true" else ""
         return roles
+
+    def _status_probe(self) -> None:
+        """A connectivity change that disturbs nothing: the MAC of an internal port of its
+        own (``rprobe``, no traffic) changes, which makes ovs-vswitchd refresh the status
+        columns of the whole database."""
+        self._probe_flip = not getattr(self, "_probe_flip", False)
+        mac = "02:00:00:00:00:0" + ("1" if self._probe_flip else "2")
+        self.vsctl("--no-wait", "--may-exist", "add-port", BRIDGE, "rprobe", "--", "set",
+                   "Interface", "rprobe", "type=internal", f'mac="{mac}"')
 
     def kick_target(self, target: str) -> None:
         """Make br-int try one of its controllers now (see :meth:`kick_controller`), without

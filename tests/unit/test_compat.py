@@ -211,3 +211,7 @@ class TestInstalledFramework:
         for name in ("spawn", "kill", "sleep", "Event", "Queue", "QueueEmpty"):
             assert hasattr(compat.hub, name), name
         assert compat.CONF is compat.cfg_module.CONF
+        assert compat.OFPRoleRequest is parser.OFPRoleRequest
+        assert compat.EventRoleReply is compat.ofp_event.EventOFPRoleReply
+        assert (compat.ROLE_EQUAL, compat.ROLE_MASTER, compat.ROLE_SLAVE) == (1, 2, 3)
+        assert (compat.ROLE_REQUEST_FAILED, compat.ROLE_STALE) == (11, 0)
