@@ -1,4 +1,4 @@
-"""A small webob WSGI application: routing, JSON, auth context and Neutron error bodies.
+"""A small webob WSGI application: routing, JSON, policy checks and Neutron error bodies.
 
 Resource modules declare ``ROUTES``: a list of :class:`Route`. A handler receives an
 :class:`ApiRequest` plus the path parameters and returns ``(status, body_or_None)``.
