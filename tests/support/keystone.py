@@ -65,8 +65,13 @@ def ensure_venv(path: Path | None = None) -> Path:
     path = path or venv_path()
     marker = path / ".ryu-sched-ready"
     state = path / TEMPLATE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f".{path.name}.lock", "w") as lock:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(path.parent / f".{path.name}.lock", "w")
+    except OSError as exc:
+        raise KeystoneUnavailable(f"cannot create {path} ({exc}); set {VENV_ENV} to a "
+                                  "writable place") from exc
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         installed = marker.exists() and marker.read_text().strip() == KEYSTONE_REQUIREMENT
         if not installed:
