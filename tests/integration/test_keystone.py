@@ -38,9 +38,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeystoneServer]:
     try:
-        venv = ensure_venv()
-        server = KeystoneServer(tmp_path_factory.mktemp("keystone"), venv)
-        server.start()
+        server = KeystoneServer(tmp_path_factory.mktemp("keystone"), ensure_venv())
+        server.__enter__()                      # stops what it started if it fails
     except KeystoneUnavailable as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"Keystone is needed under CI: {exc}")
