@@ -85,8 +85,19 @@ def agent_view(registry: Registry, rec: AgentRecord, now: float) -> dict[str, An
 
 # --- agents -------------------------------------------------------------------------------
 
+def _visible_agent(context: Context, agent_id: str) -> None:
+    """Neutron's get_agent is admin-only and a show it refuses is 404 (so are update and
+    delete, which check visibility first)."""
+    if not context.is_admin:
+        raise errors.AgentNotFound(id=agent_id)
+
+
 def list_agents(services: Services, context: Context,
                 filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every agent for an admin; none for anyone else (Neutron filters lists by the
+    admin-only get_agent rule, item by item: 200 and an empty list)."""
+    if not context.is_admin:
+        return []
     registry = _registry(services, context)
     wanted = common.normalize_filters(filters)
     wanted.pop("configurations", None)          # a map: not filterable, as in Neutron
@@ -97,6 +108,7 @@ def list_agents(services: Services, context: Context,
 
 
 def get_agent(services: Services, context: Context, agent_id: str) -> dict[str, Any]:
+    _visible_agent(context, agent_id)
     registry = _registry(services, context)
     return agent_view(registry, registry.agents.get(agent_id), registry.clock())
 
@@ -104,6 +116,7 @@ def get_agent(services: Services, context: Context, agent_id: str) -> dict[str, 
 def update_agent(services: Services, context: Context, agent_id: str,
                  attrs: Mapping[str, Any]) -> dict[str, Any]:
     """Only ``admin_state_up`` and ``description`` may change."""
+    _visible_agent(context, agent_id)
     registry = _registry(services, context)
     values = check_body("agent", UPDATE_SPEC, attrs, context, create=False)
     values.pop("project_id", None)
@@ -114,6 +127,7 @@ def update_agent(services: Services, context: Context, agent_id: str,
 
 
 def delete_agent(services: Services, context: Context, agent_id: str) -> None:
+    _visible_agent(context, agent_id)
     registry = _registry(services, context)
     registry.delete_agent(agent_id)
     _wake(services, context)
