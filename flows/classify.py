@@ -27,8 +27,7 @@ def classify_flows(view: SwitchView) -> list[FlowSpec]:
     for port_id, ofport in view.local_ports.items():
         port = view.ports[port_id]
         network = view.networks[port.network_id]
-        guarded = port.port_security_enabled and not port.trusted
-        nxt = Table.PORT_SECURITY if guarded else Table.ARP_RESPONDER
+        nxt = Table.PORT_SECURITY if port.guarded else Table.ARP_RESPONDER
         flows.append(FlowSpec(
             Table.CLASSIFY, PRIO_CLASSIFY, Match(in_port=ofport, vlan_vid=OFPVID_NONE),
             (WriteMetadata(network_value(network.key)), GotoTable(nxt)),

@@ -11,8 +11,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
-from flows.model import FloatingIP, Network, Port, Router, Snapshot, Subnet, Switch, tap_name
+from flows.model import (
+    FloatingIP,
+    Network,
+    Port,
+    Router,
+    SecurityGroup,
+    Snapshot,
+    Subnet,
+    Switch,
+    tap_name,
+)
 from flows.spec import OFPVID_PRESENT
+from flows.zones import firewall_zones
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,22 @@ def is_ipv4(address: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def ipv4_network(address: str) -> ipaddress.IPv4Network | None:
+    """An IPv4 address or CIDR as a network (host bits cleared), None for anything else."""
+    try:
+        net = ipaddress.ip_network(address, strict=False)
+    except ValueError:
+        return None
+    return net if isinstance(net, ipaddress.IPv4Network) else None
+
+
+def address_match(net: ipaddress.IPv4Network) -> str | tuple[str, str]:
+    """An IPv4 network as a match value: a plain address for a /32, else (address, mask)."""
+    if net.prefixlen == 32:
+        return str(net.network_address)
+    return (str(net.network_address), str(net.netmask))
 
 
 class SwitchView:
@@ -93,6 +120,36 @@ class SwitchView:
             if ofport is not None and port.network_id in self.networks:
                 result[port.id] = ofport
         return result
+
+    # ---------------------------------------------------------------- firewall
+    @cached_property
+    def firewall_zones(self) -> dict[str, int]:
+        """port id -> conntrack zone of every firewalled port up on this switch."""
+        firewalled = {pid: ofport for pid, ofport in self.local_ports.items()
+                      if self.ports[pid].firewalled}
+        return firewall_zones(firewalled, {r.key for r in self.hosted_routers})
+
+    @cached_property
+    def security_groups(self) -> dict[str, SecurityGroup]:
+        return {g.id: g for g in self.snapshot.security_groups}
+
+    @cached_property
+    def _group_members(self) -> dict[str, tuple[ipaddress.IPv4Network, ...]]:
+        members: dict[str, set[ipaddress.IPv4Network]] = {}
+        for port in self._sorted_ports:
+            if not port.security_group_ids:
+                continue
+            nets = {ipv4_network(ip) for ip in port.ips}
+            nets.update(ipv4_network(ip) for ip, _mac in port.allowed_address_pairs)
+            nets.discard(None)
+            for group_id in port.security_group_ids:
+                members.setdefault(group_id, set()).update(nets)  # type: ignore[arg-type]
+        return {g: tuple(sorted(nets)) for g, nets in members.items()}
+
+    def group_members(self, group_id: str) -> tuple[ipaddress.IPv4Network, ...]:
+        """The IPv4 addresses (fixed IPs, as /32, and allowed address pairs) of every port in
+        the group, wherever it is bound: what a remote-group rule admits."""
+        return self._group_members.get(group_id, ())
 
     # ---------------------------------------------------------------- networks
     def attachment(self, network: Network) -> Attachment | None:

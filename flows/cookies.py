@@ -2,10 +2,12 @@
 
 Encoding (64 bits)::
 
-    bits 63..56  kind   (CookieKind: base pipeline, network, port, router, floating IP, switch)
+    bits 63..56  kind   (CookieKind: base pipeline, network, port, router, floating IP, switch,
+                        security group)
     bits 55..0   ident  the low 56 bits of the owner's UUID (its last 7 bytes: random in a v4
                         UUID). An id that is not a UUID is hashed (SHA-256, first 7 bytes), a
-                        dpid is used as it is (masked to 56 bits). The base pipeline uses 0.
+                        dpid is used as it is (masked to 56 bits). The base pipeline uses 0,
+                        and so do the firewall flows that no single group owns.
 
 ``cookie_for(CookieKind.ROUTER, router.id)`` gives the cookie of every flow a router owns on
 the switch hosting it, so e.g. a router's flows can be found (or deleted with
@@ -30,6 +32,7 @@ class CookieKind(IntEnum):
     ROUTER = 0x04  # everything a router needs: on its host, and its MACs' L2 entries elsewhere
     FLOATING_IP = 0x05  # DNAT in, SNAT out, ARP answers for one floating IP
     SWITCH = 0x06  # reserved for flows that depend only on the switch's own configuration
+    SECURITY_GROUP = 0x07  # a group's conjunctive rule matches; ident 0: the shared firewall
 
 
 def ident_of(owner_id: str | int) -> int:

@@ -5,10 +5,16 @@ Per present network, by priority:
 * 110 routed hairpin: a *routed* packet (metadata routed bit) for a remote MAC that came in on
   the uplink goes back out of it (``IN_PORT``), tagged. Only on switches hosting a router of
   the network; a merely switched packet is never sent back where it came from.
+* 105 IPv4 for a firewalled local port's MAC: through conntrack in the port's zone,
+  ``ct(table=SG_INGRESS_STATE,zone=<port zone>)``; the ingress firewall outputs it (or not).
 * 100 known unicast: a local port's MAC -> its ofport; a remote port's MAC (bound on another
   switch) -> the uplink, tagged with the segmentation id; a router interface MAC -> the uplink
   when the router lives elsewhere, dropped on the router's own switch (IPv4 and ARP for it
   were consumed by earlier tables).
+* 13 / 12 IPv4 flood from the uplink / from anywhere, in a network with firewalled local
+  ports: like 11 / 10, except that each firewalled port gets its copy through its ingress
+  firewall (one ``ct(table=SG_INGRESS_STATE,zone=<port zone>)`` fork each, before the uplink
+  copy is tagged).
 * 11 flood from the uplink: to local ports only.
 * 10 flood (broadcast, multicast, unknown unicast): to local ports and the uplink.
 
@@ -22,13 +28,21 @@ from flows.context import Attachment, SwitchView
 from flows.cookies import CookieKind, cookie_for
 from flows.metadata import NETWORK_MASK, ROUTED_FLAG
 from flows.model import Network
-from flows.spec import Action, FlowSpec, Match, Output, PushVlan, SetField
+from flows.spec import ETH_TYPE_IP, Action, Ct, FlowSpec, Match, Output, PushVlan, SetField
 from flows.tables import Table
 
 PRIO_ROUTED_HAIRPIN = 110
+PRIO_UNICAST_FIREWALLED = 105
 PRIO_UNICAST = 100
+PRIO_IP_FLOOD_FROM_UPLINK = 13
+PRIO_IP_FLOOD = 12
 PRIO_FLOOD_FROM_UPLINK = 11
 PRIO_FLOOD = 10
+
+
+def to_ingress_firewall(zone: int) -> Ct:
+    """Send (a copy of) an IPv4 packet through the ingress firewall of the port of ``zone``."""
+    return Ct(zone=zone, table=Table.SG_INGRESS_STATE)
 
 
 def egress_actions(att: Attachment, hairpin: bool = False) -> tuple[Action, ...]:
@@ -61,6 +75,7 @@ def _network_flows(view: SwitchView, network: Network) -> list[FlowSpec]:
     att = view.attachment(network)
     flows: list[FlowSpec] = []
     local: list[int] = []
+    firewalled: dict[int, int] = {}  # ofport -> zone
     hairpin = att is not None and _routed_here(view, network)
     for port in view.ports_of(network.id):
         cookie = cookie_for(CookieKind.PORT, port.id)
@@ -70,6 +85,13 @@ def _network_flows(view: SwitchView, network: Network) -> list[FlowSpec]:
             flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST,
                                   network_match(network, eth_dst=port.mac),
                                   (Output(ofport),), cookie))
+            zone = view.firewall_zones.get(port.id)
+            if zone is not None:
+                firewalled[ofport] = zone
+                flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST_FIREWALLED,
+                                      network_match(network, eth_dst=port.mac,
+                                                    eth_type=ETH_TYPE_IP),
+                                      (to_ingress_firewall(zone),), cookie))
         elif att is not None and view.is_remote(port):
             flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST,
                                   network_match(network, eth_dst=port.mac),
@@ -99,4 +121,18 @@ def _network_flows(view: SwitchView, network: Network) -> list[FlowSpec]:
     if att is not None:
         flows.append(FlowSpec(Table.L2_FORWARD, PRIO_FLOOD_FROM_UPLINK,
                               network_match(network, in_port=att.ofport), to_local, net_cookie))
+    if firewalled:
+        # Plain copies first, then one firewall fork per firewalled port, then the uplink copy
+        # (tagging it last, so that the forks see the frame untagged).
+        to_open = tuple(Output(p) for p in local if p not in firewalled)
+        forks = tuple(to_ingress_firewall(firewalled[p]) for p in sorted(firewalled))
+        uplink = egress_actions(att) if att is not None else ()
+        flows.append(FlowSpec(Table.L2_FORWARD, PRIO_IP_FLOOD,
+                              network_match(network, eth_type=ETH_TYPE_IP),
+                              (*to_open, *forks, *uplink), net_cookie))
+        if att is not None:
+            flows.append(FlowSpec(Table.L2_FORWARD, PRIO_IP_FLOOD_FROM_UPLINK,
+                                  network_match(network, in_port=att.ofport,
+                                                eth_type=ETH_TYPE_IP),
+                                  (*to_open, *forks), net_cookie))
     return flows

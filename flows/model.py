@@ -17,16 +17,30 @@ Fields (all ids are the Neutron UUID strings unless noted):
 ``Subnet(id, network_id, cidr, gateway_ip)``
 
 ``Port(id, network_id, mac, fixed_ips, device_owner, device_id, port_security_enabled,
-admin_state_up)``
+admin_state_up, security_group_ids, allowed_address_pairs)``
     ``fixed_ips`` is a tuple of ``(subnet_id, ip)``. The port's OVS interface is
     ``tap_name(port.id)``. Ports owned by the network itself (``device_owner`` starting with
     ``network:``, e.g. the DHCP port) are trusted: port security is not applied to them, as in
     Neutron. Router interface / gateway / floating IP ports have no tap; they are implemented by
     the router's flows.
 
+    ``security_group_ids`` is a tuple of :class:`SecurityGroup` ids, or None. None (the
+    default) means "no firewall": the snapshot does not manage security groups for this port,
+    which is how snapshots from before security groups keep working. A tuple, even an empty
+    one, turns the stateful firewall on for the port (when it has port security and is not
+    trusted): only what the groups' rules allow passes, so ``()`` denies everything but DHCP,
+    as in Neutron. Ports without port security carry None (or ``()``): they are never
+    filtered.
+
+    ``allowed_address_pairs`` is a tuple of ``(ip_or_cidr, mac_or_None)``: besides its fixed
+    IPs, the port may send IPv4 (and ARP) from these addresses, with ``mac`` or, when None, its
+    own MAC. Pair addresses count as members' addresses for remote-group rules. IPv6 pairs are
+    ignored.
+
 ``Router(id, key, tenant_id, interfaces, gateway, host_dpid)``
     ``key`` is a small unique positive int (1 .. 65535): the conntrack zone of the router and
-    the router bits of the metadata while a packet is being routed. ``host_dpid`` is the switch
+    the router bits of the metadata while a packet is being routed. Keys below 0x8000 keep
+    clear of the firewall's per-port zones (flows/zones.py). ``host_dpid`` is the switch
     whose L3 agent hosts the router (None: not scheduled, no flows anywhere except L2 entries).
 
 ``RouterInterface(port_id, subnet_id, network_id, ip, mac, cidr)``
@@ -46,14 +60,34 @@ admin_state_up)``
     the external interface name (e.g. ``'ext0'``) on switches with an L3 agent, else None. The
     external network is always flat: its traffic uses ``external_port`` untagged.
 
-``Snapshot(networks, subnets, ports, routers, floating_ips, switches, port_locations)``
+``SecurityGroup(id, rules)`` and ``SecurityGroupRule(id, direction, ethertype, protocol,
+port_range_min, port_range_max, remote_ip_prefix, remote_group_id)``
+    As in Neutron. ``direction`` is :class:`Direction` (``'ingress'``: towards the port,
+    ``'egress'``: from it), ``ethertype`` :class:`Ethertype` (``'IPv4'``; ``'IPv6'`` rules are
+    kept but ignored by the IPv4-only pipeline). ``protocol`` is None (any) or an IP protocol
+    number 0..255 (0 also means any; tcp 6, udp 17, icmp 1). For tcp and udp,
+    ``port_range_min``/``port_range_max`` bound the destination port (both None: every port;
+    one alone: that single port); for icmp they are the ICMP type and code (None: any; a code
+    needs a type); for other protocols they must be None. ``remote_ip_prefix`` (a CIDR) or
+    ``remote_group_id`` (a group whose members' fixed IPs and pair addresses qualify), at most
+    one of the two; neither means any address. Rules only allow; what no rule allows is
+    dropped, connection by connection (replies of an allowed connection always pass). A
+    rule's ``id`` does not reach the switch: conjunction ids come from (direction, group,
+    remote).
+
+``Snapshot(networks, subnets, ports, routers, floating_ips, switches, port_locations,
+security_groups)``
     ``port_locations`` maps a port id to the dpid of the switch on which its tap was seen.
+    ``security_groups`` holds every group a port of the snapshot refers to (by id, directly
+    or as a rule's remote group); an unknown group id counts as a group without rules.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
 
 NetworkType = Literal["vlan", "flat"]
@@ -143,6 +177,68 @@ class Subnet:
     gateway_ip: str | None = None
 
 
+class Direction(StrEnum):
+    INGRESS = "ingress"
+    EGRESS = "egress"
+
+
+class Ethertype(StrEnum):
+    IPV4 = "IPv4"
+    IPV6 = "IPv6"
+
+
+#: IP protocols whose rules may give a destination port range.
+PORT_PROTOCOLS = frozenset({6, 17})
+IP_PROTO_ICMP = 1
+
+
+@dataclass(frozen=True)
+class SecurityGroupRule:
+    id: str
+    direction: Direction
+    ethertype: Ethertype = Ethertype.IPV4
+    protocol: int | None = None
+    port_range_min: int | None = None
+    port_range_max: int | None = None
+    remote_ip_prefix: str | None = None
+    remote_group_id: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "direction", Direction(self.direction))
+        object.__setattr__(self, "ethertype", Ethertype(self.ethertype))
+        if self.protocol is not None and not 0 <= self.protocol <= 255:
+            raise ValueError(f"rule {self.id}: protocol {self.protocol} out of range 0..255")
+        if self.protocol == 0:
+            object.__setattr__(self, "protocol", None)
+        low, high = self.port_range_min, self.port_range_max
+        if low is not None or high is not None:
+            limit = 255 if self.protocol == IP_PROTO_ICMP else 65535
+            if self.protocol not in PORT_PROTOCOLS | {IP_PROTO_ICMP}:
+                raise ValueError(f"rule {self.id}: a port range needs tcp, udp or icmp")
+            for value in (low, high):
+                if value is not None and not 0 <= value <= limit:
+                    raise ValueError(f"rule {self.id}: {value} out of range 0..{limit}")
+            if (self.protocol in PORT_PROTOCOLS and low is not None and high is not None
+                    and low > high):
+                raise ValueError(f"rule {self.id}: port_range_min > port_range_max")
+            if self.protocol == IP_PROTO_ICMP and low is None:
+                raise ValueError(f"rule {self.id}: an ICMP code needs an ICMP type")
+        if self.remote_ip_prefix is not None and self.remote_group_id is not None:
+            raise ValueError(f"rule {self.id}: remote_ip_prefix and remote_group_id exclude "
+                             "each other")
+        if self.remote_ip_prefix is not None:
+            ipaddress.ip_network(self.remote_ip_prefix, strict=False)
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    id: str
+    rules: tuple[SecurityGroupRule, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rules", tuple(self.rules))
+
+
 @dataclass(frozen=True)
 class Port:
     id: str
@@ -153,6 +249,17 @@ class Port:
     device_id: str = ""
     port_security_enabled: bool = True
     admin_state_up: bool = True
+    security_group_ids: tuple[str, ...] | None = None
+    allowed_address_pairs: tuple[tuple[str, str | None], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.security_group_ids is not None:
+            object.__setattr__(self, "security_group_ids", tuple(self.security_group_ids))
+        pairs = tuple((str(ip), None if mac is None else str(mac).lower())
+                      for ip, mac in self.allowed_address_pairs)
+        for ip, _mac in pairs:
+            ipaddress.ip_network(ip, strict=False)
+        object.__setattr__(self, "allowed_address_pairs", pairs)
 
     @property
     def ips(self) -> tuple[str, ...]:
@@ -166,6 +273,16 @@ class Port:
     @property
     def router_owned(self) -> bool:
         return self.device_owner in ROUTER_OWNED
+
+    @property
+    def guarded(self) -> bool:
+        """Port security applies: anti-spoofing (and the firewall, if it has groups)."""
+        return self.port_security_enabled and not self.trusted
+
+    @property
+    def firewalled(self) -> bool:
+        """The stateful firewall applies: guarded, and the snapshot manages its groups."""
+        return self.guarded and self.security_group_ids is not None
 
 
 @dataclass(frozen=True)
@@ -239,9 +356,11 @@ class Snapshot:
     floating_ips: tuple[FloatingIP, ...] = ()
     switches: tuple[Switch, ...] = ()
     port_locations: Mapping[str, int] = field(default_factory=dict)
+    security_groups: tuple[SecurityGroup, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("networks", "subnets", "ports", "routers", "floating_ips", "switches"):
+        for name in ("networks", "subnets", "ports", "routers", "floating_ips", "switches",
+                     "security_groups"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "port_locations", _frozen_mapping(self.port_locations))
 

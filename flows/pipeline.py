@@ -21,6 +21,7 @@ from flows.model import Snapshot
 from flows.nat import nat_flows
 from flows.port_security import port_security_flows
 from flows.routing import routing_flows
+from flows.security_groups import security_group_flows
 from flows.spec import FlowSpec
 
 LOG = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def desired_flows(snapshot: Snapshot, dpid: int) -> list[FlowSpec]:
         *base_flows(),
         *classify_flows(view),
         *port_security_flows(view),
+        *security_group_flows(view),
         *arp_flows(view),
         *icmp_flows(view),
         *routing_flows(view),

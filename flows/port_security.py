@@ -7,19 +7,29 @@ skip this table), all matching ``in_port``:
 * 100 ``ip,eth_src=<mac>,nw_src=<fixed ip>``: allowed, one flow per fixed IPv4.
 * 100 ``arp,eth_src=<mac>,arp_sha=<mac>,arp_spa=<fixed ip>``: allowed, one flow per fixed IPv4.
 * 100 ``udp,eth_src=<mac>,nw_src=0.0.0.0,udp_src=68,udp_dst=67``: DHCP discover/request.
+* 50 + prefix length: the same IP and ARP flows for each IPv4 allowed address pair
+  ``(ip or cidr, mac)``, with the pair's MAC (the port's own when None) and the pair's
+  address, masked for a CIDR. The priority grows with the prefix, so overlapping pairs never
+  tie; a pair equal to a fixed IP with the port's MAC adds nothing.
 * 0 anything else (other MAC or IP, IPv6, other ethertypes): table-miss drop.
 
-Allowed packets go on to ARP_RESPONDER.
+Allowed packets go on to ARP_RESPONDER, except the IPv4 of a firewalled port (one with
+security groups, see flows/security_groups.py): it goes through conntrack in the port's zone,
+``ct(table=SG_EGRESS_STATE,zone=<port zone>)``. The DHCP discover from 0.0.0.0 skips the
+firewall (it would allow it anyway).
 """
 
 from __future__ import annotations
 
-from flows.context import SwitchView, is_ipv4
+from flows.context import SwitchView, address_match, ipv4_network
 from flows.cookies import CookieKind, cookie_for
+from flows.model import Port
 from flows.spec import (
     ETH_TYPE_ARP,
     ETH_TYPE_IP,
     IP_PROTO_UDP,
+    Action,
+    Ct,
     FlowSpec,
     GotoTable,
     Match,
@@ -28,31 +38,53 @@ from flows.tables import Table
 
 PRIO_DENY = 110
 PRIO_ALLOW = 100
+PRIO_PAIR_BASE = 50
+
+
+def _sources(port: Port) -> list[tuple[int, str, str | tuple[str, str]]]:
+    """(priority, mac, address match) the port may send from: fixed IPs, then pairs."""
+    fixed = sorted({net for ip in port.ips if (net := ipv4_network(ip)) is not None})
+    result = [(PRIO_ALLOW, port.mac, address_match(net)) for net in fixed]
+    seen = {(port.mac, net) for net in fixed}
+    for address, pair_mac in port.allowed_address_pairs:
+        net = ipv4_network(address)
+        mac = pair_mac or port.mac
+        if net is None or (mac, net) in seen:
+            continue
+        seen.add((mac, net))
+        result.append((PRIO_PAIR_BASE + net.prefixlen, mac, address_match(net)))
+    return result
 
 
 def port_security_flows(view: SwitchView) -> list[FlowSpec]:
     flows: list[FlowSpec] = []
-    nxt = (GotoTable(Table.ARP_RESPONDER),)
+    to_next: tuple[Action, ...] = (GotoTable(Table.ARP_RESPONDER),)
     for port_id, ofport in view.local_ports.items():
         port = view.ports[port_id]
-        if not port.port_security_enabled or port.trusted:
+        if not port.guarded:
             continue
         cookie = cookie_for(CookieKind.PORT, port.id)
-
-        def allow(match: Match, cookie: int = cookie) -> FlowSpec:
-            return FlowSpec(Table.PORT_SECURITY, PRIO_ALLOW, match, nxt, cookie)
+        zone = view.firewall_zones.get(port.id)
+        ip_next = to_next if zone is None else (Ct(zone=zone, table=Table.SG_EGRESS_STATE),)
 
         flows.append(FlowSpec(
             Table.PORT_SECURITY, PRIO_DENY,
             Match(in_port=ofport, eth_type=ETH_TYPE_IP, ip_proto=IP_PROTO_UDP,
                   udp_src=67, udp_dst=68),
             (), cookie))
-        for ip in sorted({ip for ip in port.ips if is_ipv4(ip)}):
-            flows.append(allow(Match(in_port=ofport, eth_src=port.mac, eth_type=ETH_TYPE_IP,
-                                     ipv4_src=ip)))
-            flows.append(allow(Match(in_port=ofport, eth_src=port.mac, eth_type=ETH_TYPE_ARP,
-                                     arp_sha=port.mac, arp_spa=ip)))
-        flows.append(allow(Match(in_port=ofport, eth_src=port.mac, eth_type=ETH_TYPE_IP,
-                                 ip_proto=IP_PROTO_UDP, ipv4_src="0.0.0.0",
-                                 udp_src=68, udp_dst=67)))
+        for priority, mac, address in _sources(port):
+            flows.append(FlowSpec(
+                Table.PORT_SECURITY, priority,
+                Match(in_port=ofport, eth_src=mac, eth_type=ETH_TYPE_IP, ipv4_src=address),
+                ip_next, cookie))
+            flows.append(FlowSpec(
+                Table.PORT_SECURITY, priority,
+                Match(in_port=ofport, eth_src=mac, eth_type=ETH_TYPE_ARP, arp_sha=mac,
+                      arp_spa=address),
+                to_next, cookie))
+        flows.append(FlowSpec(
+            Table.PORT_SECURITY, PRIO_ALLOW,
+            Match(in_port=ofport, eth_src=port.mac, eth_type=ETH_TYPE_IP,
+                  ip_proto=IP_PROTO_UDP, ipv4_src="0.0.0.0", udp_src=68, udp_dst=67),
+            to_next, cookie))
     return flows

@@ -16,11 +16,21 @@ Semantics modelled (those the pipeline relies on):
   in_port is dropped, as OpenFlow requires; ``IN_PORT`` is the way back); then
   ``WriteMetadata``; then ``GotoTable``; no goto means the pipeline ends;
 * ``DecNwTtl`` at TTL <= 1 stops the action list (the packet is dropped);
+* conjunctive matches (OVS ``conjunction``): when no plain flow of higher priority matches
+  and, at some priority, every dimension of a conjunction ``id`` has a matching flow, the
+  table is searched again with ``conj_id=id`` (conjunction flows ignored). Should several
+  conjunctions complete at that priority (OVS then picks any), they must lead to flows with
+  the same actions, else :class:`AmbiguousMatch`;
 * conntrack (:class:`Conntrack`): connections per zone, committed by ``ct(commit)``; ``ct_state``
   is ``+trk`` plus ``+new`` until the first reply, ``+est`` after, ``+rpl`` for replies;
-  ``nat(src|dst=ip)`` on commit sets up a translation, which every later ``ct(nat)`` of that
-  connection applies in either direction. ``ct(table=N)`` forks: a tracked copy resumes in
-  table N with ``ct_state``/``ct_zone`` set and the metadata preserved.
+  ``+inv`` for non-IP packets and for a TCP SYN+ACK (``tcp_flags``) that opens nothing, as
+  OVS's own conntrack does; ``nat(src|dst=ip)`` on commit sets up a translation, which every
+  later ``ct(nat)`` of that connection applies in either direction; ``ct(commit,exec(
+  set_field:m->ct_mark))`` stores a mark on the connection, matched as ``ct_mark``.
+  ``ct(table=N)`` forks: a tracked copy resumes in table N with ``ct_state``/``ct_zone``/
+  ``ct_mark`` set and the metadata preserved; several forks in one action list are several
+  copies. After any ``ct`` the action list goes on with the packet untracked (NATed, if the
+  ``ct`` had no table), as in OVS.
 
 :class:`Fabric` joins several simulated switches through their uplinks on one flooding L2
 segment (the worst case of a learning bridge), to test cross-host delivery.
@@ -44,6 +54,7 @@ from flows.spec import (
     IPV4,
     MAC,
     OFPVID_PRESENT,
+    Conjunction,
     Ct,
     DecNwTtl,
     FlowSpec,
@@ -60,6 +71,8 @@ from flows.spec import (
 Packet = dict[str, Any]
 MAX_RECIRCULATIONS = 8
 MAX_FABRIC_HOPS = 64
+TCP_SYN = 0x002
+TCP_ACK = 0x010
 
 
 class SimulationError(Exception):
@@ -85,6 +98,7 @@ class _State:
     metadata: int = 0
     ct_state: int = 0
     ct_zone: int = 0
+    ct_mark: int = 0
     recirculations: int = 0
 
 
@@ -95,6 +109,15 @@ class Connection:
     reply: tuple
     nat: Nat | None
     reply_seen: bool = False
+    mark: int = 0
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """What conntrack says about a packet: its ``ct_state`` and its connection's ``ct_mark``."""
+
+    state: int
+    mark: int = 0
 
 
 def five_tuple(packet: Mapping[str, Any]) -> tuple:
@@ -111,6 +134,12 @@ def five_tuple(packet: Mapping[str, Any]) -> tuple:
 def _reverse(t: tuple) -> tuple:
     src, dst, proto, sport, dport = t
     return (dst, src, proto, dport, sport)
+
+
+def _opens_nothing(packet: Packet) -> bool:
+    """A SYN+ACK cannot start a connection: OVS conntrack calls it invalid."""
+    flags = packet.get("tcp_flags", 0)
+    return packet.get("ip_proto") == 6 and flags & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK
 
 
 class Conntrack:
@@ -131,10 +160,23 @@ class Conntrack:
 
     def execute(self, action: Ct, packet: Packet) -> int:
         """Track (and maybe commit / NAT) ``packet`` in place; return its ct_state."""
+        return self.track(action, packet).state
+
+    def track(self, action: Ct, packet: Packet) -> Tracked:
+        """Track (and maybe commit / NAT / mark) ``packet`` in place."""
         if packet.get("eth_type") != ETH_TYPE_IP:
-            return CT_TRK | CT_INV
+            return Tracked(CT_TRK | CT_INV)
         t = five_tuple(packet)
         conn, is_reply = self.lookup(action.zone, t)
+        if conn is None and _opens_nothing(packet):
+            return Tracked(CT_TRK | CT_INV)
+        state, conn = self._track(action, packet, t, conn, is_reply)
+        if conn is not None and action.commit and action.mark is not None:
+            conn.mark = action.mark
+        return Tracked(state, conn.mark if conn is not None else 0)
+
+    def _track(self, action: Ct, packet: Packet, t: tuple, conn: Connection | None,
+               is_reply: bool) -> tuple[int, Connection | None]:
         if conn is None:
             reply = _reverse(t)
             nat = action.nat if action.nat is not None and action.nat.kind else None
@@ -148,7 +190,7 @@ class Conntrack:
                 self.connections.append(conn)
                 if action.nat is not None:
                     self._translate(conn, False, packet)
-            return CT_TRK | CT_NEW
+            return CT_TRK | CT_NEW, conn
         state = CT_TRK
         if is_reply:
             conn.reply_seen = True
@@ -157,7 +199,7 @@ class Conntrack:
             state |= CT_EST if conn.reply_seen else CT_NEW
         if action.nat is not None:
             self._translate(conn, is_reply, packet)
-        return state
+        return state, conn
 
     @staticmethod
     def _translate(conn: Connection, is_reply: bool, packet: Packet) -> None:
@@ -214,27 +256,65 @@ class SwitchSimulator:
         self._run(pkt, _State(), result)
         return result
 
+    def replace_flows(self, flows: Iterable[FlowSpec]) -> None:
+        """Reprogram the switch; its conntrack (connections, marks) stays, as in OVS."""
+        conntrack = self.conntrack
+        self.__init__(flows)  # type: ignore[misc]
+        self.conntrack = conntrack
+
     # ------------------------------------------------------------------ lookup
     def lookup(self, table: int, packet: Packet, state: _State) -> FlowSpec | None:
+        flows = self.tables.get(table, ())
+        hard = self._plain_lookup(flows, packet, state, 0)
+        floor = -1 if hard is None else hard.priority
+        seen: dict[tuple[int, int], tuple[int, set[int]]] = {}
+        for flow in flows:
+            if flow.priority <= floor:
+                break
+            if flow.conjunctions and self._matches(flow, packet, state, 0):
+                for conj in flow.conjunctions:
+                    n, clauses = seen.setdefault((flow.priority, conj.id),
+                                                 (conj.n_clauses, set()))
+                    if n != conj.n_clauses:
+                        raise SimulationError(f"conjunction {conj.id}: n differs")
+                    clauses.add(conj.clause)
+        complete = sorted(((prio, cid) for (prio, cid), (n, clauses) in seen.items()
+                           if len(clauses) == n), key=lambda pc: (-pc[0], pc[1]))
+        if not complete:
+            return hard
+        top = complete[0][0]
+        results = [self._plain_lookup(flows, packet, state, cid)
+                   for prio, cid in complete if prio == top]
+        if len({None if r is None else r.actions for r in results}) > 1:
+            raise AmbiguousMatch("conjunctions at one priority disagree:\n" + "\n".join(
+                "none" if r is None else r.to_ofctl() for r in results) + f"\n{packet}")
+        return results[0]
+
+    def _plain_lookup(self, flows: Iterable[FlowSpec], packet: Packet, state: _State,
+                      conj_id: int) -> FlowSpec | None:
         best: FlowSpec | None = None
-        for flow in self.tables.get(table, ()):
+        for flow in flows:
             if best is not None and flow.priority < best.priority:
                 break
-            if self._matches(flow, packet, state):
+            if not flow.conjunctions and self._matches(flow, packet, state, conj_id):
                 if best is not None:
                     raise AmbiguousMatch(f"{best.to_ofctl()}\n{flow.to_ofctl()}\n{packet}")
                 best = flow
         return best
 
     @staticmethod
-    def _matches(flow: FlowSpec, packet: Packet, state: _State) -> bool:
+    def _matches(flow: FlowSpec, packet: Packet, state: _State, conj_id: int) -> bool:
         for name, expected in flow.match.items():
             if name == "metadata":
                 actual: Any = state.metadata
+            elif name == "conj_id":
+                actual = conj_id
             elif name == "ct_state":
                 actual = state.ct_state
             elif name == "ct_zone":
                 actual = state.ct_zone if state.ct_state else 0
+            elif name == "ct_mark":
+                actual = state.ct_mark if state.ct_state else 0
             elif name == "vlan_vid":
                 actual = packet.get("vlan_vid", 0)
             else:
@@ -298,23 +378,27 @@ class SwitchSimulator:
             pkt[action.dst] = pkt[action.src]
         elif isinstance(action, Ct):
             return self._ct(action, pkt, state, result)
+        elif isinstance(action, Conjunction):
+            raise SimulationError("a conjunction flow was executed")
         else:
             raise SimulationError(f"unsupported action {action!r}")
         return True
 
     def _ct(self, action: Ct, pkt: Packet, state: _State, result: SimResult) -> bool:
         tracked = dict(pkt) if action.table is not None else pkt
-        ct_state = self.conntrack.execute(action, tracked)
+        verdict = self.conntrack.track(action, tracked)
         if action.table is None:
-            state.ct_state, state.ct_zone = ct_state, action.zone
+            # As in OVS: the packet goes on (NATed), its conntrack fields cleared.
+            state.ct_state = state.ct_zone = state.ct_mark = 0
             return True
         if state.recirculations >= MAX_RECIRCULATIONS:
             raise SimulationError("too many recirculations")
-        fork = _State(table=action.table, metadata=state.metadata, ct_state=ct_state,
-                      ct_zone=action.zone, recirculations=state.recirculations + 1)
+        fork = _State(table=action.table, metadata=state.metadata, ct_state=verdict.state,
+                      ct_zone=action.zone, ct_mark=verdict.mark,
+                      recirculations=state.recirculations + 1)
         self._run(tracked, fork, result)
         # The original continues untracked with the rest of the action list.
-        state.ct_state = state.ct_zone = 0
+        state.ct_state = state.ct_zone = state.ct_mark = 0
         return True
 
 

@@ -23,7 +23,12 @@ Actions (the minimal set the pipeline needs; all supported by OVS 3.1 and os-ken
     ``PopVlan()``                                    OFPActionPopVlan
     ``DecNwTtl()``                                   OFPActionDecNwTtl (drops at TTL <= 1)
     ``MoveField(src, dst)``                          NXActionRegMove of the whole field
-    ``Ct(commit, zone, table, nat)``                 NXActionCT with an optional NXActionNAT
+    ``Ct(commit, zone, table, nat, mark)``           NXActionCT with an optional NXActionNAT,
+                                                     or with ``mark``: exec(set_field ct_mark)
+    ``Conjunction(id, clause, n_clauses)``           NXActionConjunction: this flow is one
+                                                     value of dimension ``clause`` (1-based) of
+                                                     the conjunctive match ``id``; the flow
+                                                     that acts matches ``conj_id=id``
     ``Nat(kind, ip)``                                the NAT part of Ct: ``kind`` 'src'/'dst'
                                                      with an address, or neither ("apply the
                                                      connection's existing NAT")
@@ -33,7 +38,7 @@ Actions (the minimal set the pipeline needs; all supported by OVS 3.1 and os-ken
 ``FlowSpec.actions`` lists the apply-actions first, then at most one ``WriteMetadata`` and at
 most one ``GotoTable`` (last); :attr:`FlowSpec.apply_actions`, :attr:`FlowSpec.write_metadata`
 and :attr:`FlowSpec.goto_table` split them into OpenFlow instructions. An empty action tuple
-means drop.
+means drop. A flow with ``Conjunction`` actions has nothing else (OVS forbids it).
 """
 
 from __future__ import annotations
@@ -75,6 +80,8 @@ FIELDS: Mapping[str, tuple[str, int, str, bool]] = {  # in the order to_ofctl() 
     "metadata": (INT, 64, "metadata", True),
     "ct_state": (INT, 32, "ct_state", True),
     "ct_zone": (INT, 16, "ct_zone", False),
+    "ct_mark": (INT, 32, "ct_mark", True),
+    "conj_id": (INT, 32, "conj_id", False),
     "vlan_vid": (INT, 13, "vlan_vid", True),
     "eth_src": (MAC, 48, "eth_src", False),
     "eth_dst": (MAC, 48, "eth_dst", False),
@@ -221,6 +228,8 @@ def _render_match_field(name: str, value: MatchValue) -> str:
         v, m = value  # type: ignore[misc]
         return f"{ofctl}={_render_ct_state(int(v), int(m))}"
     if isinstance(value, tuple):
+        if FIELDS[name][0] == INT:  # a bitwise mask reads best in hex, as OVS prints it
+            return f"{ofctl}={int(value[0]):#x}/{int(value[1]):#x}"
         return f"{ofctl}={_render_scalar(name, value[0])}/{_render_scalar(name, value[1])}"
     return f"{ofctl}={_render_scalar(name, value)}"
 
@@ -346,9 +355,16 @@ class Ct:
     table: int | None = None
     nat: Nat | None = None
 
+    mark: int | None = None
+
     def __post_init__(self) -> None:
         if not 0 <= self.zone < 1 << 16:
             raise ValueError(f"ct zone {self.zone} out of range")
+        if self.mark is not None:
+            if not 0 <= self.mark < 1 << 32:
+                raise ValueError(f"ct_mark {self.mark} out of range")
+            if not self.commit or self.nat is not None:
+                raise ValueError("a ct_mark is set by a committing ct without nat")
 
     def to_ofctl(self) -> str:
         """In the order ovs-ofctl dump-flows prints it."""
@@ -360,7 +376,31 @@ class Ct:
         parts.append(f"zone={self.zone}")
         if self.nat is not None:
             parts.append(self.nat.to_ofctl())
+        if self.mark is not None:
+            parts.append(f"exec(set_field:{self.mark:#x}->ct_mark)")
         return "ct(" + ",".join(parts) + ")"
+
+
+@dataclass(frozen=True)
+class Conjunction:
+    """One dimension value of a conjunctive match (OVS ``conjunction(id,clause/n_clauses)``).
+
+    A packet matches conjunctive match ``id`` when, for each of its ``n_clauses`` dimensions,
+    some flow with ``Conjunction(id, clause, n)`` matches it; OVS then looks up the flow that
+    matches ``conj_id=id``. All flows of one conjunctive match share one priority."""
+
+    id: int
+    clause: int
+    n_clauses: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.id < 1 << 32:
+            raise ValueError(f"conjunction id {self.id} out of range 1..2**32-1")
+        if not 2 <= self.n_clauses <= 64 or not 1 <= self.clause <= self.n_clauses:
+            raise ValueError(f"bad conjunction clause {self.clause}/{self.n_clauses}")
+
+    def to_ofctl(self) -> str:
+        return f"conjunction({self.id},{self.clause}/{self.n_clauses})"
 
 
 @dataclass(frozen=True)
@@ -384,9 +424,9 @@ class GotoTable:
         return f"goto_table:{int(self.table)}"
 
 
-Action = (Output | SetField | PushVlan | PopVlan | DecNwTtl | MoveField | Ct | WriteMetadata
-          | GotoTable)
-APPLY_ACTIONS = (Output, SetField, PushVlan, PopVlan, DecNwTtl, MoveField, Ct)
+Action = (Output | SetField | PushVlan | PopVlan | DecNwTtl | MoveField | Ct | Conjunction
+          | WriteMetadata | GotoTable)
+APPLY_ACTIONS = (Output, SetField, PushVlan, PopVlan, DecNwTtl, MoveField, Ct, Conjunction)
 
 
 @dataclass(frozen=True)
@@ -418,6 +458,11 @@ class FlowSpec:
                     raise ValueError(f"match on {name} needs {need}={value:#x}: {self.match}")
 
     def _check_action_order(self) -> None:
+        conjunctions = [a for a in self.actions if isinstance(a, Conjunction)]
+        if conjunctions and len(conjunctions) != len(self.actions):
+            raise ValueError("a flow with conjunction actions may have no other action")
+        if conjunctions and "conj_id" in self.match:
+            raise ValueError("a conj_id flow cannot itself be part of a conjunction")
         stage = 0  # 0: apply-actions, 1: after write_metadata, 2: after goto
         for action in self.actions:
             if isinstance(action, APPLY_ACTIONS):
@@ -450,6 +495,10 @@ class FlowSpec:
     @property
     def write_metadata(self) -> WriteMetadata | None:
         return next((a for a in self.actions if isinstance(a, WriteMetadata)), None)
+
+    @property
+    def conjunctions(self) -> tuple[Conjunction, ...]:
+        return tuple(a for a in self.actions if isinstance(a, Conjunction))
 
     @property
     def goto_table(self) -> int | None:

@@ -13,8 +13,17 @@ from enum import IntEnum
 class Table(IntEnum):
     #: in_port (+VLAN tag) -> network: write the network key into metadata, or drop.
     CLASSIFY = 0
-    #: Anti-spoofing for tap ports with port security: own MAC, own IPs, DHCP discovery.
+    #: Anti-spoofing for tap ports with port security: own MAC, own IPs, allowed address
+    #: pairs, DHCP discovery. IPv4 of firewalled ports goes through conntrack into
+    #: SG_EGRESS_STATE.
     PORT_SECURITY = 10
+    #: Firewall, egress (from a firewalled port), conntrack verdict: replies and related
+    #: packets of live connections are accepted, invalid ones dropped, the rest checked.
+    SG_EGRESS_STATE = 12
+    #: Firewall, egress: the port's security group rules (conjunctive matches).
+    SG_EGRESS_RULES = 14
+    #: Firewall, egress: commit what was accepted, then on to ARP_RESPONDER.
+    SG_EGRESS_ACCEPT = 16
     #: Answers ARP for router interface, gateway and floating IPs; upstream ARP replies to the
     #: controller. Everything else passes on.
     ARP_RESPONDER = 20
@@ -27,8 +36,15 @@ class Table(IntEnum):
     #: Per-router routing: to a known host of the router's subnets, or out through SNAT /
     #: floating-IP SNAT to the upstream gateway.
     ROUTING = 50
-    #: MAC forwarding within a network: local port, uplink (tagged) or flood.
+    #: MAC forwarding within a network: local port, uplink (tagged) or flood. IPv4 for a
+    #: firewalled local port goes through conntrack into SG_INGRESS_STATE instead.
     L2_FORWARD = 60
+    #: Firewall, ingress (to a firewalled port), conntrack verdict, as SG_EGRESS_STATE.
+    SG_INGRESS_STATE = 70
+    #: Firewall, ingress: the port's security group rules.
+    SG_INGRESS_RULES = 72
+    #: Firewall, ingress: commit what was accepted, output to the port.
+    SG_INGRESS_ACCEPT = 74
 
 
 #: Tables in pipeline order.

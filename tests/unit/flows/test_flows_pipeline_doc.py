@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from flows_testbed import make_snapshot
+from sg_testbed import make_secured_snapshot
 
 from flows.pipeline import desired_flows
 from flows.tables import Table
@@ -24,8 +25,9 @@ def doc_examples() -> list[str]:
 
 
 def emitted() -> set[str]:
-    snap = make_snapshot()
+    """What the test bed emits, without and with security groups."""
     return {re.sub(r"^cookie=0x[0-9a-f]+,", "", f.to_ofctl())
+            for snap in (make_snapshot(), make_secured_snapshot())
             for dpid in (1, 2, 3) for f in desired_flows(snap, dpid)}
 
 
