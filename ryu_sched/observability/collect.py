@@ -85,12 +85,20 @@ def _placements(registry: Registry) -> tuple[Placement, ...]:
 
 
 def _switches(programmer: Any) -> tuple[SwitchStatus, ...]:
+    """Connected once its ports and flow table were read; flows: the desired table it was
+    last brought to (or, before its first sync, what it has installed)."""
     if programmer is None:
         return ()
     return tuple(
-        SwitchStatus(dpid=f"{dpid:016x}", connected=bool(state.ready),
-                     flows=len(state.installed or ()))
+        SwitchStatus(dpid=f"{dpid:016x}", connected=bool(state.ready), flows=_flows(state))
         for dpid, state in sorted(dict(programmer.switches).items()))
+
+
+def _flows(state: Any) -> int:
+    table = getattr(state, "in_sync_with", None)
+    if table is not None:
+        return len(table.specs)
+    return len(state.installed or ())
 
 
 def timeline(services: Any, limit: int) -> list[dict[str, Any]]:
