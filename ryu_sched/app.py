@@ -21,10 +21,10 @@ from ryu_sched.observability.actions import ControllerActions
 from ryu_sched.observability.metrics import Metrics
 from ryu_sched.observability.server import MetricsServer
 from ryu_sched.observability.web import OperatorApp
-from ryu_sched.programmer.neighbors import LearnedNeighbor  # noqa: F401 (creates its table)
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.registry.component import RegistryComponent
 from ryu_sched.resources.agent_scheduler import DhcpPorts
+from ryu_sched.rpc import RpcServer
 from ryu_sched.services import Services
 
 LOG = logging.getLogger(__name__)
@@ -43,7 +43,11 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
                                  metrics=self.metrics)
         self.api_server: ApiServer | None = None
         self.metrics_server: MetricsServer | None = None
-        self.registry = RegistryComponent(self.services, DhcpPorts(self.services))
+        self.rpc_server: RpcServer | None = None
+        # The app serves the agent endpoint itself (limits, TLS from the settings); the
+        # registry provides its dispatcher and hears about closed connections.
+        self.registry = RegistryComponent(self.services, DhcpPorts(self.services),
+                                          serve_rpc=False)
         self.services.registry = self.registry
         self.programmer = Programmer(self.services)
         self.services.programmer = self.programmer
@@ -63,6 +67,9 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         self.api_server.start()
         self.metrics_server.start()
         self.registry.start()
+        self.rpc_server = RpcServer.from_settings(
+            settings, self.registry.dispatcher, on_close=self.registry.registry.connection_closed)
+        self.rpc_server.start()
         self.programmer.start()
         LOG.info("ryu-sched started (framework %s, database %s)", compat.FRAMEWORK,
                  self.services.db.engine.url.render_as_string(hide_password=True))
@@ -74,6 +81,9 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         if getattr(self, "_stopped", None) is not None:
             self._stopped.set()
         self.programmer.stop()
+        if self.rpc_server is not None:
+            self.rpc_server.stop()
+            self.rpc_server = None
         self.registry.stop()
         if self.api_server is not None:
             self.api_server.stop()
@@ -113,6 +123,10 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
     @compat.set_ev_cls(compat.ofp_event.EventOFPPacketIn, compat.MAIN_DISPATCHER)
     def _packet_in(self, ev: Any) -> None:
         self.programmer.packet_in(ev.msg.datapath, ev.msg.data)
+
+    @compat.set_ev_cls(compat.EventBarrierReply, compat.MAIN_DISPATCHER)
+    def _barrier(self, ev: Any) -> None:
+        self.programmer.barrier_reply(ev.msg.datapath, ev.msg.xid)
 
     @compat.set_ev_cls(compat.ofp_event.EventOFPErrorMsg,
                        [compat.CONFIG_DISPATCHER, compat.MAIN_DISPATCHER])
