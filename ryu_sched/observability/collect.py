@@ -85,13 +85,18 @@ def _placements(registry: Registry) -> tuple[Placement, ...]:
 
 
 def _switches(programmer: Any) -> tuple[SwitchStatus, ...]:
-    """Connected once its ports and flow table were read; flows: the desired table it was
-    last brought to (or, before its first sync, what it has installed)."""
+    """Connected once its ports and flow table were read and it was brought to a desired
+    table; flows: that table (or, before its first sync, what it has installed)."""
     if programmer is None:
         return ()
     return tuple(
-        SwitchStatus(dpid=f"{dpid:016x}", connected=bool(state.ready), flows=_flows(state))
+        SwitchStatus(dpid=f"{dpid:016x}", connected=bool(state.ready) and _programmed(state),
+                     flows=_flows(state))
         for dpid, state in sorted(dict(programmer.switches).items()))
+
+
+def _programmed(state: Any) -> bool:
+    return getattr(state, "in_sync_with", True) is not None
 
 
 def _flows(state: Any) -> int:
