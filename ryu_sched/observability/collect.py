@@ -31,15 +31,15 @@ def running_registry(services: Any) -> Registry | None:
 
 
 def is_leader(services: Any) -> bool:
-    """Leadership as the cluster layer tells it (``services.leader``: a bool, something with
-    an ``is_leader`` attribute or method, or a callable); a lone controller leads."""
-    leader = getattr(services, "leader", None)
-    if leader is None:
-        return True
-    value = getattr(leader, "is_leader", leader)
-    if callable(value):
-        value = value()
-    return bool(value)
+    """Leadership as the cluster layer tells it (``services.leadership`` or
+    ``services.leader``: something with an ``is_leader`` attribute or method, a bool, or a
+    callable); a lone controller leads."""
+    for name in ("leadership", "leader"):
+        role = getattr(services, name, None)
+        if role is not None:
+            value = getattr(role, "is_leader", role)
+            return bool(value() if callable(value) else value)
+    return True
 
 
 def build_status(services: Any) -> Status:

@@ -161,3 +161,6 @@ def test_leadership_is_read_from_the_cluster_layer_when_there_is_one():
                              (lambda: False, False), (False, False)):
         w.services.leader = leader  # type: ignore[attr-defined]
         assert is_leader(w.services) is expected
+    del w.services.leader  # type: ignore[attr-defined]
+    w.services.leadership = Elector(False)  # type: ignore[attr-defined]
+    assert not is_leader(w.services)
