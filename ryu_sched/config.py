@@ -29,6 +29,9 @@ OPTS = [
     cfg.IntOpt("api_max_request_body_size", default=114688, min=1024,
                help="Largest request body in bytes the API reads (413 above), as "
                     "oslo.middleware's max_request_body_size that Neutron uses."),
+    cfg.HostAddressOpt("metrics_host", default="127.0.0.1",
+                       help="Prometheus metrics (/metrics) listen address."),
+    cfg.PortOpt("metrics_port", default=9698, help="Prometheus metrics listen port."),
     cfg.HostAddressOpt("rpc_host", default="127.0.0.1", help="Agent RPC listen address."),
     cfg.PortOpt("rpc_port", default=9697, help="Agent RPC (MessagePack-RPC) listen port."),
     # agent RPC endpoint: mutual TLS
@@ -159,6 +162,8 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 9696
     api_max_request_body_size: int = 114688
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9698
     rpc_host: str = "127.0.0.1"
     rpc_port: int = 9697
     rpc_tls_cert_file: str = ""
@@ -269,6 +274,8 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         api_host=group.api_host,
         api_port=group.api_port,
         api_max_request_body_size=group.api_max_request_body_size,
+        metrics_host=group.metrics_host,
+        metrics_port=group.metrics_port,
         rpc_host=group.rpc_host,
         rpc_port=group.rpc_port,
         rpc_tls_cert_file=group.rpc_tls_cert_file,
