@@ -6,11 +6,19 @@ deleting a group deletes the rules of other groups that name it, as in Neutron);
 ``securitygroupportbindings`` (no cascade from the group: a group in use cannot go);
 ``allowedaddresspairs``.
 
+Ports that exist before this revision were never filtered. So that the upgrade does not
+suddenly drop their traffic, each project's such ports (port security on, not ``network:*``)
+join a group ``legacy-allow-all`` that allows everything in and out; operators tighten
+them at leisure. Ports created afterwards get their project's ``default`` group.
+
 Revision ID: 0003
 Revises: 0002
 """
 
 from __future__ import annotations
+
+import datetime as dt
+import uuid
 
 import sqlalchemy as sa
 from alembic import op
@@ -88,6 +96,48 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["port_id"], ["ports.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("port_id", "mac_address", "ip_address"),
     )
+
+
+    _keep_existing_ports_open()
+
+
+LEGACY_GROUP = "legacy-allow-all"
+LEGACY_DESCRIPTION = ("Made by the upgrade to security groups: the ports that existed "
+                      "before them stay unfiltered")
+
+
+def _keep_existing_ports_open() -> None:
+    bind = op.get_bind()
+    ports = sa.table("ports", sa.column("id"), sa.column("project_id"),
+                     sa.column("device_owner"), sa.column("port_security_enabled"))
+    groups = sa.table("securitygroups", sa.column("id"), sa.column("project_id"),
+                      sa.column("name"), sa.column("description"), sa.column("created_at"),
+                      sa.column("updated_at"))
+    rules = sa.table("securitygrouprules", sa.column("id"), sa.column("project_id"),
+                     sa.column("security_group_id"), sa.column("direction"),
+                     sa.column("ethertype"), sa.column("description"),
+                     sa.column("created_at"), sa.column("updated_at"))
+    bindings = sa.table("securitygroupportbindings", sa.column("port_id"),
+                        sa.column("security_group_id"))
+    rows = bind.execute(sa.select(ports.c.id, ports.c.project_id).where(
+        ports.c.port_security_enabled.is_(True),
+        sa.not_(ports.c.device_owner.startswith("network:")))).all()
+    by_project: dict[str, list[str]] = {}
+    for port_id, project_id in rows:
+        by_project.setdefault(project_id, []).append(port_id)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    for project_id, port_ids in sorted(by_project.items()):
+        group_id = str(uuid.uuid4())
+        bind.execute(groups.insert().values(
+            id=group_id, project_id=project_id, name=LEGACY_GROUP,
+            description=LEGACY_DESCRIPTION, created_at=now, updated_at=now))
+        bind.execute(rules.insert(), [
+            dict(id=str(uuid.uuid4()), project_id=project_id, security_group_id=group_id,
+                 direction=direction, ethertype=ethertype, description="",
+                 created_at=now, updated_at=now)
+            for direction in ("ingress", "egress") for ethertype in ("IPv4", "IPv6")])
+        bind.execute(bindings.insert(), [dict(port_id=port_id, security_group_id=group_id)
+                                         for port_id in port_ids])
 
 
 def downgrade() -> None:
