@@ -20,6 +20,7 @@ from ryu_sched.programmer.neighbors import LearnedNeighbor  # noqa: F401 (create
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.registry.component import RegistryComponent
 from ryu_sched.resources.agent_scheduler import DhcpPorts
+from ryu_sched.rpc import RpcServer
 from ryu_sched.services import Services
 
 LOG = logging.getLogger(__name__)
@@ -35,7 +36,11 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         settings = settings_from_conf(compat.CONF)
         self.services = Services(settings=settings, db=Database(settings.connection))
         self.api_server: ApiServer | None = None
-        self.registry = RegistryComponent(self.services, DhcpPorts(self.services))
+        self.rpc_server: RpcServer | None = None
+        # The app serves the agent endpoint itself (limits, TLS from the settings); the
+        # registry provides its dispatcher and hears about closed connections.
+        self.registry = RegistryComponent(self.services, DhcpPorts(self.services),
+                                          serve_rpc=False)
         self.services.registry = self.registry
         self.programmer = Programmer(self.services)
         self.services.programmer = self.programmer
@@ -48,6 +53,9 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
                                     settings.api_port)
         self.api_server.start()
         self.registry.start()
+        self.rpc_server = RpcServer.from_settings(
+            settings, self.registry.dispatcher, on_close=self.registry.registry.connection_closed)
+        self.rpc_server.start()
         self.programmer.start()
         LOG.info("ryu-sched started (framework %s, database %s)", compat.FRAMEWORK,
                  self.services.db.engine.url.render_as_string(hide_password=True))
@@ -59,6 +67,9 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         if getattr(self, "_stopped", None) is not None:
             self._stopped.set()
         self.programmer.stop()
+        if self.rpc_server is not None:
+            self.rpc_server.stop()
+            self.rpc_server = None
         self.registry.stop()
         if self.api_server is not None:
             self.api_server.stop()
