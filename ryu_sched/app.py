@@ -16,7 +16,6 @@ from ryu_sched.api import build_app
 from ryu_sched.api.server import ApiServer
 from ryu_sched.config import register_opts, settings_from_conf
 from ryu_sched.db import Database
-from ryu_sched.programmer.neighbors import LearnedNeighbor  # noqa: F401 (creates its table)
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.registry.component import RegistryComponent
 from ryu_sched.resources.agent_scheduler import DhcpPorts
@@ -107,6 +106,10 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
     @compat.set_ev_cls(compat.ofp_event.EventOFPPacketIn, compat.MAIN_DISPATCHER)
     def _packet_in(self, ev: Any) -> None:
         self.programmer.packet_in(ev.msg.datapath, ev.msg.data)
+
+    @compat.set_ev_cls(compat.EventBarrierReply, compat.MAIN_DISPATCHER)
+    def _barrier(self, ev: Any) -> None:
+        self.programmer.barrier_reply(ev.msg.datapath, ev.msg.xid)
 
     @compat.set_ev_cls(compat.ofp_event.EventOFPErrorMsg,
                        [compat.CONFIG_DISPATCHER, compat.MAIN_DISPATCHER])
