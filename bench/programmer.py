@@ -291,8 +291,8 @@ def respelled(target: str) -> str:
 class ControllerLog:
     """The programmer's per-switch sync lines in the controller log."""
 
-    LINE = re.compile(r"switch ([0-9a-f]{16}): (\d+ flow-mods|in sync, nothing sent) "
-                      r"\((\d+) desired\) in ([0-9.]+)s")
+    LINE = re.compile(r"switch ([0-9a-f]{16}): (\d+ flow-mods(?: in \d+ bundle\(s\))?|"
+                      r"in sync, nothing sent) \((\d+) desired\) in ([0-9.]+)s")
 
     def __init__(self, path: Path) -> None:
         self.path = path

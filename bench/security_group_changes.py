@@ -16,17 +16,35 @@ Two changes, each against a cloud of ``--members`` VM ports spread round-robin o
 
 For each: ``desired_flows`` of every switch before and after (seconds, all switches), and the
 diff the programmer would send (flows added, removed, and changed in place, summed over the
-switches), computed on the flow specs. Pure: no switch, no controller.
+switches), computed on the flow specs.
+
+(c) the same two changes through the real controller process (``python -m
+    ryu_sched.launcher``) and a real ``ovs-vswitchd`` 3.x: the cloud of (a) is written to a
+    SQLite file (the ``app`` group also has ``--members`` ports), compute switch 1 (its share
+    of the ports as dummy interfaces, as in bench/programmer.py) is connected and filled;
+    then (c1) ``PUT /v2.0/ports/<id>`` puts one more port of switch 1 in ``app``, and (c2)
+    ``POST /v2.0/security-group-rules`` adds tcp 8080 from 0.0.0.0/0 to ``app``. Timed from
+    the request until ``ovs-ofctl`` shows the new flows on the switch, with the programmer's
+    own figures (flow-mods, seconds) from its log. Needs root and Open vSwitch; ``--no-ovs``
+    skips it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
+import tempfile
 import time
+import urllib.request
 import uuid
+import warnings
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -45,6 +63,7 @@ from flows.model import (  # noqa: E402
 )
 from flows.pipeline import desired_flows  # noqa: E402
 from flows.spec import FlowSpec  # noqa: E402
+from ryu_sched.db import models as db  # noqa: E402
 
 TCP = 6
 PORTS_PER_NETWORK = 250
@@ -126,11 +145,134 @@ def report(title: str, before: Snapshot, after: Snapshot) -> None:
           f"on {touched} of {switches} switches")
 
 
+# --- (c) through the controller, on a real switch ---------------------------------------------
+
+BRIDGE = "br-int"
+
+
+def populate(path: Path, snapshot: Snapshot, groups: tuple[SecurityGroup, ...]) -> None:
+    """The snapshot's networks, subnets, ports (with their groups, bound where the snapshot
+    puts them) and ``groups`` as database rows."""
+    from sqlalchemy import insert
+
+    from ryu_sched.db import Database
+
+    database = Database(f"sqlite:///{path}")
+    database.create_schema()
+    with database.session() as session:
+        session.execute(insert(db.Network), [dict(
+            id=n.id, key=n.key, project_id="t", name=f"net-{n.key}", network_type="vlan",
+            physical_network="physnet1", segmentation_id=n.segmentation_id)
+            for n in snapshot.networks])
+        session.execute(insert(db.Subnet), [dict(
+            id=s.id, project_id="t", network_id=s.network_id, cidr=s.cidr,
+            gateway_ip=s.cidr.replace(".0/24", ".1")) for s in snapshot.subnets])
+        session.execute(insert(db.Port), [dict(
+            id=p.id, project_id="t", network_id=p.network_id, mac_address=p.mac,
+            device_owner=p.device_owner, status="ACTIVE",
+            bound_dpid=snapshot.port_locations[p.id]) for p in snapshot.ports])
+        session.execute(insert(db.IPAllocation), [dict(
+            port_id=p.id, subnet_id=p.fixed_ips[0][0], network_id=p.network_id,
+            ip_address=p.ips[0]) for p in snapshot.ports])
+        session.execute(insert(db.SecurityGroup), [dict(id=g.id, project_id="t", name=g.id)
+                                                   for g in groups])
+        session.execute(insert(db.SecurityGroupRule), [dict(
+            id=r.id, project_id="t", security_group_id=g.id, direction=str(r.direction),
+            ethertype="IPv4", protocol=None if r.protocol is None else str(r.protocol),
+            port_range_min=r.port_range_min, port_range_max=r.port_range_max,
+            remote_ip_prefix=r.remote_ip_prefix, remote_group_id=r.remote_group_id)
+            for g in groups for r in g.rules])
+        session.execute(insert(db.SecurityGroupPortBinding), [dict(
+            port_id=p.id, security_group_id=gid) for p in snapshot.ports
+            for gid in p.security_group_ids or ()])
+    database.dispose()
+
+
+def api(url: str, method: str, path: str, body: Any) -> Any:
+    request = urllib.request.Request(url + path, data=json.dumps(body).encode(),
+                                     method=method,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def through_the_controller(snapshot: Snapshot, groups: tuple[SecurityGroup, ...],
+                           app: str, members: int) -> None:
+    from bench.programmer import ControllerLog, Ovs, wait_for
+    from tests.support.controller import ControllerProcess
+    from tests.topology import cleanup, netns, unique_prefix
+    from tests.topology._run import child_env
+    from tests.topology.netns import add_netns
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-sgchanges-"))
+    populate(workdir / "ryu_sched.sqlite", snapshot, groups)
+    switch = next(sw for sw in snapshot.switches if sw.dpid == 1)
+    joiner = snapshot.ports[-1]
+    assert snapshot.port_locations[joiner.id] == 1, "the joining port is on switch 1"
+    prefix = unique_prefix("b")
+    add_netns(prefix + "ovs")
+    try:
+        with netns(prefix + "ovs"):
+            ovs = Ovs(workdir / "ovs", child_env(prefix))
+            ovs.root.mkdir()
+            ovs.start()
+            ovs.add_bridge(BRIDGE, 1, dict(switch.ports))
+            controller = ControllerProcess(workdir / "controller", options={
+                "connection": f"sqlite:///{workdir / 'ryu_sched.sqlite'}",
+                "allow_automatic_failover": False, "network_auto_schedule": False,
+                "router_auto_schedule": False})
+            try:
+                controller.start(timeout=60)
+                log = ControllerLog(controller.log_path)
+                t0 = time.perf_counter()
+                ovs.set_controller(BRIDGE, f"tcp:127.0.0.1:{controller.of_port}")
+                _t, mods, _desired, prog_s = log.wait_sync(1, 0, 120)
+                print(f"(c) switch 1 ({len(switch.ports) - 1} ports bound) filled: {mods:,} "
+                      f"flow-mods in {time.perf_counter() - t0:.2f}s (programmer {prog_s:.2f}s)")
+
+                def change(label: str, method: str, path: str, body: Any,
+                           on_switch: Any) -> None:
+                    seen = len(log.syncs(1))
+                    t0 = time.perf_counter()
+                    api(controller.url, method, path, body)
+                    answered = time.perf_counter() - t0
+                    t1 = wait_for(on_switch, 120, label, interval=0.005)
+                    _t, mods, desired, prog_s = log.wait_sync(1, seen, 120)
+                    print(f"  {label}: on the switch {t1 - t0:.3f}s after the request "
+                          f"(API answered in {answered:.3f}s); the programmer sent "
+                          f"{mods:,} flow-mods for {desired:,} desired in {prog_s:.3f}s")
+
+                ip = joiner.ips[0]
+                change(f"(c1) one port joins app ({members:,} members)",
+                       "PUT", f"/v2.0/ports/{joiner.id}",
+                       {"port": {"security_groups": [app]}},
+                       lambda: "conjunction" in ovs.ofctl(
+                           BRIDGE, "dump-flows", f"table=72,ip,nw_src={ip}"))
+                change(f"(c2) one rule added to app ({members + 1:,} ports)", "POST",
+                       "/v2.0/security-group-rules",
+                       {"security_group_rule": {
+                           "security_group_id": app, "direction": "ingress",
+                           "protocol": "tcp", "port_range_min": 8080,
+                           "port_range_max": 8080, "remote_ip_prefix": "0.0.0.0/0"}},
+                       lambda: "conjunction" in ovs.ofctl(
+                           BRIDGE, "dump-flows", "table=72,tcp,tp_dst=8080"))
+            except Exception:
+                print(controller.log_text()[-3000:])
+                raise
+            finally:
+                controller.stop()
+                ovs.stop()
+    finally:
+        cleanup(prefix)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--watchers", type=int, default=200)
     parser.add_argument("--switches", type=int, default=10)
+    parser.add_argument("--no-ovs", action="store_true", help="only (a) and (b)")
     args = parser.parse_args()
 
     app, db = uid("app"), uid("db")
@@ -162,6 +304,11 @@ def main() -> None:
                                    remote_ip_prefix="0.0.0.0/0")
     after = replace(before, security_groups=(SecurityGroup(web, (*rules, added_rule)),))
     report(f"(b) one rule added to a group of {args.members:,} ports", before, after)
+
+    if not args.no_ovs:
+        app_snapshot, _ = cloud(args.members, args.watchers, args.switches, app, db)
+        through_the_controller(replace(app_snapshot, security_groups=groups), groups, app,
+                               args.members)
 
 
 if __name__ == "__main__":

@@ -276,6 +276,11 @@ def test_projects_see_and_manage_only_their_own_groups(ctl, alice):
     bob.network.delete_security_group(made)
     bob.network.delete_network(bob_net)
     alice.network.delete_security_group(secret)
+    # An admin may delete a project's unused default group (as Neutron); the next use of the
+    # project makes a new one.
+    admin.network.delete_security_group(bob_default)
+    again = list(bob.network.security_groups())
+    assert [g.name for g in again] == ["default"] and again[0].id != bob_default.id
 
 
 def test_stateless_groups_are_refused(ctl):
