@@ -26,6 +26,8 @@ setup(
         "alembic>=1.13",
         "webob>=1.8",
         "oslo.config>=9.0",
+        # auth_strategy = keystone: token validation by auth_token, as Neutron does.
+        "keystonemiddleware>=10.0",
         "prometheus-client>=0.17",
     ],
     extras_require={

@@ -2,8 +2,9 @@
 
 Launch with ``osken-manager ryu_sched.app --config-file etc/ryu_sched.conf`` (or
 ``ryu-sched-controller``, which also works with Ryu 4.34). The app owns the database, spawns
-the Neutron API server and the agent registry (RPC endpoint, monitor) as green threads, and
-hands OpenFlow events to the programmer.
+the Neutron API server (with the operator page at ``/dashboard/``), the Prometheus metrics
+listener and the agent registry (RPC endpoint, monitor) as green threads, and hands OpenFlow
+events to the programmer.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from ryu_sched.api import build_app
 from ryu_sched.api.server import ApiServer
 from ryu_sched.config import register_opts, settings_from_conf
 from ryu_sched.db import Database
+from ryu_sched.observability.actions import ControllerActions
+from ryu_sched.observability.metrics import Metrics
+from ryu_sched.observability.server import MetricsServer
+from ryu_sched.observability.web import OperatorApp
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.registry.component import RegistryComponent
 from ryu_sched.resources.agent_scheduler import DhcpPorts
@@ -33,8 +38,11 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         settings = settings_from_conf(compat.CONF)
-        self.services = Services(settings=settings, db=Database(settings.connection))
+        self.metrics = Metrics()
+        self.services = Services(settings=settings, db=Database(settings.connection),
+                                 metrics=self.metrics)
         self.api_server: ApiServer | None = None
+        self.metrics_server: MetricsServer | None = None
         self.rpc_server: RpcServer | None = None
         # The app serves the agent endpoint itself (limits, TLS from the settings); the
         # registry provides its dispatcher and hears about closed connections.
@@ -48,9 +56,16 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         super().start()
         self.services.db.create_schema()
         settings = self.services.settings
-        self.api_server = ApiServer(build_app(self.services), settings.api_host,
-                                    settings.api_port)
+        actions = ControllerActions(self.services)
+        self.metrics.set_status_source(actions.status)
+        api = build_app(self.services)
+        self.api_server = ApiServer(OperatorApp(api, actions, self.metrics,
+                                                api.auth.context_for),
+                                    settings.api_host, settings.api_port)
+        self.metrics_server = MetricsServer(self.metrics, settings.metrics_host,
+                                            settings.metrics_port)
         self.api_server.start()
+        self.metrics_server.start()
         self.registry.start()
         self.rpc_server = RpcServer.from_settings(
             settings, self.registry.dispatcher, on_close=self.registry.registry.connection_closed)
@@ -72,6 +87,8 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         self.registry.stop()
         if self.api_server is not None:
             self.api_server.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         self.services.db.dispose()
         super().stop()
 

@@ -29,6 +29,9 @@ OPTS = [
     cfg.IntOpt("api_max_request_body_size", default=114688, min=1024,
                help="Largest request body in bytes the API reads (413 above), as "
                     "oslo.middleware's max_request_body_size that Neutron uses."),
+    cfg.HostAddressOpt("metrics_host", default="127.0.0.1",
+                       help="Prometheus metrics (/metrics) listen address."),
+    cfg.PortOpt("metrics_port", default=9698, help="Prometheus metrics listen port."),
     cfg.HostAddressOpt("rpc_host", default="127.0.0.1", help="Agent RPC listen address."),
     cfg.PortOpt("rpc_port", default=9697, help="Agent RPC (MessagePack-RPC) listen port."),
     # agent RPC endpoint: mutual TLS
@@ -66,11 +69,14 @@ OPTS = [
     cfg.IntOpt("rpc_max_frame_size", default=1024 * 1024, min=1024,
                help="Largest frame an agent may send, in bytes; a larger one closes its "
                     "connection."),
-    cfg.StrOpt("auth_strategy", default="noauth", choices=["noauth", "token"],
-               help="noauth: every request is admin. token: X-Auth-Token looked up in "
-                    "token_file."),
+    cfg.StrOpt("auth_strategy", default="noauth", choices=["noauth", "token", "keystone"],
+               help="keystone: tokens validated by keystonemiddleware's auth_token, "
+                    "configured in [keystone_authtoken]. token: X-Auth-Token looked up in "
+                    "token_file (tests, labs without Keystone). noauth: every request is "
+                    "admin (labs)."),
     cfg.StrOpt("token_file", default="",
-               help="JSON file mapping tokens to {project_id, role} (auth_strategy=token)."),
+               help="JSON file mapping tokens to {project_id, role} (auth_strategy=token); "
+                    "role: admin, member or reader."),
     cfg.ListOpt("network_vlan_ranges", default=["physnet1:100:3999"],
                 help="physnet:vlan_min:vlan_max ranges for tenant networks."),
     cfg.ListOpt("bridge_mappings", default=["physnet1:uplink"],
@@ -156,6 +162,8 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 9696
     api_max_request_body_size: int = 114688
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9698
     rpc_host: str = "127.0.0.1"
     rpc_port: int = 9697
     rpc_tls_cert_file: str = ""
@@ -172,6 +180,10 @@ class Settings:
     rpc_max_frame_size: int = 1024 * 1024
     auth_strategy: str = "noauth"
     token_file: str = ""
+    # The configuration files and directories the controller was started with: where
+    # auth_strategy = keystone reads [keystone_authtoken] (keystonemiddleware's options).
+    config_files: tuple[str, ...] = ()
+    config_dirs: tuple[str, ...] = ()
     network_vlan_ranges: dict[str, list[tuple[int, int]]] = dataclasses.field(
         default_factory=lambda: {"physnet1": [(100, 3999)]})
     bridge_mappings: dict[str, str] = dataclasses.field(
@@ -240,6 +252,17 @@ def check_rpc_settings(settings: Settings) -> None:
             f"see README), or rpc_allow_insecure = true to accept the risk.")
 
 
+def _cli_value(conf: cfg.ConfigOpts, name: str) -> list[str]:
+    """``--config-file`` / ``--config-dir`` as parsed (absent before the conf was called)."""
+    try:
+        value = getattr(conf, name)
+    except cfg.NoSuchOptError:
+        return []
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
 def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
     group: Any = getattr(conf, GROUP)
     connection = group.connection
@@ -251,6 +274,8 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         api_host=group.api_host,
         api_port=group.api_port,
         api_max_request_body_size=group.api_max_request_body_size,
+        metrics_host=group.metrics_host,
+        metrics_port=group.metrics_port,
         rpc_host=group.rpc_host,
         rpc_port=group.rpc_port,
         rpc_tls_cert_file=group.rpc_tls_cert_file,
@@ -267,6 +292,8 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         rpc_max_frame_size=group.rpc_max_frame_size,
         auth_strategy=group.auth_strategy,
         token_file=group.token_file,
+        config_files=tuple(_cli_value(conf, "config_file")),
+        config_dirs=tuple(_cli_value(conf, "config_dir")),
         network_vlan_ranges=parse_vlan_ranges(group.network_vlan_ranges),
         bridge_mappings=parse_mappings(group.bridge_mappings),
         global_physnet_mtu=group.global_physnet_mtu,

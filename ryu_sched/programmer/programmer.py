@@ -178,6 +178,7 @@ class Programmer:
 
     def packet_in(self, datapath: Any, data: bytes) -> None:
         parsed = packets.parse_arp(data)
+        self.services.metrics.packet_in("other" if parsed is None else "arp")
         if parsed is None:
             return
         opcode, src_mac, src_ip, _dst_mac, _dst_ip = parsed
@@ -355,6 +356,7 @@ class Programmer:
         self.stats.syncs += 1
         self.stats.last_desired = len(table.specs)
         self.stats.last_sync_seconds = time.perf_counter() - started
+        self.services.metrics.synced_switch(self.stats.last_sync_seconds)
         first, state.synced = not state.synced, True
         since = time.perf_counter() - state.connected_at
         if sent:
@@ -389,6 +391,7 @@ class Programmer:
         bundles = sum(1 for s in sent.values() if s.carried is Carried.BUNDLE_COMMIT)
         self.stats.flow_mods += len(changes)
         self.stats.bundles += bundles
+        self.services.metrics.sent_flow_mods(state.dpid, len(changes))
         return len(changes), bundles
 
     # --- port locations -----------------------------------------------------------------

@@ -83,11 +83,14 @@ def load(session: Session, context: Context, network_id: str) -> Network:
     return net
 
 
-def load_owned(session: Session, context: Context, network_id: str) -> Network:
+def load_owned(session: Session, context: Context, network_id: str,
+               action: str = "update_network") -> Network:
     """The network, which the caller must own (or be admin) to change."""
     net = load(session, context, network_id)
     if not context.can_see(net.project_id):
-        raise errors.NetworkNotFound(network_id)
+        # Visible (shared or external) but someone else's: Neutron's update and delete
+        # rules refuse what its show rule allows with 403.
+        raise errors.PolicyNotAuthorized(action=action)
     return net
 
 
@@ -245,7 +248,7 @@ def update_network(services: Services, context: Context, network_id: str,
 def delete_network(services: Services, context: Context, network_id: str) -> None:
     def work(tx: Tx) -> None:
         session = tx.session
-        net = load_owned(session, context, network_id)
+        net = load_owned(session, context, network_id, "delete_network")
         net_ports = list(session.scalars(select(Port).where(Port.network_id == net.id)))
         if any(p.device_owner != DeviceOwner.DHCP for p in net_ports):
             raise errors.NetworkInUse(net_id=net.id)

@@ -105,10 +105,13 @@ def load(session: Session, context: Context, subnet_id: str) -> Subnet:
     return subnet
 
 
-def load_owned(session: Session, context: Context, subnet_id: str) -> Subnet:
+def load_owned(session: Session, context: Context, subnet_id: str,
+               action: str = "update_subnet") -> Subnet:
     subnet = load(session, context, subnet_id)
     if not context.can_see(subnet.project_id):
-        raise errors.SubnetNotFound(subnet_id)
+        # Visible (shared or external) but someone else's: Neutron's update and delete
+        # rules refuse what its show rule allows with 403.
+        raise errors.PolicyNotAuthorized(action=action)
     return subnet
 
 
@@ -269,7 +272,7 @@ def update_subnet(services: Services, context: Context, subnet_id: str,
 def delete_subnet(services: Services, context: Context, subnet_id: str) -> None:
     def work(tx: Tx) -> None:
         session = tx.session
-        subnet = load_owned(session, context, subnet_id)
+        subnet = load_owned(session, context, subnet_id, "delete_subnet")
         users = session.execute(
             select(Port).join(IPAllocation, IPAllocation.port_id == Port.id)
             .where(IPAllocation.subnet_id == subnet.id)).scalars().unique().all()

@@ -53,6 +53,7 @@ class ControllerProcess:
         self.of_host = of_host
         self.api_port = free_port(host)
         self.rpc_port = free_port(host)
+        self.metrics_port = free_port(host)
         self.of_port = free_port(of_host)
         self.options = dict(options or {})
         self.tokens = tokens
@@ -65,11 +66,16 @@ class ControllerProcess:
     def url(self) -> str:
         return f"http://{self.host}:{self.api_port}"
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.host}:{self.metrics_port}/metrics"
+
     def write_config(self) -> None:
         group: dict[str, Any] = {
             "state_path": str(self.workdir / "state"),
             "api_host": self.host, "api_port": self.api_port,
             "rpc_host": self.host, "rpc_port": self.rpc_port,
+            "metrics_host": self.host, "metrics_port": self.metrics_port,
         }
         if self.tokens is not None:
             token_file = self.workdir / "tokens.json"
