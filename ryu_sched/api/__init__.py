@@ -13,12 +13,14 @@ def all_routes() -> list[Route]:
         networks,
         ports,
         routers,
+        security_groups,
         subnets,
         versions,
     )
 
     routes: list[Route] = []
-    for module in (versions, networks, subnets, ports, routers, floatingips, agents):
+    for module in (versions, networks, subnets, ports, routers, floatingips, security_groups,
+                   agents):
         routes.extend(module.ROUTES)
     return routes
 

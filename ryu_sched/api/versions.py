@@ -20,7 +20,9 @@ def list_versions(req: ApiRequest) -> tuple[int, Any]:
 def show_v2(req: ApiRequest) -> tuple[int, Any]:
     base = _base_url(req) + "/v2.0/"
     resources = [("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
-                 ("router", "routers"), ("floatingip", "floatingips"), ("agent", "agents")]
+                 ("router", "routers"), ("floatingip", "floatingips"), ("agent", "agents"),
+                 ("security_group", "security-groups"),
+                 ("security_group_rule", "security-group-rules")]
     return 200, {"resources": [
         {"name": single, "collection": plural,
          "links": [{"href": base + plural, "rel": "self"}]} for single, plural in resources]}
@@ -42,6 +44,8 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external "
      "application"),
     ("port-security", "Port Security", "Provides port security"),
+    ("security-group", "security-group", "The security groups extension."),
+    ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
     ("availability_zone", "Availability Zone", "The availability zone extension."),
     ("network_availability_zone", "Network Availability Zone",
      "Availability zone support for network."),

@@ -128,10 +128,13 @@ class Collection:
     create: CreateFn
     update: UpdateFn
     delete: DeleteFn
+    #: The URL's name of the collection when it differs from the JSON key (``plural``):
+    #: ``security-groups`` holds ``security_groups``.
+    url_name: str = ""
 
     @property
     def path(self) -> str:
-        return "/v2.0/" + self.plural
+        return "/v2.0/" + (self.url_name or self.plural)
 
 
 def _int_param(req: ApiRequest, name: str) -> int | None:

@@ -109,6 +109,16 @@ class Port(TimestampMixin, Base):
     fixed_ips: Mapped[list[IPAllocation]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, lazy="selectin",
         order_by="IPAllocation.ip_address")
+    security_group_bindings: Mapped[list[SecurityGroupPortBinding]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin",
+        order_by="SecurityGroupPortBinding.security_group_id")
+    allowed_address_pairs: Mapped[list[AllowedAddressPair]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin",
+        order_by="AllowedAddressPair.position")
+
+    @property
+    def security_group_ids(self) -> list[str]:
+        return [b.security_group_id for b in self.security_group_bindings]
 
 
 class IPAllocation(Base):
@@ -123,6 +133,78 @@ class IPAllocation(Base):
         ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True)
     network_id: Mapped[str] = mapped_column(String(36), index=True)
     ip_address: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class SecurityGroup(TimestampMixin, Base):
+    """A set of rules that allow traffic to and from the ports bound to it."""
+
+    __tablename__ = "securitygroups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True, default="")
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(1024), default="")
+
+    rules: Mapped[list[SecurityGroupRule]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin",
+        foreign_keys="SecurityGroupRule.security_group_id",
+        order_by="(SecurityGroupRule.created_at, SecurityGroupRule.id)")
+
+
+class SecurityGroupRule(TimestampMixin, Base):
+    """One rule: ``protocol`` as the API was given it (a lower-case name or a decimal
+    number, None for any); ``remote_ip_prefix`` in canonical CIDR form."""
+
+    __tablename__ = "securitygrouprules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True, default="")
+    security_group_id: Mapped[str] = mapped_column(
+        ForeignKey("securitygroups.id", ondelete="CASCADE"), index=True)
+    remote_group_id: Mapped[str | None] = mapped_column(
+        ForeignKey("securitygroups.id", ondelete="CASCADE"), nullable=True, index=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    ethertype: Mapped[str] = mapped_column(String(16), default="IPv4")
+    protocol: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    port_range_min: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    port_range_max: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    remote_ip_prefix: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    description: Mapped[str] = mapped_column(String(1024), default="")
+
+
+class DefaultSecurityGroup(Base):
+    """The ``default`` group of each project; the primary key makes a second one
+    impossible, however many requests race to create it."""
+
+    __tablename__ = "default_security_groups"
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    security_group_id: Mapped[str] = mapped_column(
+        ForeignKey("securitygroups.id", ondelete="CASCADE"), unique=True)
+
+
+class SecurityGroupPortBinding(Base):
+    """A port in a group. A group with ports cannot be deleted (no cascade from groups)."""
+
+    __tablename__ = "securitygroupportbindings"
+
+    port_id: Mapped[str] = mapped_column(
+        ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True)
+    security_group_id: Mapped[str] = mapped_column(
+        ForeignKey("securitygroups.id"), primary_key=True, index=True)
+
+
+class AllowedAddressPair(Base):
+    """An address (or CIDR) a port may send from besides its fixed IPs, with a MAC."""
+
+    __tablename__ = "allowedaddresspairs"
+
+    port_id: Mapped[str] = mapped_column(
+        ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True)
+    mac_address: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ip_address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The order the API was given the pairs in, which it answers with.
+    position: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Router(TimestampMixin, Base):

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from ryu_sched import errors
 from ryu_sched.db.models import IPAllocation, Port
 from ryu_sched.events import Action
-from ryu_sched.resources import common, listing
+from ryu_sched.resources import common, listing, port_filters
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
@@ -40,6 +40,7 @@ from ryu_sched.resources.validation import (
     to_list,
     to_str,
     to_uuid,
+    to_uuid_list,
 )
 from ryu_sched.services import Services
 from ryu_sched.shared.vocabulary import ROUTER_OWNED
@@ -65,8 +66,8 @@ SPEC: dict[str, Attr] = {
     "binding:vnic_type": Attr(_vnic_normal),
     "binding:profile": Attr(to_dict_or_none, admin=True),
     "port_security_enabled": Attr(to_bool),
-    "security_groups": Attr(to_empty_list),
-    "allowed_address_pairs": Attr(to_empty_list),
+    "security_groups": Attr(to_uuid_list(nullable=True)),
+    "allowed_address_pairs": Attr(port_filters.to_address_pairs),
     "extra_dhcp_opts": Attr(to_empty_list),
     # Not settable through Neutron's API; the data plane and agents report it here.
     "status": Attr(to_str(16), post=False, admin=True),
@@ -95,8 +96,7 @@ def to_dict(port: Port) -> dict[str, Any]:
         "binding:vif_details": {"port_filter": True} if port.binding_host_id else {},
         "binding:profile": {},
         "port_security_enabled": port.port_security_enabled,
-        "security_groups": [],
-        "allowed_address_pairs": [],
+        **port_filters.api_fields(port),
         "extra_dhcp_opts": [],
         "tags": [],
         **common.timestamps(port),
@@ -170,7 +170,9 @@ def create_port(services: Services, context: Context, attrs: Mapping[str, Any]
     def work(tx: Tx) -> dict[str, Any]:
         network = networks_mod.load_for_use(tx.session, context, values["network_id"],
                                             "create_port", allow_shared=True)
-        return to_dict(create_port_row(tx, network, values))
+        port = create_port_row(tx, network, values)
+        port_filters.on_create(tx, context, port, values)
+        return to_dict(port)
 
     return common.run(services, work)
 
@@ -194,6 +196,9 @@ def update_port(services: Services, context: Context, port_id: str,
             if key in values and getattr(port, column) != values[key]:
                 setattr(port, column, values[key])
                 changed.append(key)
+        changed += port_filters.on_update(
+            tx, context, port, values, "port_security_enabled" in changed
+            and port.port_security_enabled)
         if "fixed_ips" in values:
             current = [(a.subnet_id, a.ip_address) for a in port.fixed_ips]
             pairs = plan_fixed_ips(session, port.network_id, values["fixed_ips"], port.id,

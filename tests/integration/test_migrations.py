@@ -27,7 +27,11 @@ from tests.support.controller import ControllerProcess
 pytestmark = pytest.mark.integration
 
 FIRST = migrations.INITIAL_REVISION
-TABLES_OF_FIRST = [t for t in metadata().sorted_tables if t.name != LeaderLease.__tablename__]
+# Tables added by the revisions after the first.
+LATER_TABLES = {LeaderLease.__tablename__, m.SecurityGroup.__tablename__,
+                m.SecurityGroupRule.__tablename__, m.DefaultSecurityGroup.__tablename__,
+                m.SecurityGroupPortBinding.__tablename__, m.AllowedAddressPair.__tablename__}
+TABLES_OF_FIRST = [t for t in metadata().sorted_tables if t.name not in LATER_TABLES]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -152,6 +156,29 @@ def test_upgrade_from_the_first_revision_keeps_the_data(url: str, engine: Engine
         assert_filled(db)
     finally:
         db.dispose()
+
+
+def test_ports_from_before_security_groups_stay_open_after_the_upgrade(url: str,
+                                                                      engine: Engine) -> None:
+    migrations.upgrade(engine, "0002")
+    with Session(engine) as session, session.begin():
+        fill(session)
+        session.add(m.Port(id="dhcp-1", network_id="net-1", mac_address="fa:16:3e:00:00:02",
+                           device_owner="network:dhcp"))
+        session.add(m.Port(id="open-1", network_id="net-1", mac_address="fa:16:3e:00:00:03",
+                           port_security_enabled=False))
+    migrations.upgrade(engine)
+    with Session(engine) as session:
+        assert session.get(m.Port, "port-1").security_group_ids == [
+            session.scalars(select(m.SecurityGroup.id)).one()]
+        group = session.scalars(select(m.SecurityGroup)).one()
+        assert group.name == "legacy-allow-all"
+        assert sorted((r.direction, r.ethertype, r.protocol, r.remote_ip_prefix,
+                       r.remote_group_id) for r in group.rules) == [
+            ("egress", "IPv4", None, None, None), ("egress", "IPv6", None, None, None),
+            ("ingress", "IPv4", None, None, None), ("ingress", "IPv6", None, None, None)]
+        assert session.get(m.Port, "dhcp-1").security_group_ids == []
+        assert session.get(m.Port, "open-1").security_group_ids == []
 
 
 def test_a_database_from_before_migrations_is_adopted_with_its_rows(url: str,

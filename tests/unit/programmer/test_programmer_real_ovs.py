@@ -30,11 +30,14 @@ from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.programmer.send import send_changes
 from tests.support import ovs_sandbox
 from tests.unit.flows.flows_testbed import make_snapshot, make_two_router_snapshot
+from tests.unit.flows.sg_testbed import make_local_fip_snapshot, make_secured_snapshot
 from tests.unit.programmer.ofchannel import BundleAdd, OpenFlowChannel, ofp, parser
 from tests.unit.programmer.programmer_testbed import SWITCH1, flow_stats, make_services, seed
 
 TOOLS = ("ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl")
-SNAPSHOTS = {"one router": make_snapshot(), "two routers": make_two_router_snapshot()}
+SNAPSHOTS = {"one router": make_snapshot(), "two routers": make_two_router_snapshot(),
+             "security groups": make_secured_snapshot(),
+             "firewall and floating IP on one switch": make_local_fip_snapshot()}
 CASES = [(name, dpid) for name, snap in SNAPSHOTS.items() for dpid in (1, 2, 3)
          if snap.switch(dpid) is not None]
 
