@@ -316,3 +316,21 @@ class RouterHostedByL3Agent(Conflict):
 class RouterNotHostedByL3Agent(Conflict):
     type_name = "RouterNotHostedByL3Agent"
     message_format = "The router %(router_id)s is not hosted by L3 agent %(agent_id)s."
+
+
+# --- standard attributes, quotas, RBAC, extra routes --------------------------------------
+
+class PreconditionFailed(NeutronError):
+    status = 412
+    type_name = "PreconditionFailed"
+    message_format = "A precondition failed."
+
+
+class RevisionNumberConstraintFailed(PreconditionFailed):
+    type_name = "RevisionNumberConstraintFailed"
+    message_format = "Constrained to %(expected)s, but current revision is %(current)s"
+
+
+class TagNotFound(NotFound):
+    type_name = "TagNotFound"
+    message_format = "Tag %(tag)s could not be found."

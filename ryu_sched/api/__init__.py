@@ -14,11 +14,13 @@ def all_routes() -> list[Route]:
         ports,
         routers,
         subnets,
+        tags,
         versions,
     )
 
     routes: list[Route] = []
-    for module in (versions, networks, subnets, ports, routers, floatingips, agents):
+    for module in (versions, networks, subnets, ports, routers, floatingips, agents,
+                   tags):
         routes.extend(module.ROUTES)
     return routes
 

@@ -21,7 +21,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
 
 def new_id() -> str:
@@ -41,7 +41,25 @@ class TimestampMixin:
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
-class Network(TimestampMixin, Base):
+class StandardAttrMixin:
+    """Neutron's standard attributes beyond timestamps and description.
+
+    ``revision_number`` starts at 1 and is bumped once by every transaction that changes the
+    row or one of its collections (``ryu_sched/db/revisions.py``). Tags live in one table per
+    resource, ``<Class>Tag`` (``<singular>_tags``), deleted with the resource.
+    """
+
+    # Last in the table, where the migration that introduced it added it.
+    revision_number: Mapped[int] = mapped_column(BigInteger, default=1, server_default="1",
+                                                 sort_order=100)
+
+    @declared_attr
+    def tag_rows(cls) -> Mapped[list[Any]]:
+        return relationship(f"{cls.__name__}Tag", cascade="all, delete-orphan",
+                            passive_deletes=True, order_by=f"{cls.__name__}Tag.tag")
+
+
+class Network(StandardAttrMixin, TimestampMixin, Base):
     __tablename__ = "networks"
     __table_args__ = (UniqueConstraint("physical_network", "segmentation_id"),)
 
@@ -66,7 +84,7 @@ class Network(TimestampMixin, Base):
         back_populates="network", cascade="all, delete-orphan", passive_deletes=True)
 
 
-class Subnet(TimestampMixin, Base):
+class Subnet(StandardAttrMixin, TimestampMixin, Base):
     __tablename__ = "subnets"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -86,7 +104,7 @@ class Subnet(TimestampMixin, Base):
     network: Mapped[Network] = relationship(back_populates="subnets")
 
 
-class Port(TimestampMixin, Base):
+class Port(StandardAttrMixin, TimestampMixin, Base):
     __tablename__ = "ports"
     __table_args__ = (UniqueConstraint("network_id", "mac_address"),)
 
@@ -125,7 +143,7 @@ class IPAllocation(Base):
     ip_address: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
-class Router(TimestampMixin, Base):
+class Router(StandardAttrMixin, TimestampMixin, Base):
     __tablename__ = "routers"
 
     key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -153,7 +171,7 @@ class RouterPort(Base):
     port_type: Mapped[str] = mapped_column(String(255))
 
 
-class FloatingIP(TimestampMixin, Base):
+class FloatingIP(StandardAttrMixin, TimestampMixin, Base):
     __tablename__ = "floatingips"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -215,3 +233,45 @@ class RouterL3AgentBinding(Base):
     l3_agent_id: Mapped[str] = mapped_column(
         ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True, index=True)
     binding_index: Mapped[int] = mapped_column(Integer, default=1)
+
+
+# --- tags (standard attributes) -----------------------------------------------------------
+
+class NetworkTag(Base):
+    __tablename__ = "network_tags"
+
+    resource_id: Mapped[str] = mapped_column(
+        ForeignKey("networks.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(60), primary_key=True, index=True)
+
+
+class SubnetTag(Base):
+    __tablename__ = "subnet_tags"
+
+    resource_id: Mapped[str] = mapped_column(
+        ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(60), primary_key=True, index=True)
+
+
+class PortTag(Base):
+    __tablename__ = "port_tags"
+
+    resource_id: Mapped[str] = mapped_column(
+        ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(60), primary_key=True, index=True)
+
+
+class RouterTag(Base):
+    __tablename__ = "router_tags"
+
+    resource_id: Mapped[str] = mapped_column(
+        ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(60), primary_key=True, index=True)
+
+
+class FloatingIPTag(Base):
+    __tablename__ = "floatingip_tags"
+
+    resource_id: Mapped[str] = mapped_column(
+        ForeignKey("floatingips.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(60), primary_key=True, index=True)

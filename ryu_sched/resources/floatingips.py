@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from ryu_sched import errors, ipam
 from ryu_sched.db.models import FloatingIP, IPAllocation, Network, Port, Router, RouterPort, new_id
 from ryu_sched.events import Action, FloatingIpChanged
-from ryu_sched.resources import common, listing
+from ryu_sched.resources import common, listing, tags
 from ryu_sched.resources import ports as ports_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
@@ -35,6 +35,7 @@ SPEC: dict[str, Attr] = {
     "subnet_id": Attr(to_uuid(nullable=True), put=False),
     "port_id": Attr(to_uuid(nullable=True)),
     "fixed_ip_address": Attr(to_str(64, nullable=True)),
+    "tags": tags.TAGS,
 }
 
 
@@ -51,7 +52,8 @@ def to_dict(fip: FloatingIP) -> dict[str, Any]:
         "router_id": fip.router_id,
         "status": fip.status,
         "port_details": None,
-        "tags": [],
+        "tags": tags.tag_list(fip),
+        "revision_number": fip.revision_number,
         **common.timestamps(fip),
     }
 
@@ -149,10 +151,12 @@ LIST = listing.ListSpec(
         "fixed_ip_address": listing.Column(FloatingIP.fixed_ip_address),
         "router_id": listing.Column(FloatingIP.router_id),
         "status": listing.Column(FloatingIP.status),
+        "revision_number": listing.Column(FloatingIP.revision_number, listing.Kind.INT),
         "created_at": listing.Column(FloatingIP.created_at, listing.Kind.TIME),
         "updated_at": listing.Column(FloatingIP.updated_at, listing.Kind.TIME),
     },
-    serialize=lambda session, rows: [to_dict(f) for f in rows])
+    sql_filters=tags.filters(FloatingIP),
+    serialize=tags.with_tags(lambda session, rows: [to_dict(f) for f in rows]))
 
 
 def page_floatingips(services: Services, context: Context, query: listing.ListQuery,
@@ -197,6 +201,7 @@ def create_floatingip(services: Services, context: Context,
                          description=values.get("description", ""),
                          floating_network_id=network.id, floating_port_id=port.id,
                          floating_ip_address=port.fixed_ips[0].ip_address)
+        tags.set_tags(fip, values.get("tags", []))
         session.add(fip)
         if values.get("port_id"):
             _associate(tx, context, fip, values["port_id"], values.get("fixed_ip_address"))

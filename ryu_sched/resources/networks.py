@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ryu_sched import errors, segments
 from ryu_sched.db.models import IPAllocation, Network, Port, Subnet
 from ryu_sched.events import Action, NetworkChanged, SubnetChanged
-from ryu_sched.resources import common, listing
+from ryu_sched.resources import common, listing, tags
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
 from ryu_sched.resources.port_rows import delete_port_row
@@ -41,6 +41,7 @@ SPEC: dict[str, Attr] = {
     "provider:network_type": Attr(to_str(16), put=False, admin=True),
     "provider:physical_network": Attr(to_str(64), put=False, admin=True),
     "provider:segmentation_id": Attr(to_int(1, 4094), put=False, admin=True),
+    "tags": tags.TAGS,
 }
 
 
@@ -66,7 +67,8 @@ def to_dict(net: Network, subnet_ids: list[str]) -> dict[str, Any]:
         "ipv4_address_scope": None,
         "ipv6_address_scope": None,
         "is_default": False,
-        "tags": [],
+        "tags": tags.tag_list(net),
+        "revision_number": net.revision_number,
         **common.timestamps(net),
     }
 
@@ -152,11 +154,12 @@ LIST = listing.ListSpec(
         "provider:physical_network": listing.Column(Network.physical_network),
         "provider:segmentation_id": listing.Column(Network.segmentation_id,
                                                    listing.Kind.INT),
+        "revision_number": listing.Column(Network.revision_number, listing.Kind.INT),
         "created_at": listing.Column(Network.created_at, listing.Kind.TIME),
         "updated_at": listing.Column(Network.updated_at, listing.Kind.TIME),
     },
-    sql_filters={"subnets": _with_subnets},
-    serialize=_serialize_batch)
+    sql_filters={"subnets": _with_subnets, **tags.filters(Network)},
+    serialize=tags.with_tags(_serialize_batch))
 
 
 def page_networks(services: Services, context: Context, query: listing.ListQuery,
@@ -206,6 +209,7 @@ def create_network(services: Services, context: Context,
             availability_zone_hints=values.get("availability_zone_hints", []),
             network_type=segment.network_type, physical_network=segment.physical_network,
             segmentation_id=segment.segmentation_id)
+        tags.set_tags(net, values.get("tags", []))
         session.add(net)
         session.flush()
         tx.emit(NetworkChanged(Action.CREATE, net.id, net.project_id))

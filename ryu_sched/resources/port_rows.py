@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from ryu_sched import errors, ipam
 from ryu_sched.db.models import FloatingIP, IPAllocation, Network, Port, Subnet, new_id
 from ryu_sched.events import Action, FloatingIpChanged, PortChanged
+from ryu_sched.resources import tags
 from ryu_sched.resources.common import Tx
 
 
@@ -160,6 +161,7 @@ def create_port_row(tx: Tx, network: Network, values: Mapping[str, Any],
         binding_host_id=values.get("binding:host_id", ""),
         port_security_enabled=values.get("port_security_enabled",
                                          network.port_security_enabled))
+    tags.set_tags(port, values.get("tags", []))
     pairs = plan_fixed_ips(session, network.id, values.get("fixed_ips"), port.id)
     session.add(port)
     session.flush()

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from ryu_sched import errors
 from ryu_sched.db.models import IPAllocation, Port
 from ryu_sched.events import Action
-from ryu_sched.resources import common, listing
+from ryu_sched.resources import common, listing, tags
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
@@ -70,6 +70,7 @@ SPEC: dict[str, Attr] = {
     "extra_dhcp_opts": Attr(to_empty_list),
     # Not settable through Neutron's API; the data plane and agents report it here.
     "status": Attr(to_str(16), post=False, admin=True),
+    "tags": tags.TAGS,
 }
 
 PORT_STATUSES = ("ACTIVE", "DOWN", "BUILD", "ERROR")
@@ -98,7 +99,8 @@ def to_dict(port: Port) -> dict[str, Any]:
         "security_groups": [],
         "allowed_address_pairs": [],
         "extra_dhcp_opts": [],
-        "tags": [],
+        "tags": tags.tag_list(port),
+        "revision_number": port.revision_number,
         **common.timestamps(port),
     }
 
@@ -145,11 +147,12 @@ LIST = listing.ListSpec(
         "binding:host_id": listing.Column(Port.binding_host_id),
         "port_security_enabled": listing.Column(Port.port_security_enabled,
                                                 listing.Kind.BOOL),
+        "revision_number": listing.Column(Port.revision_number, listing.Kind.INT),
         "created_at": listing.Column(Port.created_at, listing.Kind.TIME),
         "updated_at": listing.Column(Port.updated_at, listing.Kind.TIME),
     },
-    sql_filters={"fixed_ips": _with_fixed_ips},
-    serialize=lambda session, rows: [to_dict(p) for p in rows])
+    sql_filters={"fixed_ips": _with_fixed_ips, **tags.filters(Port)},
+    serialize=tags.with_tags(lambda session, rows: [to_dict(p) for p in rows]))
 
 
 def page_ports(services: Services, context: Context, query: listing.ListQuery,

@@ -20,7 +20,7 @@ from ryu_sched.events import (
     RouterGatewayChanged,
     RouterInterfaceChanged,
 )
-from ryu_sched.resources import common, listing
+from ryu_sched.resources import common, listing, tags
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources import ports as ports_mod
 from ryu_sched.resources import subnets as subnets_mod
@@ -60,6 +60,7 @@ SPEC: dict[str, Attr] = {
     "ha": Attr(to_false, admin=True),
     "distributed": Attr(to_false, admin=True),
     "flavor_id": Attr(lambda v, n: None if v is None else to_uuid()(v, n), put=False),
+    "tags": tags.TAGS,
 }
 
 INTERFACE = DeviceOwner.ROUTER_INTERFACE
@@ -89,7 +90,8 @@ def to_dict(router: Router, gw_port: Port | None) -> dict[str, Any]:
         "ha": False,
         "distributed": False,
         "flavor_id": None,
-        "tags": [],
+        "tags": tags.tag_list(router),
+        "revision_number": router.revision_number,
         **common.timestamps(router),
     }
 
@@ -232,10 +234,12 @@ LIST = listing.ListSpec(
         "project_id": listing.Column(Router.project_id),
         "admin_state_up": listing.Column(Router.admin_state_up, listing.Kind.BOOL),
         "status": listing.Column(Router.status),
+        "revision_number": listing.Column(Router.revision_number, listing.Kind.INT),
         "created_at": listing.Column(Router.created_at, listing.Kind.TIME),
         "updated_at": listing.Column(Router.updated_at, listing.Kind.TIME),
     },
-    serialize=_serialize_batch)
+    sql_filters=tags.filters(Router),
+    serialize=tags.with_tags(_serialize_batch))
 
 
 def page_routers(services: Services, context: Context, query: listing.ListQuery,
@@ -258,6 +262,7 @@ def create_router(services: Services, context: Context,
                         description=values.get("description", ""),
                         admin_state_up=values.get("admin_state_up", True),
                         availability_zone_hints=values.get("availability_zone_hints", []))
+        tags.set_tags(router, values.get("tags", []))
         tx.session.add(router)
         tx.session.flush()
         tx.emit(RouterChanged(Action.CREATE, router.id, router.project_id))

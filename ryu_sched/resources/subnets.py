@@ -9,9 +9,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ryu_sched import errors, ipam
+from ryu_sched.db import revisions
 from ryu_sched.db.models import IPAllocation, Network, Port, Subnet
 from ryu_sched.events import Action, SubnetChanged
-from ryu_sched.resources import common, listing
+from ryu_sched.resources import common, listing, tags
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
@@ -57,6 +58,7 @@ SPEC: dict[str, Attr] = {
     "ipv6_address_mode": Attr(_none_only, put=False),
     "use_default_subnetpool": Attr(to_raw, put=False),
     "dns_publish_fixed_ip": Attr(to_raw),
+    "tags": tags.TAGS,
 }
 
 
@@ -80,7 +82,8 @@ def to_dict(subnet: Subnet) -> dict[str, Any]:
         "subnetpool_id": None,
         "segment_id": None,
         "service_types": [],
-        "tags": [],
+        "tags": tags.tag_list(subnet),
+        "revision_number": subnet.revision_number,
         **common.timestamps(subnet),
     }
 
@@ -171,10 +174,12 @@ LIST = listing.ListSpec(
         "cidr": listing.Column(Subnet.cidr),
         "gateway_ip": listing.Column(Subnet.gateway_ip),
         "enable_dhcp": listing.Column(Subnet.enable_dhcp, listing.Kind.BOOL),
+        "revision_number": listing.Column(Subnet.revision_number, listing.Kind.INT),
         "created_at": listing.Column(Subnet.created_at, listing.Kind.TIME),
         "updated_at": listing.Column(Subnet.updated_at, listing.Kind.TIME),
     },
-    serialize=lambda session, rows: [to_dict(s) for s in rows])
+    sql_filters=tags.filters(Subnet),
+    serialize=tags.with_tags(lambda session, rows: [to_dict(s) for s in rows]))
 
 
 def page_subnets(services: Services, context: Context, query: listing.ListQuery,
@@ -220,7 +225,9 @@ def create_subnet(services: Services, context: Context,
             enable_dhcp=values.get("enable_dhcp", True),
             allocation_pools=[p.as_dict() for p in pools],
             dns_nameservers=nameservers, host_routes=routes)
+        tags.set_tags(subnet, values.get("tags", []))
         session.add(subnet)
+        revisions.touch(network)   # its "subnets" changed
         session.flush()
         tx.emit(subnet_event(subnet, Action.CREATE))
         return to_dict(subnet)
@@ -276,6 +283,9 @@ def delete_subnet(services: Services, context: Context, subnet_id: str) -> None:
         if any(p.device_owner != DeviceOwner.DHCP for p in users):
             raise errors.SubnetInUse(subnet_id=subnet.id)
         event = subnet_event(subnet, Action.DELETE)
+        network = session.scalar(select(Network).where(Network.id == subnet.network_id))
+        if network is not None:
+            revisions.touch(network)   # its "subnets" changed
         for port in users:
             port.fixed_ips = [a for a in port.fixed_ips if a.subnet_id != subnet.id]
             session.flush()

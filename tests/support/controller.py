@@ -130,11 +130,13 @@ class ControllerProcess:
             return ""
 
     def request(self, method: str, path: str, body: Any = None, token: str | None = None,
-                raw: bytes | None = None) -> tuple[int, Any]:
+                raw: bytes | None = None, headers: dict[str, str] | None = None
+                ) -> tuple[int, Any]:
         """Raw HTTP (for what openstacksdk would not send): ``(status, parsed JSON or None)``."""
         data = raw if raw is not None else (
             json.dumps(body).encode() if body is not None else None)
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": "application/json",
+                   **(headers or {})}
         if token is not None:
             headers["X-Auth-Token"] = token
         req = urllib.request.Request(self.url + path, data=data, method=method,
