@@ -334,3 +334,8 @@ class RevisionNumberConstraintFailed(PreconditionFailed):
 class TagNotFound(NotFound):
     type_name = "TagNotFound"
     message_format = "Tag %(tag)s could not be found."
+
+
+class DefaultExternalNetworkExists(Conflict):
+    type_name = "DefaultExternalNetworkExists"
+    message_format = "Unable to set a default external network: %(net_id)s already is one."

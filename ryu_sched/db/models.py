@@ -79,6 +79,9 @@ class Network(StandardAttrMixin, TimestampMixin, Base):
     availability_zone_hints: Mapped[list[Any]] = mapped_column(default=list)
     # Default of its ports' port_security_enabled (Neutron's port-security extension).
     port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The default external network (Neutron's auto-allocated-topology ``is_default``).
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0",
+                                             sort_order=101)
 
     subnets: Mapped[list[Subnet]] = relationship(
         back_populates="network", cascade="all, delete-orphan", passive_deletes=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,12 +10,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ryu_sched import errors, segments
-from ryu_sched.db.models import IPAllocation, Network, Port, Subnet
+from ryu_sched.db.models import FloatingIP, IPAllocation, Network, Port, Subnet
 from ryu_sched.events import Action, NetworkChanged, SubnetChanged
 from ryu_sched.resources import common, listing, tags
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
-from ryu_sched.resources.port_rows import delete_port_row
+from ryu_sched.resources.port_rows import delete_floatingip_row, delete_port_row
 from ryu_sched.resources.validation import (
     ADMIN_STATE,
     DESCRIPTION,
@@ -41,6 +42,7 @@ SPEC: dict[str, Attr] = {
     "provider:network_type": Attr(to_str(16), put=False, admin=True),
     "provider:physical_network": Attr(to_str(64), put=False, admin=True),
     "provider:segmentation_id": Attr(to_int(1, 4094), put=False, admin=True),
+    "is_default": Attr(to_bool),
     "tags": tags.TAGS,
 }
 
@@ -66,7 +68,7 @@ def to_dict(net: Network, subnet_ids: list[str]) -> dict[str, Any]:
         "availability_zones": [],
         "ipv4_address_scope": None,
         "ipv6_address_scope": None,
-        "is_default": False,
+        "is_default": net.is_default,
         "tags": tags.tag_list(net),
         "revision_number": net.revision_number,
         **common.timestamps(net),
@@ -154,12 +156,14 @@ LIST = listing.ListSpec(
         "provider:physical_network": listing.Column(Network.physical_network),
         "provider:segmentation_id": listing.Column(Network.segmentation_id,
                                                    listing.Kind.INT),
+        "is_default": listing.Column(Network.is_default, listing.Kind.BOOL),
         "revision_number": listing.Column(Network.revision_number, listing.Kind.INT),
         "created_at": listing.Column(Network.created_at, listing.Kind.TIME),
         "updated_at": listing.Column(Network.updated_at, listing.Kind.TIME),
     },
     sql_filters={"subnets": _with_subnets, **tags.filters(Network)},
-    serialize=tags.with_tags(_serialize_batch))
+    serialize=tags.with_tags(_serialize_batch),
+    attributes=functools.cache(lambda: frozenset(to_dict(Network(), []))))
 
 
 def page_networks(services: Services, context: Context, query: listing.ListQuery,
@@ -172,6 +176,22 @@ def page_networks(services: Services, context: Context, query: listing.ListQuery
 def list_networks(services: Services, context: Context,
                   filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     return page_networks(services, context, listing.ListQuery(filters=filters or {})).items
+
+
+def _check_default(session: Session, context: Context, net: Network) -> None:
+    """``is_default`` (Neutron's default external network for auto-allocation): only an
+    admin sets it, only on an external network, on one network at most."""
+    if not net.is_default:
+        return
+    if not context.is_admin:
+        raise errors.PolicyNotAuthorized(action="create_network:is_default")
+    if not net.router_external:
+        raise errors.InvalidInput(
+            error_message="is_default can only be set on an external network")
+    other = session.scalar(select(Network.id).where(Network.is_default,
+                                                    Network.id != net.id).limit(1))
+    if other is not None:
+        raise errors.DefaultExternalNetworkExists(net_id=other)
 
 
 def create_network(services: Services, context: Context,
@@ -208,7 +228,9 @@ def create_network(services: Services, context: Context,
             port_security_enabled=values.get("port_security_enabled", True),
             availability_zone_hints=values.get("availability_zone_hints", []),
             network_type=segment.network_type, physical_network=segment.physical_network,
-            segmentation_id=segment.segmentation_id)
+            segmentation_id=segment.segmentation_id,
+            is_default=values.get("is_default", False))
+        _check_default(session, context, net)
         tags.set_tags(net, values.get("tags", []))
         session.add(net)
         session.flush()
@@ -228,10 +250,16 @@ def update_network(services: Services, context: Context, network_id: str,
         for key, column in (("name", "name"), ("description", "description"),
                             ("admin_state_up", "admin_state_up"), ("shared", "shared"),
                             ("router:external", "router_external"), ("mtu", "mtu"),
-                            ("port_security_enabled", "port_security_enabled")):
+                            ("port_security_enabled", "port_security_enabled"),
+                            ("is_default", "is_default")):
             if key in values and getattr(net, column) != values[key]:
                 setattr(net, column, values[key])
                 changed.append(key)
+        if "router:external" in changed and not net.router_external and net.is_default:
+            net.is_default = False   # only an external network is the default one
+            changed.append("is_default")
+        if "is_default" in changed:
+            _check_default(tx.session, context, net)
         if "router:external" in changed and not net.router_external:
             in_use = tx.session.scalar(select(Port.id).where(
                 Port.network_id == net.id,
@@ -251,9 +279,14 @@ def delete_network(services: Services, context: Context, network_id: str) -> Non
         session = tx.session
         net = load_owned(session, context, network_id)
         net_ports = list(session.scalars(select(Port).where(Port.network_id == net.id)))
-        if any(p.device_owner != DeviceOwner.DHCP for p in net_ports):
+        if any(p.device_owner not in (DeviceOwner.DHCP, DeviceOwner.FLOATINGIP)
+               for p in net_ports):
             raise errors.NetworkInUse(net_id=net.id)
-        for port in net_ports:
+        # Floating IPs of an external network go with it, as in Neutron.
+        for fip in session.scalars(select(FloatingIP).where(
+                FloatingIP.floating_network_id == net.id)).all():
+            delete_floatingip_row(tx, fip)
+        for port in session.scalars(select(Port).where(Port.network_id == net.id)).all():
             delete_port_row(tx, port)
         subnets = list(session.scalars(select(Subnet).where(Subnet.network_id == net.id)))
         project_id = net.project_id

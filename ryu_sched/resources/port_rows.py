@@ -171,6 +171,28 @@ def create_port_row(tx: Tx, network: Network, values: Mapping[str, Any],
     return port
 
 
+def fip_event(fip: FloatingIP, action: Action,
+              previous_router_id: str | None = None) -> FloatingIpChanged:
+    return FloatingIpChanged(
+        action=action, floatingip_id=fip.id, floating_ip_address=fip.floating_ip_address,
+        floating_network_id=fip.floating_network_id, port_id=fip.fixed_port_id,
+        fixed_ip_address=fip.fixed_ip_address, router_id=fip.router_id,
+        previous_router_id=previous_router_id if previous_router_id != fip.router_id else None)
+
+
+def delete_floatingip_row(tx: Tx, fip: FloatingIP) -> None:
+    """Delete a floating IP and its ``network:floatingip`` port in the current transaction
+    (the port's event first, then the floating IP's)."""
+    session = tx.session
+    event = fip_event(fip, Action.DELETE)
+    port = session.get(Port, fip.floating_port_id)
+    session.delete(fip)
+    session.flush()
+    if port is not None:
+        delete_port_row(tx, port)
+    tx.emit(event)
+
+
 def delete_port_row(tx: Tx, port: Port) -> None:
     """Delete a port in the current transaction, releasing floating IPs that point at it."""
     session = tx.session

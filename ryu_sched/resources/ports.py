@@ -7,6 +7,7 @@ resource's transaction are in :mod:`ryu_sched.resources.port_rows`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -152,7 +153,8 @@ LIST = listing.ListSpec(
         "updated_at": listing.Column(Port.updated_at, listing.Kind.TIME),
     },
     sql_filters={"fixed_ips": _with_fixed_ips, **tags.filters(Port)},
-    serialize=tags.with_tags(lambda session, rows: [to_dict(p) for p in rows]))
+    serialize=tags.with_tags(lambda session, rows: [to_dict(p) for p in rows]),
+    attributes=functools.cache(lambda: frozenset(to_dict(Port()))))
 
 
 def page_ports(services: Services, context: Context, query: listing.ListQuery,

@@ -6,6 +6,7 @@ Interface add/remove and gateway set/clear are published as router ``update`` ev
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -239,7 +240,8 @@ LIST = listing.ListSpec(
         "updated_at": listing.Column(Router.updated_at, listing.Kind.TIME),
     },
     sql_filters=tags.filters(Router),
-    serialize=tags.with_tags(_serialize_batch))
+    serialize=tags.with_tags(_serialize_batch),
+    attributes=functools.cache(lambda: frozenset(to_dict(Router(), None))))
 
 
 def page_routers(services: Services, context: Context, query: listing.ListQuery,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -179,7 +180,8 @@ LIST = listing.ListSpec(
         "updated_at": listing.Column(Subnet.updated_at, listing.Kind.TIME),
     },
     sql_filters=tags.filters(Subnet),
-    serialize=tags.with_tags(lambda session, rows: [to_dict(s) for s in rows]))
+    serialize=tags.with_tags(lambda session, rows: [to_dict(s) for s in rows]),
+    attributes=functools.cache(lambda: frozenset(to_dict(Subnet()))))
 
 
 def page_subnets(services: Services, context: Context, query: listing.ListQuery,
