@@ -9,10 +9,13 @@ from ryu_sched.services import Services
 def all_routes() -> list[Route]:
     from ryu_sched.api import (
         agents,
+        availability_zones,
         floatingips,
+        ip_availability,
         networks,
         ports,
         routers,
+        service_providers,
         subnets,
         tags,
         versions,
@@ -20,7 +23,7 @@ def all_routes() -> list[Route]:
 
     routes: list[Route] = []
     for module in (versions, networks, subnets, ports, routers, floatingips, agents,
-                   tags):
+                   tags, ip_availability, availability_zones, service_providers):
         routes.extend(module.ROUTES)
     return routes
 
