@@ -70,9 +70,27 @@ OPTS = [
 ]
 
 
+QUOTA_GROUP = "quotas"
+#: Default quotas per project, with Neutron's option names and defaults (-1: unlimited).
+QUOTA_DEFAULTS = {"network": 100, "subnet": 100, "port": 500, "router": 10,
+                  "floatingip": 50, "rbac_policy": 10}
+QUOTA_OPTS = [
+    cfg.IntOpt("default_quota", default=-1, min=-1,
+               help="Default quota of a resource without its own quota_<resource> option "
+                    "(-1: unlimited)."),
+    *(cfg.IntOpt(f"quota_{name}", default=limit, min=-1,
+                 help=f"Number of {name} resources a project may own (-1: unlimited).")
+      for name, limit in QUOTA_DEFAULTS.items()),
+]
+
+
 def register_opts(conf: cfg.ConfigOpts) -> None:
     try:
         conf.register_opts(OPTS, group=GROUP)
+    except cfg.DuplicateOptError:
+        pass
+    try:
+        conf.register_opts(QUOTA_OPTS, group=QUOTA_GROUP)
     except cfg.DuplicateOptError:
         pass
 
@@ -139,6 +157,9 @@ class Settings:
     max_agents_per_type: int = 10000
     agent_expiry_time: int = 0
     leader_lease_time: float = 3.0
+    # [quotas]: default limit per resource name (-1: unlimited), and for resources without one.
+    quotas: dict[str, int] = dataclasses.field(default_factory=lambda: dict(QUOTA_DEFAULTS))
+    default_quota: int = -1
 
     @property
     def effective_monitor_interval(self) -> float:
@@ -147,6 +168,7 @@ class Settings:
 
 def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
     group: Any = getattr(conf, GROUP)
+    quotas: Any = getattr(conf, QUOTA_GROUP)
     connection = group.connection
     if not connection:
         os.makedirs(group.state_path, exist_ok=True)
@@ -176,4 +198,6 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         max_agents_per_type=group.max_agents_per_type,
         agent_expiry_time=group.agent_expiry_time,
         leader_lease_time=group.leader_lease_time,
+        quotas={name: getattr(quotas, f"quota_{name}") for name in QUOTA_DEFAULTS},
+        default_quota=quotas.default_quota,
     )

@@ -339,3 +339,14 @@ class TagNotFound(NotFound):
 class DefaultExternalNetworkExists(Conflict):
     type_name = "DefaultExternalNetworkExists"
     message_format = "Unable to set a default external network: %(net_id)s already is one."
+
+
+class OverQuota(Conflict):
+    type_name = "OverQuota"
+    message_format = "Quota exceeded for resources: %(overs)s."
+
+
+class InvalidQuotaValue(Conflict):
+    type_name = "InvalidQuotaValue"
+    message_format = ("Change would make the limit lower than the usage for the following "
+                      "resources: %(unders)s.")

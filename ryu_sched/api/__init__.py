@@ -14,6 +14,7 @@ def all_routes() -> list[Route]:
         ip_availability,
         networks,
         ports,
+        quotas,
         routers,
         service_providers,
         subnets,
@@ -23,7 +24,7 @@ def all_routes() -> list[Route]:
 
     routes: list[Route] = []
     for module in (versions, networks, subnets, ports, routers, floatingips, agents,
-                   tags, ip_availability, availability_zones, service_providers):
+                   tags, ip_availability, availability_zones, service_providers, quotas):
         routes.extend(module.ROUTES)
     return routes
 

@@ -75,6 +75,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
     ("project-id", "project_id field enabled",
      "Extension that indicates that project_id field is enabled."),
+    ("quotas", "Quota management support", "Expose functions for quotas management per "
+     "tenant"),
+    ("quota_details", "Quota details management support",
+     "Expose functions for quotas usage statistics per project"),
+    ("quota-check-limit", "Quota engine limit check",
+     "Support for checking the resource usage before applying a new quota limit"),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
     ("net-mtu-writable", "Network MTU (writable)",
      "Provides a writable MTU attribute for a network resource."),

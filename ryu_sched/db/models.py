@@ -278,3 +278,14 @@ class FloatingIPTag(Base):
     resource_id: Mapped[str] = mapped_column(
         ForeignKey("floatingips.id", ondelete="CASCADE"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(60), primary_key=True, index=True)
+
+
+class Quota(Base):
+    """A project's own limit for one resource (``network``, ``port``...); without a row the
+    configured default applies. -1: unlimited."""
+
+    __tablename__ = "quotas"
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hard_limit: Mapped[int] = mapped_column(Integer)

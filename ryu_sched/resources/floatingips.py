@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from ryu_sched import errors, ipam
 from ryu_sched.db.models import FloatingIP, IPAllocation, Network, Port, Router, RouterPort, new_id
 from ryu_sched.events import Action
-from ryu_sched.resources import common, listing, tags
+from ryu_sched.resources import common, listing, quotas, tags
 from ryu_sched.resources import ports as ports_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
@@ -201,6 +201,7 @@ def create_floatingip(services: Services, context: Context,
             raise errors.BadRequest(resource="floatingip",
                                     msg=f"Network {network.id} is not a valid external "
                                         "network")
+        quotas.enforce(services, session, values["project_id"], "floatingip")
         fixed: dict[str, str] = {}
         if values.get("subnet_id"):
             fixed["subnet_id"] = values["subnet_id"]

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ryu_sched import errors, segments
 from ryu_sched.db.models import FloatingIP, IPAllocation, Network, Port, Subnet
 from ryu_sched.events import Action, NetworkChanged, SubnetChanged
-from ryu_sched.resources import common, listing, tags
+from ryu_sched.resources import common, listing, quotas, tags
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
 from ryu_sched.resources.port_rows import delete_floatingip_row, delete_port_row
@@ -205,6 +205,7 @@ def create_network(services: Services, context: Context,
 
     def work(tx: Tx) -> dict[str, Any]:
         session = tx.session
+        quotas.enforce(services, session, values["project_id"], "network")
         if requested.network_type == segments.FLAT:
             taken = session.scalar(select(Network.id).where(
                 Network.network_type == segments.FLAT,

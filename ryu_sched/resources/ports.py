@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ryu_sched import errors
 from ryu_sched.db.models import IPAllocation, Port
 from ryu_sched.events import Action
-from ryu_sched.resources import common, listing, tags
+from ryu_sched.resources import common, listing, quotas, tags
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
@@ -168,13 +168,17 @@ def list_ports(services: Services, context: Context,
     return page_ports(services, context, listing.ListQuery(filters=filters or {})).items
 
 
-def create_port(services: Services, context: Context, attrs: Mapping[str, Any]
-                ) -> dict[str, Any]:
+def create_port(services: Services, context: Context, attrs: Mapping[str, Any],
+                enforce_quota: bool = True) -> dict[str, Any]:
+    """``enforce_quota`` False: a port the system makes for itself (a DHCP port), which
+    Neutron does not count against the quota when it makes it."""
     values = check_body("port", SPEC, attrs, context, create=True)
 
     def work(tx: Tx) -> dict[str, Any]:
         network = networks_mod.load_for_use(tx.session, context, values["network_id"],
                                             "create_port", allow_shared=True)
+        if enforce_quota:
+            quotas.enforce(services, tx.session, values["project_id"], "port")
         return to_dict(create_port_row(tx, network, values))
 
     return common.run(services, work)

@@ -21,7 +21,7 @@ from ryu_sched.events import (
     RouterGatewayChanged,
     RouterInterfaceChanged,
 )
-from ryu_sched.resources import common, listing, tags
+from ryu_sched.resources import common, listing, quotas, tags
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources import ports as ports_mod
 from ryu_sched.resources import subnets as subnets_mod
@@ -260,6 +260,7 @@ def create_router(services: Services, context: Context,
     values = check_body("router", SPEC, attrs, context, create=True)
 
     def work(tx: Tx) -> dict[str, Any]:
+        quotas.enforce(services, tx.session, values["project_id"], "router")
         router = Router(project_id=values["project_id"], name=values.get("name", ""),
                         description=values.get("description", ""),
                         admin_state_up=values.get("admin_state_up", True),

@@ -13,7 +13,7 @@ from ryu_sched import errors, ipam
 from ryu_sched.db import revisions
 from ryu_sched.db.models import IPAllocation, Network, Port, Subnet
 from ryu_sched.events import Action, SubnetChanged
-from ryu_sched.resources import common, listing, tags
+from ryu_sched.resources import common, listing, quotas, tags
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
@@ -214,6 +214,7 @@ def create_subnet(services: Services, context: Context,
         session = tx.session
         network = networks_mod.load_for_use(session, context, values["network_id"],
                                             "create_subnet", allow_shared=False)
+        quotas.enforce(services, session, values["project_id"], "subnet")
         others = session.execute(select(Subnet.id, Subnet.cidr).where(
             Subnet.network_id == network.id)).all()
         if ipam.find_overlap(net, [(o.id, o.cidr) for o in others]):

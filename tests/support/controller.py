@@ -42,7 +42,8 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
 class ControllerProcess:
     def __init__(self, workdir: Path, options: dict[str, Any] | None = None,
                  host: str = "127.0.0.1", of_host: str = "127.0.0.1",
-                 tokens: dict[str, dict[str, str]] | None = None) -> None:
+                 tokens: dict[str, dict[str, str]] | None = None,
+                 sections: dict[str, dict[str, Any]] | None = None) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.host = host
@@ -52,6 +53,8 @@ class ControllerProcess:
         self.of_port = free_port(of_host)
         self.options = dict(options or {})
         self.tokens = tokens
+        # Other configuration groups than [ryu_sched], e.g. {"quotas": {"quota_network": 2}}.
+        self.sections = dict(sections or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.workdir / "controller.log"
         self.config_path = self.workdir / "ryu_sched.conf"
@@ -73,13 +76,15 @@ class ControllerProcess:
             group["token_file"] = str(token_file)
         group.update(self.options)
         lines = ["[DEFAULT]", f"ofp_listen_host = {self.of_host}",
-                 f"ofp_tcp_listen_port = {self.of_port}", "", "[ryu_sched]"]
-        for key, value in group.items():
-            if isinstance(value, bool):
-                value = "true" if value else "false"
-            elif isinstance(value, list | tuple):
-                value = ",".join(str(v) for v in value)
-            lines.append(f"{key} = {value}")
+                 f"ofp_tcp_listen_port = {self.of_port}"]
+        for name, options in {"ryu_sched": group, **self.sections}.items():
+            lines += ["", f"[{name}]"]
+            for key, value in options.items():
+                if isinstance(value, bool):
+                    value = "true" if value else "false"
+                elif isinstance(value, list | tuple):
+                    value = ",".join(str(v) for v in value)
+                lines.append(f"{key} = {value}")
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def start(self, timeout: float = 30.0) -> None:
