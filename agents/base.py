@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from agents.config import AgentSettings
-from agents.rpc_client import Disconnected, RpcCallError, RpcClient
+from agents.rpc_client import Disconnected, RpcCallError, controller_client
 from agents.system import Ovs
 
 LOG = logging.getLogger(__name__)
@@ -33,12 +33,8 @@ class AgentBase:
     def __init__(self, settings: AgentSettings) -> None:
         self.settings = settings
         self.ovs = Ovs(settings.ovsdb, settings.bridge)
-        # Reconnect attempts back off up to one heartbeat period (5 s at most): after a
-        # controller restart every agent must be back well within agent_down_time.
-        self.rpc = RpcClient(settings.controller_host, settings.controller_port,
-                             on_notification=self._on_notification,
-                             on_connect=self._on_connect,
-                             max_backoff=min(5.0, max(settings.report_interval, 0.2)))
+        self.rpc = controller_client(settings, on_notification=self._on_notification,
+                                     on_connect=self._on_connect)
         self.start_flag = True
         self.stopping = threading.Event()
         self._beat_now = threading.Event()
@@ -133,9 +129,9 @@ class AgentBase:
                    threading.Thread(target=self._sync_loop, daemon=True)]
         for thread in threads:
             thread.start()
-        LOG.info("%s on host %s started (controller %s:%s)", self.agent_type,
+        LOG.info("%s on host %s started (controller %s:%s%s)", self.agent_type,
                  self.settings.host, self.settings.controller_host,
-                 self.settings.controller_port)
+                 self.settings.controller_port, ", TLS" if self.settings.tls else "")
         self.stopping.wait()
         self.rpc.close()
 

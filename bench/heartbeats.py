@@ -33,12 +33,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import msgpack
-
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from ryu_sched.shared.client import RpcClient  # noqa: E402
+from ryu_sched.shared.wire import RESPONSE, encode_request, new_unpacker  # noqa: E402
 
 # --- server side ---------------------------------------------------------------------------
 
@@ -51,7 +51,7 @@ def serve(mode: str, port: int, db_path: str, flush_interval: float) -> None:
     from ryu_sched.db import Database, models
     from ryu_sched.registry.component import RegistryComponent
     from ryu_sched.resources.agent_scheduler import DhcpPorts
-    from ryu_sched.rpc import Dispatcher, RpcServer, RpcStats
+    from ryu_sched.rpc import Dispatcher, RpcLimits, RpcServer, RpcStats
     from ryu_sched.services import Services
 
     logging.basicConfig(level=logging.WARNING)
@@ -122,7 +122,9 @@ def serve(mode: str, port: int, db_path: str, flush_interval: float) -> None:
         on_close = None
     methods = {**methods, "bench_stats": bench_stats}
     dispatcher = TimedDispatcher(methods, RpcStats())
-    server = RpcServer("127.0.0.1", port, dispatcher, on_close=on_close)
+    # the production limits, except the connection caps: every bench agent is on loopback
+    limits = RpcLimits(max_connections=100_000, max_connections_per_peer=100_000)
+    server = RpcServer("127.0.0.1", port, dispatcher, on_close=on_close, limits=limits)
     server.start()
     print("READY", flush=True)
     while True:
@@ -136,7 +138,7 @@ class Conn:
         self.sock = socket.create_connection(("127.0.0.1", port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.agents = agents
-        self.unpacker = msgpack.Unpacker(raw=False)
+        self.unpacker = new_unpacker()
         self.pending = 0           # responses outstanding for the oldest round
         self.sent: collections.deque[float] = collections.deque()
         self.round = b"".join(_frame(i, a, start_flag=False) for i, a in enumerate(agents))
@@ -152,17 +154,15 @@ def _frame(msgid: int, agent: int, start_flag: bool) -> bytes:
              "configurations": {"datapath_id": f"{agent + 1:016x}", "networks": agent % 7,
                                 "ports": agent % 31, **({} if dhcp else
                                                         {"external_port": "ext0"})}}
-    return msgpack.packb([0, msgid, "report_state", [state]], use_bin_type=True)
+    return encode_request(msgid, "report_state", [state])
 
 
 def call(port: int, method: str) -> Any:
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(msgpack.packb([0, 1, method, []]))
-        unpacker = msgpack.Unpacker(raw=False)
-        while True:
-            unpacker.feed(sock.recv(65536))
-            for frame in unpacker:
-                return frame[3]
+    client = RpcClient("127.0.0.1", port, name="bench").open(30)
+    try:
+        return client.call(method, timeout=30)
+    finally:
+        client.close()
 
 
 def drive(port: int, agents: int, connections: int, seconds: float,
@@ -175,7 +175,7 @@ def drive(port: int, agents: int, connections: int, seconds: float,
         expected = len(conn.agents)
         while expected > 0:
             conn.unpacker.feed(conn.sock.recv(1 << 20))
-            expected -= sum(1 for frame in conn.unpacker if frame[0] == 1)
+            expected -= sum(1 for frame in conn.unpacker if frame[0] == RESPONSE)
     time.sleep(0.2)
     selector = selectors.DefaultSelector()
     for conn in conns:
@@ -203,7 +203,7 @@ def drive(port: int, agents: int, connections: int, seconds: float,
             if not data:
                 raise RuntimeError("server closed a connection")
             conn.unpacker.feed(data)
-            n = sum(1 for frame in conn.unpacker if frame[0] == 1)
+            n = sum(1 for frame in conn.unpacker if frame[0] == RESPONSE)
             received += n
             conn.pending -= n
             now = time.perf_counter()

@@ -73,8 +73,8 @@ from flows.pipeline import desired_flows  # noqa: E402
 from flows.spec import FlowSpec  # noqa: E402
 from ryu_sched.db import Database  # noqa: E402
 from ryu_sched.db import models as db  # noqa: E402
-from ryu_sched.programmer import messages  # noqa: E402
-from ryu_sched.programmer.neighbors import LearnedNeighbor  # noqa: E402
+from ryu_sched.db.models import LearnedNeighbor  # noqa: E402
+from ryu_sched.programmer import canonical, messages  # noqa: E402
 from ryu_sched.programmer.snapshot import build_snapshot  # noqa: E402
 from tests.support.ovs_sandbox import OvsSandbox  # noqa: E402
 
@@ -576,7 +576,7 @@ def main(argv: list[str] | None = None) -> None:
     desired: dict[int, list[FlowSpec]] = {}
     for label, dpid in (("compute", compute), ("gateway", gateway)):
         seconds, desired[dpid] = timed(desired_flows, snapshot, dpid)
-        canon_s, _ = timed(lambda fl: [messages.canonical(f) for f in fl], desired[dpid],
+        canon_s, _ = timed(lambda fl: [canonical.of_spec(f) for f in fl], desired[dpid],
                            repeat=1)
         extra = (f"{len(cloud.ports_by_host.get(dpid, []))} ports bound" if label == "compute"
                  else f"{cloud.routers_by_gateway.get(dpid, 0)} routers hosted")

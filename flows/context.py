@@ -16,6 +16,7 @@ from flows.model import (
     Network,
     Port,
     Router,
+    RouterInterface,
     SecurityGroup,
     Snapshot,
     Subnet,
@@ -59,32 +60,36 @@ def address_match(net: ipaddress.IPv4Network) -> str | tuple[str, str]:
     return (str(net.network_address), str(net.netmask))
 
 
-class SwitchView:
-    def __init__(self, snapshot: Snapshot, dpid: int) -> None:
-        self.snapshot = snapshot
-        self.dpid = dpid
-        switch = snapshot.switch(dpid)
-        self.switch = switch if switch is not None else Switch(dpid=dpid, ports={}, uplinks={})
+class SnapshotIndex:
+    """What every switch's view looks up in one snapshot, built once per snapshot: the
+    programmer computes all switches' flows from the same snapshot."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
         self.networks = {n.id: n for n in snapshot.networks}
         self.subnets = {s.id: s for s in snapshot.subnets}
         self.ports = {p.id: p for p in snapshot.ports}
+        self.sorted_ports = tuple(sorted(snapshot.ports, key=lambda p: p.id))
+        self.ports_by_network: dict[str, list[Port]] = {}
+        #: dpid -> the ports located there, in port order
+        self.ports_at: dict[int, list[Port]] = {}
+        locations = snapshot.port_locations
+        for port in self.sorted_ports:
+            self.ports_by_network.setdefault(port.network_id, []).append(port)
+            where = locations.get(port.id)
+            if where is not None:
+                self.ports_at.setdefault(where, []).append(port)
+        self.routers = sorted(snapshot.routers, key=lambda r: r.id)
+        self.placed_interfaces: dict[str, list[tuple[Router, RouterInterface]]] = {}
+        for router in self.routers:
+            if router.host_dpid is None:
+                continue
+            for iface in router.interfaces:
+                self.placed_interfaces.setdefault(iface.network_id, []).append((router, iface))
 
-    # ------------------------------------------------------------------- ports
     @cached_property
-    def _sorted_ports(self) -> tuple[Port, ...]:
-        return tuple(sorted(self.snapshot.ports, key=lambda p: p.id))
-
-    @cached_property
-    def _ports_by_network(self) -> dict[str, list[Port]]:
-        result: dict[str, list[Port]] = {}
-        for port in self._sorted_ports:
-            result.setdefault(port.network_id, []).append(port)
-        return result
-
-    @cached_property
-    def _hosts_by_subnet(self) -> dict[str, list[tuple[str, Port]]]:
+    def hosts_by_subnet(self) -> dict[str, list[tuple[str, Port]]]:
         result: dict[str, list[tuple[str, Port]]] = {}
-        for port in self._sorted_ports:
+        for port in self.sorted_ports:
             if port.router_owned or not port.admin_state_up:
                 continue
             for sid, ip in port.fixed_ips:
@@ -93,6 +98,43 @@ class SwitchView:
         for hosts in result.values():
             hosts.sort(key=lambda item: (ipaddress.IPv4Address(item[0]), item[1].id))
         return result
+
+
+_last_index: tuple[Snapshot, SnapshotIndex] | None = None
+
+
+def index_of(snapshot: Snapshot) -> SnapshotIndex:
+    """The index of ``snapshot`` (the last one built is kept: all switches of one sync use
+    the same snapshot object)."""
+    global _last_index
+    if _last_index is None or _last_index[0] is not snapshot:
+        _last_index = (snapshot, SnapshotIndex(snapshot))
+    return _last_index[1]
+
+
+class SwitchView:
+    def __init__(self, snapshot: Snapshot, dpid: int) -> None:
+        self.snapshot = snapshot
+        self.dpid = dpid
+        switch = snapshot.switch(dpid)
+        self.switch = switch if switch is not None else Switch(dpid=dpid, ports={}, uplinks={})
+        self.index = index_of(snapshot)
+        self.networks = self.index.networks
+        self.subnets = self.index.subnets
+        self.ports = self.index.ports
+
+    # ------------------------------------------------------------------- ports
+    @property
+    def _sorted_ports(self) -> tuple[Port, ...]:
+        return self.index.sorted_ports
+
+    @property
+    def _ports_by_network(self) -> dict[str, list[Port]]:
+        return self.index.ports_by_network
+
+    @property
+    def _hosts_by_subnet(self) -> dict[str, list[tuple[str, Port]]]:
+        return self.index.hosts_by_subnet
 
     def sorted_ports(self) -> tuple[Port, ...]:
         return self._sorted_ports
@@ -115,41 +157,11 @@ class SwitchView:
     def local_ports(self) -> dict[str, int]:
         """port id -> ofport for every port whose tap is up on this switch."""
         result = {}
-        for port in self.sorted_ports():
+        for port in self.index.ports_at.get(self.dpid, ()):  # in port order, as sorted_ports
             ofport = self.local_ofport(port)
             if ofport is not None and port.network_id in self.networks:
                 result[port.id] = ofport
         return result
-
-    # ---------------------------------------------------------------- firewall
-    @cached_property
-    def firewall_zones(self) -> dict[str, int]:
-        """port id -> conntrack zone of every firewalled port up on this switch."""
-        firewalled = {pid: ofport for pid, ofport in self.local_ports.items()
-                      if self.ports[pid].firewalled}
-        return firewall_zones(firewalled, {r.key for r in self.hosted_routers})
-
-    @cached_property
-    def security_groups(self) -> dict[str, SecurityGroup]:
-        return {g.id: g for g in self.snapshot.security_groups}
-
-    @cached_property
-    def _group_members(self) -> dict[str, tuple[ipaddress.IPv4Network, ...]]:
-        members: dict[str, set[ipaddress.IPv4Network]] = {}
-        for port in self._sorted_ports:
-            if not port.security_group_ids:
-                continue
-            nets = {ipv4_network(ip) for ip in port.ips}
-            nets.update(ipv4_network(ip) for ip, _mac in port.allowed_address_pairs)
-            nets.discard(None)
-            for group_id in port.security_group_ids:
-                members.setdefault(group_id, set()).update(nets)  # type: ignore[arg-type]
-        return {g: tuple(sorted(nets)) for g, nets in members.items()}
-
-    def group_members(self, group_id: str) -> tuple[ipaddress.IPv4Network, ...]:
-        """The IPv4 addresses (fixed IPs, as /32, and allowed address pairs) of every port in
-        the group, wherever it is bound: what a remote-group rule admits."""
-        return self._group_members.get(group_id, ())
 
     # ---------------------------------------------------------------- networks
     def attachment(self, network: Network) -> Attachment | None:
@@ -172,9 +184,14 @@ class SwitchView:
         return sorted((r for r in self.snapshot.routers if r.host_dpid == self.dpid),
                       key=lambda r: r.id)
 
-    @cached_property
+    @property
     def routers(self) -> list[Router]:
-        return sorted(self.snapshot.routers, key=lambda r: r.id)
+        return self.index.routers
+
+    def placed_interfaces(self, network_id: str) -> list[tuple[Router, RouterInterface]]:
+        """(router, interface) on ``network_id`` of every router placed on some switch, in
+        router order."""
+        return self.index.placed_interfaces.get(network_id, [])
 
     def gateway_active(self, router: Router) -> bool:
         """The router's gateway is usable here: external port present, network known."""
@@ -211,3 +228,33 @@ class SwitchView:
                        if f.router_id == router.id and f.port_id in self.ports
                        and is_ipv4(f.floating_ip) and is_ipv4(f.fixed_ip)),
                       key=lambda f: f.id)
+
+    # ---------------------------------------------------------------- firewall
+    @cached_property
+    def firewall_zones(self) -> dict[str, int]:
+        """port id -> conntrack zone of every firewalled port up on this switch."""
+        firewalled = {pid: ofport for pid, ofport in self.local_ports.items()
+                      if self.ports[pid].firewalled}
+        return firewall_zones(firewalled, {r.key for r in self.hosted_routers})
+
+    @cached_property
+    def security_groups(self) -> dict[str, SecurityGroup]:
+        return {g.id: g for g in self.snapshot.security_groups}
+
+    @cached_property
+    def _group_members(self) -> dict[str, tuple[ipaddress.IPv4Network, ...]]:
+        members: dict[str, set[ipaddress.IPv4Network]] = {}
+        for port in self._sorted_ports:
+            if not port.security_group_ids:
+                continue
+            nets = {ipv4_network(ip) for ip in port.ips}
+            nets.update(ipv4_network(ip) for ip, _mac in port.allowed_address_pairs)
+            nets.discard(None)
+            for group_id in port.security_group_ids:
+                members.setdefault(group_id, set()).update(nets)  # type: ignore[arg-type]
+        return {g: tuple(sorted(nets)) for g, nets in members.items()}
+
+    def group_members(self, group_id: str) -> tuple[ipaddress.IPv4Network, ...]:
+        """The IPv4 addresses (fixed IPs, as /32, and allowed address pairs) of every port in
+        the group, wherever it is bound: what a remote-group rule admits."""
+        return self._group_members.get(group_id, ())

@@ -16,6 +16,7 @@ the switch hosting it, so e.g. a router's flows can be found (or deleted with
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from enum import IntEnum
@@ -35,8 +36,10 @@ class CookieKind(IntEnum):
     SECURITY_GROUP = 0x07  # a group's conjunctive rule matches; ident 0: the shared firewall
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def ident_of(owner_id: str | int) -> int:
-    """The low 56 bits of an owner id (UUID string, other string, or int such as a dpid)."""
+    """The low 56 bits of an owner id (UUID string, other string, or int such as a dpid).
+    Cached: the pipeline asks for the same owners' cookies many times per switch."""
     if isinstance(owner_id, int):
         return owner_id & IDENT_MASK
     if owner_id == "":

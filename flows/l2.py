@@ -101,17 +101,14 @@ def _network_flows(view: SwitchView, network: Network) -> list[FlowSpec]:
                               in_port=att.ofport, eth_dst=port.mac)
                 flows.append(FlowSpec(Table.L2_FORWARD, PRIO_ROUTED_HAIRPIN, match,
                                       egress_actions(att, hairpin=True), cookie))
-    for router in view.routers:
+    for router, iface in view.placed_interfaces(network.id):
         cookie = cookie_for(CookieKind.ROUTER, router.id)
-        for iface in router.interfaces:
-            if iface.network_id != network.id or router.host_dpid is None:
-                continue
-            match = network_match(network, eth_dst=iface.mac)
-            if router.host_dpid == view.dpid:
-                flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST, match, (), cookie))
-            elif att is not None:
-                flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST, match,
-                                      egress_actions(att), cookie))
+        match = network_match(network, eth_dst=iface.mac)
+        if router.host_dpid == view.dpid:
+            flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST, match, (), cookie))
+        elif att is not None:
+            flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST, match,
+                                  egress_actions(att), cookie))
     local.sort()
     net_cookie = cookie_for(CookieKind.NETWORK, network.id)
     to_local = tuple(Output(p) for p in local)

@@ -16,10 +16,10 @@ from ryu_sched.api import build_app
 from ryu_sched.api.server import ApiServer
 from ryu_sched.config import register_opts, settings_from_conf
 from ryu_sched.db import Database
-from ryu_sched.programmer.neighbors import LearnedNeighbor  # noqa: F401 (creates its table)
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.registry.component import RegistryComponent
 from ryu_sched.resources.agent_scheduler import DhcpPorts
+from ryu_sched.rpc import RpcServer
 from ryu_sched.services import Services
 
 LOG = logging.getLogger(__name__)
@@ -35,7 +35,11 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         settings = settings_from_conf(compat.CONF)
         self.services = Services(settings=settings, db=Database(settings.connection))
         self.api_server: ApiServer | None = None
-        self.registry = RegistryComponent(self.services, DhcpPorts(self.services))
+        self.rpc_server: RpcServer | None = None
+        # The app serves the agent endpoint itself (limits, TLS from the settings); the
+        # registry provides its dispatcher and hears about closed connections.
+        self.registry = RegistryComponent(self.services, DhcpPorts(self.services),
+                                          serve_rpc=False)
         self.services.registry = self.registry
         self.programmer = Programmer(self.services)
         self.services.programmer = self.programmer
@@ -48,6 +52,9 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
                                     settings.api_port)
         self.api_server.start()
         self.registry.start()
+        self.rpc_server = RpcServer.from_settings(
+            settings, self.registry.dispatcher, on_close=self.registry.registry.connection_closed)
+        self.rpc_server.start()
         self.programmer.start()
         LOG.info("ryu-sched started (framework %s, database %s)", compat.FRAMEWORK,
                  self.services.db.engine.url.render_as_string(hide_password=True))
@@ -59,6 +66,9 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         if getattr(self, "_stopped", None) is not None:
             self._stopped.set()
         self.programmer.stop()
+        if self.rpc_server is not None:
+            self.rpc_server.stop()
+            self.rpc_server = None
         self.registry.stop()
         if self.api_server is not None:
             self.api_server.stop()
@@ -96,6 +106,10 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
     @compat.set_ev_cls(compat.ofp_event.EventOFPPacketIn, compat.MAIN_DISPATCHER)
     def _packet_in(self, ev: Any) -> None:
         self.programmer.packet_in(ev.msg.datapath, ev.msg.data)
+
+    @compat.set_ev_cls(compat.EventBarrierReply, compat.MAIN_DISPATCHER)
+    def _barrier(self, ev: Any) -> None:
+        self.programmer.barrier_reply(ev.msg.datapath, ev.msg.xid)
 
     @compat.set_ev_cls(compat.ofp_event.EventOFPErrorMsg,
                        [compat.CONFIG_DISPATCHER, compat.MAIN_DISPATCHER])

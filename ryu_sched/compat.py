@@ -39,6 +39,7 @@ handler = _load("controller.handler")
 ofp_event = _load("controller.ofp_event")
 ofproto_v1_3 = _load("ofproto.ofproto_v1_3")
 ofproto_v1_3_parser = _load("ofproto.ofproto_v1_3_parser")
+ofproto_parser = _load("ofproto.ofproto_parser")  # msg(): parse any message from its bytes
 nicira_ext = _load("ofproto.nicira_ext")
 hub = _load("lib.hub")
 packet = _load("lib.packet.packet")
@@ -54,6 +55,10 @@ CONFIG_DISPATCHER = handler.CONFIG_DISPATCHER
 MAIN_DISPATCHER = handler.MAIN_DISPATCHER
 DEAD_DISPATCHER = handler.DEAD_DISPATCHER
 CONF = cfg_module.CONF
+# The ONF bundle extension for OpenFlow 1.3 (Open vSwitch implements it): atomic changes.
+ONFBundleCtrlMsg = ofproto_v1_3_parser.ONFBundleCtrlMsg
+ONFBundleAddMsg = ofproto_v1_3_parser.ONFBundleAddMsg
+EventBarrierReply = ofp_event.EventOFPBarrierReply
 
 __all__ = [
     "APP_CLASS",
@@ -63,12 +68,16 @@ __all__ = [
     "FRAMEWORK",
     "MAIN_DISPATCHER",
     "App",
+    "EventBarrierReply",
+    "ONFBundleAddMsg",
+    "ONFBundleCtrlMsg",
     "arp",
     "ether_types",
     "ethernet",
     "hub",
     "nicira_ext",
     "ofp_event",
+    "ofproto_parser",
     "ofproto_v1_3",
     "ofproto_v1_3_parser",
     "packet",

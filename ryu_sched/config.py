@@ -8,10 +8,14 @@ the Ryu/os-ken manager (e.g. ``[DEFAULT] ofp_listen_host``) and ryu-sched. The c
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import socket
 from typing import Any
 
 from oslo_config import cfg
+
+from ryu_sched.shared.tls import TlsConfigError, TlsFiles, server_context
 
 GROUP = "ryu_sched"
 
@@ -27,6 +31,41 @@ OPTS = [
                     "oslo.middleware's max_request_body_size that Neutron uses."),
     cfg.HostAddressOpt("rpc_host", default="127.0.0.1", help="Agent RPC listen address."),
     cfg.PortOpt("rpc_port", default=9697, help="Agent RPC (MessagePack-RPC) listen port."),
+    # agent RPC endpoint: mutual TLS
+    cfg.StrOpt("rpc_tls_cert_file", default="",
+               help="PEM certificate of the agent endpoint. With rpc_tls_key_file and "
+                    "rpc_tls_ca_file the endpoint speaks only mutual TLS: every agent must "
+                    "present a certificate signed by that CA."),
+    cfg.StrOpt("rpc_tls_key_file", default="", help="PEM private key of rpc_tls_cert_file."),
+    cfg.StrOpt("rpc_tls_ca_file", default="",
+               help="PEM certificate(s) of the CA that signs the agents' certificates."),
+    cfg.BoolOpt("rpc_allow_insecure", default=False,
+                help="Allow rpc_host on a non-loopback address without TLS (anyone who "
+                     "reaches it can register agents and read every port)."),
+    # agent RPC endpoint: resource limits
+    cfg.IntOpt("rpc_max_connections", default=4096, min=1,
+               help="Open agent connections at most; more are accepted and closed at once. "
+                    "Lowered at start to leave a quarter of the file descriptor limit "
+                    "(at least 64) to everything else."),
+    cfg.IntOpt("rpc_max_connections_per_peer", default=256, min=1,
+               help="Open agent connections at most from one peer address."),
+    cfg.FloatOpt("rpc_idle_timeout", default=60.0, min=1.0,
+                 help="Seconds without any byte from an agent after which its connection is "
+                      "closed (agents heartbeat every report_interval)."),
+    cfg.FloatOpt("rpc_read_timeout", default=10.0, min=0.1,
+                 help="Seconds a started frame (or the TLS handshake) may take to arrive."),
+    cfg.FloatOpt("rpc_write_timeout", default=10.0, min=0.1,
+                 help="Seconds queued replies may wait for an agent that does not read; "
+                      "then its connection is closed."),
+    cfg.IntOpt("rpc_max_inflight", default=32, min=1,
+               help="Replies per connection waiting to be sent; while that many wait, the "
+                    "connection's further requests are not read."),
+    cfg.IntOpt("rpc_max_queued_bytes", default=32 * 1024 * 1024, min=65536,
+               help="Bytes of replies and notifications queued for one connection; beyond "
+                    "it the connection is closed (its agent resyncs on reconnect)."),
+    cfg.IntOpt("rpc_max_frame_size", default=1024 * 1024, min=1024,
+               help="Largest frame an agent may send, in bytes; a larger one closes its "
+                    "connection."),
     cfg.StrOpt("auth_strategy", default="noauth", choices=["noauth", "token"],
                help="noauth: every request is admin. token: X-Auth-Token looked up in "
                     "token_file."),
@@ -137,6 +176,18 @@ class Settings:
     api_max_request_body_size: int = 114688
     rpc_host: str = "127.0.0.1"
     rpc_port: int = 9697
+    rpc_tls_cert_file: str = ""
+    rpc_tls_key_file: str = ""
+    rpc_tls_ca_file: str = ""
+    rpc_allow_insecure: bool = False
+    rpc_max_connections: int = 4096
+    rpc_max_connections_per_peer: int = 256
+    rpc_idle_timeout: float = 60.0
+    rpc_read_timeout: float = 10.0
+    rpc_write_timeout: float = 10.0
+    rpc_max_inflight: int = 32
+    rpc_max_queued_bytes: int = 32 * 1024 * 1024
+    rpc_max_frame_size: int = 1024 * 1024
     auth_strategy: str = "noauth"
     token_file: str = ""
     network_vlan_ranges: dict[str, list[tuple[int, int]]] = dataclasses.field(
@@ -165,6 +216,50 @@ class Settings:
     def effective_monitor_interval(self) -> float:
         return self.monitor_interval or max(self.agent_down_time / 3.0, 0.2)
 
+    @property
+    def rpc_tls(self) -> TlsFiles | None:
+        """The agent endpoint's TLS files, None without TLS (raises on a partial set)."""
+        return TlsFiles.from_options(self.rpc_tls_cert_file, self.rpc_tls_key_file,
+                                     self.rpc_tls_ca_file, prefix="rpc_tls_")
+
+
+class RpcConfigError(ValueError):
+    """The agent endpoint's options cannot be used: TLS options set in part or with unusable
+    files, or a non-loopback rpc_host without TLS."""
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address ``host`` names is a loopback address."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return False
+    addresses = {info[4][0] for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback
+                                   for a in addresses)
+
+
+def check_rpc_settings(settings: Settings) -> None:
+    """Refuse configurations that would expose the agent endpoint or not work: TLS options
+    set in part or with files that do not load, or a non-loopback ``rpc_host`` without TLS
+    (unless ``rpc_allow_insecure``)."""
+    try:
+        tls = settings.rpc_tls
+        if tls is not None:
+            server_context(tls)
+    except TlsConfigError as exc:
+        raise RpcConfigError(f"[{GROUP}] {exc}") from exc
+    if tls is None and not settings.rpc_allow_insecure and not is_loopback(settings.rpc_host):
+        raise RpcConfigError(
+            f"[{GROUP}] rpc_host = {settings.rpc_host} is not a loopback address and the agent "
+            f"endpoint has no TLS: anyone reaching it could register agents and read every "
+            f"port. Set rpc_tls_cert_file, rpc_tls_key_file and rpc_tls_ca_file (mutual TLS, "
+            f"see README), or rpc_allow_insecure = true to accept the risk.")
+
 
 def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
     group: Any = getattr(conf, GROUP)
@@ -173,13 +268,25 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
     if not connection:
         os.makedirs(group.state_path, exist_ok=True)
         connection = "sqlite:///" + os.path.join(group.state_path, "ryu_sched.sqlite")
-    return Settings(
+    settings = Settings(
         connection=connection,
         api_host=group.api_host,
         api_port=group.api_port,
         api_max_request_body_size=group.api_max_request_body_size,
         rpc_host=group.rpc_host,
         rpc_port=group.rpc_port,
+        rpc_tls_cert_file=group.rpc_tls_cert_file,
+        rpc_tls_key_file=group.rpc_tls_key_file,
+        rpc_tls_ca_file=group.rpc_tls_ca_file,
+        rpc_allow_insecure=group.rpc_allow_insecure,
+        rpc_max_connections=group.rpc_max_connections,
+        rpc_max_connections_per_peer=group.rpc_max_connections_per_peer,
+        rpc_idle_timeout=group.rpc_idle_timeout,
+        rpc_read_timeout=group.rpc_read_timeout,
+        rpc_write_timeout=group.rpc_write_timeout,
+        rpc_max_inflight=group.rpc_max_inflight,
+        rpc_max_queued_bytes=group.rpc_max_queued_bytes,
+        rpc_max_frame_size=group.rpc_max_frame_size,
         auth_strategy=group.auth_strategy,
         token_file=group.token_file,
         network_vlan_ranges=parse_vlan_ranges(group.network_vlan_ranges),
@@ -201,3 +308,5 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         quotas={name: getattr(quotas, f"quota_{name}") for name in QUOTA_DEFAULTS},
         default_quota=quotas.default_quota,
     )
+    check_rpc_settings(settings)
+    return settings

@@ -238,6 +238,18 @@ class RouterL3AgentBinding(Base):
     binding_index: Mapped[int] = mapped_column(Integer, default=1)
 
 
+class LearnedNeighbor(Base):
+    """An upstream gateway's MAC learnt by ARP (the programmer asks, the gateway answers). Kept
+    so that a restarted controller computes SNAT/floating-IP flows at once instead of dropping
+    that traffic until ARP answers again."""
+
+    __tablename__ = "learned_neighbors"
+
+    ip_address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mac_address: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
 # --- tags (standard attributes) -----------------------------------------------------------
 
 class NetworkTag(Base):

@@ -15,7 +15,6 @@ from ryu_sched.db.models import Base
 TABLE_MODULES = (
     "ryu_sched.db.models",
     "ryu_sched.db.registry_models",
-    "ryu_sched.programmer.neighbors",
     "ryu_sched.leadership.lease",
 )
 

@@ -1,21 +1,23 @@
-"""The one module that turns flow specs into OpenFlow 1.3 messages (os-ken / Ryu parser).
-
-It also gives flows a canonical, comparable form (:func:`canonical`) that is the same for a
-spec we are about to send and for the flow stats a switch reports, so that the programmer can
-diff desired against installed flows without re-sending unchanged ones. Both sides go through
-the framework's own serialiser and parser, so the comparison sees exactly the bytes on the wire.
+"""The one module that turns flow specs into OpenFlow 1.3 messages (os-ken / Ryu parser):
+flow adds and strict deletes, and the ONF bundle messages (the OpenFlow 1.3 bundle extension,
+which Open vSwitch implements) that wrap a change so that the switch applies it atomically.
 """
 
 from __future__ import annotations
 
-import json
+import functools
+import socket
 from typing import Any
 
 from flows.spec import (
+    FIELDS,
+    IPV4,
+    MAC,
     Ct,
     DecNwTtl,
     FlowSpec,
     GotoTable,
+    Match,
     MoveField,
     Output,
     PopVlan,
@@ -30,9 +32,8 @@ parser = compat.ofproto_v1_3_parser
 
 NX_NAT_F_SRC = 1 << 0
 NX_NAT_F_DST = 1 << 1
-ALL_ONES = {32: 0xFFFFFFFF, 48: 0xFFFFFFFFFFFF, 64: (1 << 64) - 1}
-
-FlowKey = tuple[int, int, str]
+#: A bundle that is atomic (all or nothing) and ordered (applied in the order added).
+BUNDLE_FLAGS = ofp.ONF_BF_ATOMIC | ofp.ONF_BF_ORDERED
 
 
 def _action(action: Any) -> Any:
@@ -71,8 +72,36 @@ def _action(action: Any) -> Any:
     raise TypeError(f"unsupported action {action!r}")
 
 
-def match_of(spec: FlowSpec) -> Any:
-    return parser.OFPMatch(**dict(spec.match.items()))
+@functools.cache
+def _oxm_number(name: str) -> int:
+    return int(ofp.oxm_from_user_header(name))
+
+
+def _masked(name: str, value: Any, mask: Any) -> tuple[Any, Any]:
+    """``(value & mask, mask)`` in the framework's spelling, as the switch stores it."""
+    kind = FIELDS[name][0]
+    if kind == MAC:
+        bits = int(value.replace(":", ""), 16) & int(mask.replace(":", ""), 16)
+        text = f"{bits:012x}"
+        return ":".join(text[i:i + 2] for i in range(0, 12, 2)), mask
+    if kind == IPV4:
+        bits = (int.from_bytes(socket.inet_aton(value), "big")
+                & int.from_bytes(socket.inet_aton(mask), "big"))
+        return socket.inet_ntoa(bits.to_bytes(4, "big")), mask
+    return int(value) & int(mask), mask
+
+
+def match_of(match: Match) -> Any:
+    """The framework's match for ``match``. Built from its fields in OXM order directly: the
+    keyword constructor converts every value to bytes and back (most of the cost of a flow
+    mod), while a spec's values are already in the framework's spelling."""
+    fields = []
+    for name, value in match.items():
+        if isinstance(value, tuple):
+            value = _masked(name, *value)
+        fields.append((name, value))
+    fields.sort(key=lambda item: _oxm_number(item[0]))
+    return parser.OFPMatch(_ordered_fields=fields)
 
 
 def instructions_of(spec: FlowSpec) -> list[Any]:
@@ -90,74 +119,53 @@ def instructions_of(spec: FlowSpec) -> list[Any]:
 
 
 def flow_add(datapath: Any, spec: FlowSpec) -> Any:
+    """Add ``spec``; an entry with the same table, priority and match is replaced (cookie
+    included, which a modify would keep)."""
     return parser.OFPFlowMod(
         datapath, cookie=spec.cookie, table_id=spec.table, command=ofp.OFPFC_ADD,
-        priority=spec.priority, match=match_of(spec), instructions=instructions_of(spec),
-        flags=0)
-
-
-def flow_modify(datapath: Any, spec: FlowSpec) -> Any:
-    return parser.OFPFlowMod(
-        datapath, cookie=spec.cookie, table_id=spec.table, command=ofp.OFPFC_MODIFY_STRICT,
-        priority=spec.priority, match=match_of(spec), instructions=instructions_of(spec),
-        flags=ofp.OFPFF_RESET_COUNTS)
+        priority=spec.priority, match=match_of(spec.match),
+        instructions=instructions_of(spec), flags=0)
 
 
 def flow_delete(datapath: Any, table: int, priority: int, match: Any) -> Any:
+    """Strict delete of one entry; ``match`` is a spec's :class:`Match` or the framework's
+    match as the switch reported it."""
+    if isinstance(match, Match):
+        match = match_of(match)
     return parser.OFPFlowMod(
         datapath, table_id=table, command=ofp.OFPFC_DELETE_STRICT, priority=priority,
         match=match, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY)
 
 
-def _roundtrip_match(match: Any) -> Any:
-    buf = bytearray()
-    match.serialize(buf, 0)
-    return parser.OFPMatch.parser(bytes(buf), 0)
+def bundle_open(datapath: Any, bundle_id: int) -> Any:
+    return compat.ONFBundleCtrlMsg(datapath, bundle_id, ofp.ONF_BCT_OPEN_REQUEST,
+                                   BUNDLE_FLAGS, [])
 
 
-def _canonical_match(match: Any) -> str:
-    fields = []
-    for name, value in match.items():
-        if isinstance(value, tuple) and len(value) == 2:
-            val, mask = value
-            if isinstance(mask, str) and mask in ("ff:ff:ff:ff:ff:ff", "255.255.255.255"):
-                value = val
-            elif isinstance(mask, int) and mask in ALL_ONES.values():
-                value = val
-        fields.append((name, value if not isinstance(value, tuple) else list(value)))
-    fields.sort(key=lambda item: item[0])
-    return json.dumps(fields, sort_keys=True, default=str)
+def bundle_add(datapath: Any, bundle_id: int, message: Any) -> Any:
+    return compat.ONFBundleAddMsg(datapath, bundle_id, BUNDLE_FLAGS, message, [])
 
 
-def _canonical_instructions(instructions: list[Any]) -> str:
-    text = json.dumps([i.to_jsondict() for i in instructions], sort_keys=True, default=str)
-    # A parsed reg_move names its fields by their NXM header ("eth_src_nxm"); ours by OXM.
-    return text.replace('_nxm"', '"')
+def bundle_commit(datapath: Any, bundle_id: int) -> Any:
+    return compat.ONFBundleCtrlMsg(datapath, bundle_id, ofp.ONF_BCT_COMMIT_REQUEST,
+                                   BUNDLE_FLAGS, [])
 
 
-def key_of_spec(spec: FlowSpec) -> FlowKey:
-    return (spec.table, spec.priority, _canonical_match(_roundtrip_match(match_of(spec))))
+def barrier(datapath: Any) -> Any:
+    return parser.OFPBarrierRequest(datapath)
 
 
-def key_of_stats(stats: Any) -> FlowKey:
-    return (stats.table_id, stats.priority, _canonical_match(stats.match))
+def port_desc_request(datapath: Any) -> Any:
+    return parser.OFPPortDescStatsRequest(datapath, 0)
 
 
-def body_of_spec(spec: FlowSpec) -> str:
-    """Canonical instructions of a spec, as the switch would report them."""
-    buf = bytearray()
-    mod = flow_add(None, spec)
-    instructions = []
-    for inst in mod.instructions:
-        buf = bytearray()
-        inst.serialize(buf, 0)
-        instructions.append(parser.OFPInstruction.parser(bytes(buf), 0))
-    return _canonical_instructions(instructions)
+def flow_stats_request(datapath: Any) -> Any:
+    """Every flow of every table."""
+    return parser.OFPFlowStatsRequest(datapath, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
+                                      0, 0, parser.OFPMatch())
 
 
-def body_of_stats(stats: Any) -> str:
-    return _canonical_instructions(list(stats.instructions))
-
-
-def canonical(spec: FlowSpec) -> tuple[FlowKey, str]:
-    return key_of_spec(spec), body_of_spec(spec)
+def packet_out(datapath: Any, ofport: int, data: bytes) -> Any:
+    return parser.OFPPacketOut(datapath=datapath, buffer_id=ofp.OFP_NO_BUFFER,
+                               in_port=ofp.OFPP_CONTROLLER,
+                               actions=[parser.OFPActionOutput(ofport, 0)], data=data)

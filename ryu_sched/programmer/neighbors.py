@@ -1,27 +1,17 @@
-"""Upstream gateway MACs learnt by ARP, kept in the database so that a restarted controller
-computes the same SNAT/floating-IP flows at once instead of dropping them until ARP answers."""
+"""Upstream gateway MACs learnt by ARP, in memory with write-through to the database
+(:class:`ryu_sched.db.models.LearnedNeighbor`), so that a restarted controller computes the same
+SNAT/floating-IP flows at once instead of dropping them until ARP answers."""
 
 from __future__ import annotations
 
-import datetime as dt
-
-from sqlalchemy import DateTime, String, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select
 
 from ryu_sched.db import Database
-from ryu_sched.db.models import Base, utcnow
-
-
-class LearnedNeighbor(Base):
-    __tablename__ = "learned_neighbors"
-
-    ip_address: Mapped[str] = mapped_column(String(64), primary_key=True)
-    mac_address: Mapped[str] = mapped_column(String(32))
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+from ryu_sched.db.models import LearnedNeighbor
 
 
 class NeighborTable:
-    """IP -> MAC of upstream gateways, in memory with write-through to the database."""
+    """IP -> MAC of upstream gateways."""
 
     def __init__(self, db: Database) -> None:
         self.db = db

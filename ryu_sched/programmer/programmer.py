@@ -1,10 +1,17 @@
 """Keeps every connected switch at its desired flow table.
 
 On connect the programmer reads the switch's port descriptions and its flow table (flow stats),
-then sends only the difference between what ``flows.pipeline`` wants and what is installed,
-followed by a barrier. A controller restart or a switch reconnect therefore changes nothing
-that was right. Model changes (events on the bus) mark switches dirty; one worker green
-thread coalesces them, builds one snapshot and re-diffs the dirty switches.
+then sends only the difference between what ``flows.pipeline`` wants and what is installed:
+as one atomic bundle (the ONF bundle extension; Open vSwitch implements it) when it is more
+than one flow mod, then a barrier. A controller restart or a switch reconnect therefore changes
+nothing that was right, and no switch ever runs a half-applied change. Model changes (events
+on the bus) mark switches dirty; one worker green thread coalesces them and re-diffs the dirty
+switches, oldest first, yielding to the hub between switches and between chunks of messages.
+
+What is expensive is done once per change of its inputs: the model is read from the database
+when an event says it changed (not when a switch connects), a switch's desired flows are
+computed when the model, the port locations or that switch's ports changed, and a switch
+already brought to its desired table is not diffed again until something changed.
 
 It also resolves each hosted router's upstream gateway MAC by ARP (packet-out on the external
 port; the reply comes back as a packet-in) and announces a moved router's external and
@@ -14,59 +21,38 @@ floating IPs with gratuitous ARPs from its new switch.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import time
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
-
 from flows import model as fm
 from flows.pipeline import desired_flows
-from flows.spec import FlowSpec
 from ryu_sched import compat
-from ryu_sched.db import models as db
 from ryu_sched.events import Event, PortLocated
-from ryu_sched.programmer import messages, packets
+from ryu_sched.programmer import diff, messages, packets
+from ryu_sched.programmer.gcpause import GcPause
 from ryu_sched.programmer.neighbors import NeighborTable
-from ryu_sched.programmer.snapshot import build_snapshot
+from ryu_sched.programmer.send import Carried, Sent, send_changes
+from ryu_sched.programmer.snapshot import Model, Recorded, assemble, locations, read_model
+from ryu_sched.programmer.switch import DesiredTable, SwitchState
+from ryu_sched.resources.port_status import PortLocation, PortStatus, record_port_locations
 from ryu_sched.services import Services
 
 LOG = logging.getLogger(__name__)
 
 ofp = compat.ofproto_v1_3
-parser = compat.ofproto_v1_3_parser
 
 ARP_RETRY_SECONDS = 2.0
 RESYNC_SECONDS = 30.0
 #: Delays before each round of gratuitous ARPs after a router appears on a switch.
 GARP_REPEATS = (0.0, 0.5, 1.5)
-
-
-@dataclasses.dataclass
-class InstalledFlow:
-    cookie: int
-    body: str
-    match: Any  # the switch's own OFPMatch, reused for strict deletes
-
-
-@dataclasses.dataclass
-class SwitchState:
-    datapath: Any
-    ports: dict[str, int] = dataclasses.field(default_factory=dict)
-    installed: dict[messages.FlowKey, InstalledFlow] | None = None
-    port_buffer: dict[str, int] = dataclasses.field(default_factory=dict)
-    stats_buffer: list[Any] = dataclasses.field(default_factory=list)
-    connected_at: float = dataclasses.field(default_factory=time.monotonic)
-    synced: bool = False  # the first sync since this connection was logged
-
-    @property
-    def dpid(self) -> int:
-        return int(self.datapath.id)
-
-    @property
-    def ready(self) -> bool:
-        return self.installed is not None
+#: Flow-stats entries read into the installed table between two yields to the hub.
+READ_CHUNK = 1000
+#: Errors that mean "this switch does not know the bundle extension".
+NO_BUNDLES = {(ofp.OFPET_BAD_REQUEST, ofp.OFPBRC_BAD_EXPERIMENTER),
+              (ofp.OFPET_BAD_REQUEST, ofp.OFPBRC_BAD_EXP_TYPE)}
 
 
 @dataclasses.dataclass
@@ -75,8 +61,15 @@ class SyncStats:
 
     syncs: int = 0
     flow_mods: int = 0
+    bundles: int = 0
+    model_reads: int = 0
+    desired_computed: int = 0
     last_sync_seconds: float = 0.0
     last_desired: int = 0
+
+
+def _yield() -> None:
+    compat.hub.sleep(0)
 
 
 class Programmer:
@@ -85,7 +78,8 @@ class Programmer:
         self.switches: dict[int, SwitchState] = {}
         self.neighbors = NeighborTable(services.db)
         self.stats = SyncStats()
-        self._dirty: set[int] = set()
+        #: dirty switches in the order they became dirty (dict: ordered, no duplicates)
+        self._dirty: dict[int, None] = {}
         # A queue, not an Event: wake-ups must never be lost, whoever sends them.
         self._wake: Any = compat.hub.Queue()
         self._running = False
@@ -93,22 +87,33 @@ class Programmer:
         self._router_hosts: dict[str, int | None] = {}
         self._arp_asked: set[tuple[int, str]] = set()
         self._last_snapshot: fm.Snapshot | None = None
-        self._port_status: dict[str, tuple[int | None, str]] = {}
-        # Canonical forms of each switch's last desired flows: computing one costs a
-        # serialise/parse round trip (~0.25 ms), which dominated every re-diff of a big table.
-        # A spec is frozen, so its canonical form never changes; a switch's entry keeps exactly
-        # its current desired specs (and survives a reconnect of the switch).
-        self._canonical: dict[int, dict[FlowSpec, tuple[messages.FlowKey, str]]] = {}
+        # The model as last read, and versions of what desired flows depend on.
+        self._model: Model | None = None
+        self._model_version = 0
+        self._locations: dict[str, int] = {}
+        self._locations_version = 0
+        #: per dpid, survives reconnects of the switch
+        self._desired: dict[int, DesiredTable] = {}
+        self.pause = _yield  # tests that drive the programmer without a hub replace it
+        self.gc = GcPause()
 
     # --- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
         self.neighbors.load()
+        # Read before the first switch connects: after a restart, its resync needs the model.
+        self._current_model()
+        # The framework, the ORM and the model are a large, long-lived object graph: without
+        # this, the full garbage collections that reading a big flow table triggers re-scan
+        # all of it (they doubled the cost of parsing flow stats).
+        gc.collect()
+        gc.freeze()
         self.services.bus.subscribe(self._on_model_event)
         self._running = True
         self._threads = [compat.hub.spawn(self._worker), compat.hub.spawn(self._arp_loop)]
 
     def stop(self) -> None:
+        self.gc.expire(0)
         self._running = False
         self._wake.put(None)
         for thread in self._threads:
@@ -120,13 +125,15 @@ class Programmer:
     def switch_connected(self, datapath: Any) -> None:
         LOG.info("switch %016x connected; reading its ports and flows", datapath.id)
         self.switches[int(datapath.id)] = SwitchState(datapath=datapath)
-        datapath.send_msg(parser.OFPPortDescStatsRequest(datapath, 0))
+        datapath.send_msg(messages.port_desc_request(datapath))
 
     def switch_disconnected(self, datapath: Any) -> None:
         state = self.switches.get(int(datapath.id or 0))
         if state is not None and state.datapath is datapath:
             LOG.info("switch %016x disconnected", datapath.id)
+            self.gc.release(state.reading)
             del self.switches[int(datapath.id)]
+            self._dirty.pop(state.dpid, None)
             self.mark_all_dirty()
 
     def port_desc_reply(self, datapath: Any, body: Iterable[Any], more: bool) -> None:
@@ -139,25 +146,24 @@ class Programmer:
         if more:
             return
         state.ports, state.port_buffer = state.port_buffer, {}
-        datapath.send_msg(parser.OFPFlowStatsRequest(
-            datapath, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0, parser.OFPMatch()))
+        self.gc.hold(state.reading)
+        datapath.send_msg(messages.flow_stats_request(datapath))
 
     def flow_stats_reply(self, datapath: Any, body: Iterable[Any], more: bool) -> None:
         state = self._state(datapath)
-        if state is None:
+        if state is None or state.read_done:
             return
         state.stats_buffer.extend(body)
         if more:
             return
-        installed: dict[messages.FlowKey, InstalledFlow] = {}
-        for stats in state.stats_buffer:
-            installed[messages.key_of_stats(stats)] = InstalledFlow(
-                cookie=int(stats.cookie), body=messages.body_of_stats(stats), match=stats.match)
-        state.stats_buffer = []
-        state.installed = installed
-        LOG.info("switch %016x has %d flows installed", state.dpid, len(installed))
+        # Read into the installed table by the worker (in chunks), not here in the
+        # connection's receive loop.
+        state.read_done = True
+        self.gc.release(state.reading)
+        LOG.info("switch %016x has %d flows installed (read %.3fs after connect)", state.dpid,
+                 len(state.stats_buffer), time.perf_counter() - state.connected_at)
         # a new switch changes where ports live for every other switch, too
-        self.mark_all_dirty()
+        self.mark_all_dirty(first=state.dpid)
 
     def port_status(self, datapath: Any, reason: int, port: Any) -> None:
         state = self._state(datapath)
@@ -168,7 +174,7 @@ class Programmer:
             state.ports.pop(name, None)
         else:
             state.ports[name] = int(port.port_no)
-        self.mark_all_dirty()
+        self.mark_all_dirty(first=state.dpid)
 
     def packet_in(self, datapath: Any, data: bytes) -> None:
         parsed = packets.parse_arp(data)
@@ -179,21 +185,71 @@ class Programmer:
             return
         if self.neighbors.learn(src_ip, src_mac):
             LOG.info("upstream gateway %s is at %s", src_ip, src_mac)
-            self.mark_all_dirty()
+            self.model_changed()
+
+    def barrier_reply(self, datapath: Any, xid: int) -> None:
+        state = self._state(datapath)
+        if state is not None:
+            state.acknowledged(xid)
 
     def error(self, datapath: Any, msg: Any) -> None:
-        LOG.error("switch %016x reported error type=%s code=%s", datapath.id, msg.type,
+        """An error from the switch. For a flow mod (plain or added to a bundle: Open vSwitch
+        checks a message when it is added, leaves a rejected one out and commits the rest)
+        that flow is not installed and a later sync tries again. For a bundle's open or
+        commit, nothing of the bundle was applied: the flow table is read again and the next
+        change goes out as plain flow mods, so that a culprit fails alone."""
+        state = self._state(datapath)
+        sent = state.inflight.get(msg.xid) if state is not None else None
+        if state is None or sent is None:
+            LOG.error("switch %016x reported error type=%s code=%s (xid %s)", datapath.id,
+                      msg.type, msg.code, msg.xid)
+            return
+        what = _describe(sent)
+        if sent.bundle_id is not None and sent.bundle_id in state.failed_bundles:
+            LOG.info("switch %016x: %s also failed (type=%s code=%s)", state.dpid, what,
+                     msg.type, msg.code)
+            return
+        if sent.carried in (Carried.BUNDLE_OPEN, Carried.BUNDLE_COMMIT):
+            assert sent.bundle_id is not None
+            state.failed_bundles.add(sent.bundle_id)
+            if sent.carried is Carried.BUNDLE_OPEN and (msg.type, msg.code) in NO_BUNDLES:
+                LOG.warning("switch %016x does not support bundles: plain flow mods from now "
+                            "on (changes are no longer atomic)", state.dpid)
+                state.bundles = False
+            else:
+                LOG.error("switch %016x rejected %s, nothing of it applied (type=%s code=%s); "
+                          "reading its flows again", state.dpid, what, msg.type, msg.code)
+                state.plain_next = True
+            self._read_again(state)
+            return
+        LOG.error("switch %016x rejected %s (type=%s code=%s)", state.dpid, what, msg.type,
                   msg.code)
+        if sent.mod is not None and state.installed is not None:
+            if isinstance(sent.mod, diff.DeleteFlow):  # still there: delete it next time
+                state.installed[sent.mod.key] = diff.Installed(-1, (), sent.mod.match)
+            else:  # not installed after all: a later sync tries again
+                state.installed.pop(sent.mod.key, None)
+            state.in_sync_with = None
 
     # --- scheduling of work ------------------------------------------------------------
 
     def _on_model_event(self, event: Event) -> None:
         if isinstance(event, PortLocated):
             return  # written by this programmer from what the switches told it
+        self.model_changed()
+
+    def model_changed(self) -> None:
+        """The database changed: read the model again before the next sync, re-diff all."""
+        self._model = None
         self.mark_all_dirty()
 
-    def mark_all_dirty(self) -> None:
-        self._dirty.update(self.switches)
+    def mark_all_dirty(self, first: int | None = None) -> None:
+        """Every switch needs a look (cheap for those whose inputs did not change);
+        ``first``, when not queued yet, is queued before the others."""
+        if first is not None and first in self.switches:
+            self._dirty.setdefault(first, None)
+        for dpid in self.switches:
+            self._dirty.setdefault(dpid, None)
         if self._wake.qsize() == 0:
             self._wake.put(None)
 
@@ -201,15 +257,22 @@ class Programmer:
         state = self.switches.get(int(datapath.id))
         return state if state is not None and state.datapath is datapath else None
 
+    def _read_again(self, state: SwitchState) -> None:
+        state.restart_read()
+        state.inflight.clear()
+        self.gc.hold(state.reading)
+        state.datapath.send_msg(messages.flow_stats_request(state.datapath))
+
     def _worker(self) -> None:
         while self._running:
             try:
                 self._wake.get(timeout=RESYNC_SECONDS)
             except compat.hub.QueueEmpty:
-                # periodic safety net: re-diff everything now and then
-                self._dirty.update(self.switches)
+                # periodic safety net: read the model again and re-diff everything
+                self.model_changed()
             if not self._running:
                 return
+            self.gc.expire()
             compat.hub.sleep(0.02)  # let a burst of API writes coalesce into one sync
             while self._wake.qsize():
                 self._wake.get()
@@ -218,106 +281,137 @@ class Programmer:
             except Exception:
                 LOG.exception("flow sync failed; retrying on the next change")
                 compat.hub.sleep(1.0)
-                self.mark_all_dirty()
+                self.model_changed()
 
     def sync_dirty(self) -> None:
+        """One round: re-diff the switches dirty now, oldest first. Switches that become
+        dirty meanwhile wait for the next round."""
         dirty = [d for d in self._dirty if d in self.switches and self.switches[d].ready]
-        self._dirty -= set(dirty)
+        for dpid in dirty:
+            del self._dirty[dpid]
         if not dirty:
             return
-        snapshot = self.snapshot()
-        self._last_snapshot = snapshot
-        self._record_port_locations(snapshot)
-        for dpid in sorted(dirty):
-            state = self.switches.get(dpid)
-            if state is not None and state.ready:
-                self.sync_switch(state, snapshot)
-        self._announce_moves(snapshot)
+        with self.gc.held("sync"):
+            snapshot = self.snapshot()
+            self._last_snapshot = snapshot
+            self._record_port_locations(snapshot)
+            for dpid in dirty:
+                state = self.switches.get(dpid)
+                if state is not None and state.ready:
+                    self.sync_switch(state, snapshot)
+                    self.pause()
+            self._announce_moves(snapshot)
+
+    def _current_model(self) -> Model:
+        if self._model is None:
+            with self.services.db.session() as session:
+                self._model = read_model(session, self.neighbors.macs)
+            self._model_version += 1
+            self.stats.model_reads += 1
+            self.pause()
+        return self._model
 
     def snapshot(self) -> fm.Snapshot:
+        """The snapshot of the current model with the switches read so far."""
+        model = self._current_model()
         ports = {dpid: dict(s.ports) for dpid, s in self.switches.items() if s.ready}
-        with self.services.db.session() as session:
-            return build_snapshot(session, ports, self.services.settings.bridge_mappings,
-                                  self.neighbors.macs)
+        where = locations(model, ports)
+        if where != self._locations:
+            self._locations = where
+            self._locations_version += 1
+        return assemble(model, ports, self.services.settings.bridge_mappings, self._locations)
+
+    def desired_table(self, dpid: int, snapshot: fm.Snapshot) -> DesiredTable:
+        """The desired flows of ``dpid`` for ``snapshot`` (taken by :meth:`snapshot`)."""
+        inputs = (self._model_version, self._locations_version, snapshot.switch(dpid))
+        table = self._desired.get(dpid)
+        if table is None or table.inputs != inputs:
+            specs = tuple(desired_flows(snapshot, dpid))
+            self.pause()
+            table = DesiredTable(inputs=inputs, specs=specs, wanted=diff.wanted_of(specs))
+            self._desired[dpid] = table
+            self.stats.desired_computed += 1
+        return table
 
     def sync_switch(self, state: SwitchState, snapshot: fm.Snapshot) -> int:
-        """Send the difference between desired and installed flows; returns flow-mods sent."""
+        """Bring one switch to its desired table; returns the flow mods sent."""
         started = time.perf_counter()
-        desired = desired_flows(snapshot, state.dpid)
-        sent = self.apply_diff(state, desired)
+        if state.installed is None:
+            state.installed = self._read_installed(state)
+        read = time.perf_counter()
+        table = self.desired_table(state.dpid, snapshot)
+        if state.in_sync_with is table:
+            return 0
+        computed = time.perf_counter()
+        changes = diff.diff(state.installed, table.wanted)
+        diffed = time.perf_counter()
+        sent, bundles = self._send(state, changes)
+        LOG.debug("switch %016x: table read %.3fs, flows computed %.3fs, diff %.3fs, "
+                  "sent %.3fs", state.dpid,
+                  read - started, computed - read, diffed - computed,
+                  time.perf_counter() - diffed)
+        state.installed = changes.applied_to(state.installed)
+        state.in_sync_with = table
         self.stats.syncs += 1
-        self.stats.last_desired = len(desired)
+        self.stats.last_desired = len(table.specs)
         self.stats.last_sync_seconds = time.perf_counter() - started
         first, state.synced = not state.synced, True
+        since = time.perf_counter() - state.connected_at
         if sent:
-            LOG.info("switch %016x: %d flow-mods (%d desired) in %.3fs", state.dpid, sent,
-                     len(desired), self.stats.last_sync_seconds)
+            LOG.info("switch %016x: %d flow-mods%s (%d desired) in %.3fs, %.3fs after connect",
+                     state.dpid, sent, f" in {bundles} bundle(s)" if bundles else "",
+                     len(table.specs), self.stats.last_sync_seconds, since)
         elif first:
-            LOG.info("switch %016x: in sync, nothing sent (%d desired) in %.3fs", state.dpid,
-                     len(desired), self.stats.last_sync_seconds)
+            LOG.info("switch %016x: in sync, nothing sent (%d desired) in %.3fs, "
+                     "%.3fs after connect", state.dpid, len(table.specs),
+                     self.stats.last_sync_seconds, since)
         return sent
 
-    def apply_diff(self, state: SwitchState, desired: list[FlowSpec]) -> int:
-        assert state.installed is not None
-        datapath = state.datapath
-        wanted: dict[messages.FlowKey, tuple[FlowSpec, str]] = {}
-        known = self._canonical.get(state.dpid, {})
-        canonical: dict[FlowSpec, tuple[messages.FlowKey, str]] = {}
-        for spec in desired:
-            form = known.get(spec)
-            if form is None:
-                form = messages.canonical(spec)
-            canonical[spec] = form
-            key, body = form
-            wanted[key] = (spec, body)
-        self._canonical[state.dpid] = canonical
-        msgs = []
-        for key, flow in list(state.installed.items()):
-            if key not in wanted:
-                msgs.append(messages.flow_delete(datapath, key[0], key[1], flow.match))
-                del state.installed[key]
-        for key, (spec, body) in wanted.items():
-            current = state.installed.get(key)
-            if current is None:
-                msgs.append(messages.flow_add(datapath, spec))
-            elif current.body != body or current.cookie != spec.cookie:
-                LOG.debug("flow %s changed: %s -> %s", key, current.body, body)
-                # OpenFlow 1.3 modify does not update cookies: re-add in place, which
-                # replaces the entry atomically (same table, priority and match).
-                msgs.append(messages.flow_add(datapath, spec))
-            else:
-                continue
-            state.installed[key] = InstalledFlow(cookie=spec.cookie, body=body,
-                                                 match=messages.match_of(spec))
-        for msg in msgs:
-            datapath.send_msg(msg)
-        if msgs:
-            datapath.send_msg(parser.OFPBarrierRequest(datapath))
-        self.stats.flow_mods += len(msgs)
-        return len(msgs)
+    def _read_installed(self, state: SwitchState) -> dict:
+        """The installed table from the flow-stats entries read, in chunks."""
+        entries, state.stats_buffer = state.stats_buffer, []
+        installed: dict = {}
+        for start in range(0, len(entries), READ_CHUNK):
+            installed.update(diff.installed_of(entries[start:start + READ_CHUNK]))
+            if start + READ_CHUNK < len(entries):
+                self.pause()
+        return installed
+
+    def _send(self, state: SwitchState, changes: diff.FlowChanges) -> tuple[int, int]:
+        """Send ``changes``: (flow mods, bundles) sent."""
+        if not len(changes):
+            return 0, 0
+        bundled = state.bundles and not state.plain_next
+        state.plain_next = False
+        sent = send_changes(state.datapath, changes,
+                            state.next_bundle_id if bundled else None, self.pause)
+        state.inflight.update(sent)  # until the barrier reply after them
+        bundles = sum(1 for s in sent.values() if s.carried is Carried.BUNDLE_COMMIT)
+        self.stats.flow_mods += len(changes)
+        self.stats.bundles += bundles
+        return len(changes), bundles
 
     # --- port locations -----------------------------------------------------------------
 
     def _record_port_locations(self, snapshot: fm.Snapshot) -> None:
-        """Persist where each port's tap was seen (and its status) when that changed."""
-        changes: dict[str, tuple[int | None, str]] = {}
+        """Record where each port's tap is (and its status), through the service layer,
+        when that differs from what the database has."""
+        model = self._current_model()
+        changes: list[PortLocation] = []
         for port in snapshot.ports:
             if port.router_owned:
                 continue
             dpid = snapshot.port_locations.get(port.id)
-            status = "ACTIVE" if dpid is not None and port.admin_state_up else "DOWN"
-            if self._port_status.get(port.id) != (dpid, status):
-                changes[port.id] = (dpid, status)
+            status = PortStatus.of(dpid, port.admin_state_up)
+            recorded = model.recorded.get(port.id)
+            if recorded is None or (recorded.dpid, recorded.status) != (dpid, status):
+                changes.append(PortLocation(port.id, dpid, status))
         if not changes:
             return
-        with self.services.db.session() as session:
-            rows = session.scalars(select(db.Port).where(db.Port.id.in_(changes))).all()
-            for row in rows:
-                dpid, status = changes[row.id]
-                if row.bound_dpid != dpid or row.status != status:
-                    row.bound_dpid = dpid
-                    row.status = status
-        self._port_status.update(changes)
+        record_port_locations(self.services, changes)
+        # a model read later has these; the one in hand is told directly
+        self._model = model.with_recorded(
+            {c.port_id: Recorded(c.dpid, str(c.status)) for c in changes})
 
     # --- ARP for upstream gateways, gratuitous ARP after moves ---------------------------
 
@@ -407,10 +501,18 @@ class Programmer:
                 self._packet_out(state, ofport, data)
 
     def _packet_out(self, state: SwitchState, ofport: int, data: bytes) -> None:
-        datapath = state.datapath
-        datapath.send_msg(parser.OFPPacketOut(
-            datapath=datapath, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
-            actions=[parser.OFPActionOutput(ofport, 0)], data=data))
+        state.datapath.send_msg(messages.packet_out(state.datapath, ofport, data))
+
+
+def _describe(sent: Sent) -> str:
+    """One line about what an xid carried, for the log."""
+    where = f"bundle {sent.bundle_id} " if sent.bundle_id is not None else ""
+    if isinstance(sent.mod, diff.AddFlow):
+        return f"{where}{sent.carried.value}: add {sent.mod.spec.to_ofctl()}"
+    if isinstance(sent.mod, diff.DeleteFlow):
+        return (f"{where}{sent.carried.value}: delete table={sent.mod.table} "
+                f"priority={sent.mod.priority} {sent.mod.match}")
+    return f"{where}{sent.carried.value}"
 
 
 def _name(raw: bytes | str) -> str:

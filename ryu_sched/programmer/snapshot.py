@@ -1,11 +1,14 @@
 """Build the flows layer's :class:`flows.model.Snapshot` from the database and the switches.
 
-ORM objects stay here: the snapshot is plain frozen dataclasses.
+Two steps, so that the expensive one runs only when the model changed: :func:`read_model`
+reads the database into a :class:`Model` (plain frozen dataclasses; ORM objects stay here),
+:func:`assemble` adds what the connected switches report (their ports, hence where each port
+is) and is cheap.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import dataclasses
 from collections.abc import Mapping
 
 from sqlalchemy import select
@@ -27,10 +30,45 @@ def parse_dpid(value: object) -> int | None:
     return None
 
 
+@dataclasses.dataclass(frozen=True)
+class Recorded:
+    """A port's location and status as the database has them."""
+
+    dpid: int | None
+    status: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """What the database says, in the flows layer's vocabulary."""
+
+    networks: tuple[fm.Network, ...]
+    subnets: tuple[fm.Subnet, ...]
+    ports: tuple[fm.Port, ...]
+    routers: tuple[fm.Router, ...]
+    floating_ips: tuple[fm.FloatingIP, ...]
+    #: dpid -> the external interface its L3 agent reports
+    external_ports: Mapping[int, str]
+    #: port id -> where the port was last recorded (``ports.bound_dpid``, ``status``)
+    recorded: Mapping[str, Recorded]
+    #: tap interface name -> port id
+    tap_to_port: Mapping[str, str]
+
+    def with_recorded(self, changes: Mapping[str, Recorded]) -> Model:
+        """This model after ``changes`` were written to the database."""
+        return dataclasses.replace(self, recorded={**self.recorded, **changes})
+
+
 def build_snapshot(session: Session, switch_ports: Mapping[int, Mapping[str, int]],
                    uplinks: Mapping[str, str], neighbors: Mapping[str, str]) -> fm.Snapshot:
     """``switch_ports``: dpid -> {interface name: ofport} of every connected switch that has
     been read; ports bound to other switches keep their recorded location."""
+    return assemble(read_model(session, neighbors), switch_ports, uplinks)
+
+
+def read_model(session: Session, neighbors: Mapping[str, str]) -> Model:
+    """The database's networks, subnets, ports, routers (placed on their L3 agent's switch,
+    gateways with the upstream MAC from ``neighbors``) and floating IPs."""
     networks = session.scalars(select(db.Network)).all()
     subnets = session.scalars(select(db.Subnet)).all()
     ports = session.scalars(select(db.Port)).all()
@@ -63,12 +101,12 @@ def build_snapshot(session: Session, switch_ports: Mapping[int, Mapping[str, int
         for p in ports]
 
     host_of_router: dict[str, int] = {}
-    external_port_of: dict[int, str] = {}
+    external_ports: dict[int, str] = {}
     for agent in l3_agents.values():
         conf = agent.configurations or {}
         dpid = parse_dpid(conf.get("datapath_id"))
         if dpid is not None and conf.get("external_port"):
-            external_port_of[dpid] = str(conf["external_port"])
+            external_ports[dpid] = str(conf["external_port"])
     for binding in bindings:
         agent = l3_agents.get(binding.l3_agent_id)
         if agent is None:
@@ -121,31 +159,39 @@ def build_snapshot(session: Session, switch_ports: Mapping[int, Mapping[str, int
         router_id=f.router_id, fixed_ip=f.fixed_ip_address, port_id=f.fixed_port_id)
         for f in fips if f.fixed_port_id and f.router_id and f.fixed_ip_address]
 
-    switches = []
-    tap_to_port = {fm.tap_name(p.id): p.id for p in ports}
-    # Where each port is: seen live on a connected switch, else where it was last seen
-    # (ports.bound_dpid). A switch that has not reconnected yet after a controller restart
-    # must not make its ports vanish from every other switch's tables.
-    locations: dict[str, int] = {
-        p.id: p.bound_dpid for p in ports
-        if p.bound_dpid is not None and p.bound_dpid not in switch_ports}
+    return Model(
+        networks=tuple(snap_networks), subnets=tuple(snap_subnets), ports=tuple(snap_ports),
+        routers=tuple(snap_routers), floating_ips=tuple(snap_fips),
+        external_ports=external_ports,
+        recorded={p.id: Recorded(p.bound_dpid, p.status) for p in ports},
+        tap_to_port={fm.tap_name(p.id): p.id for p in ports})
+
+
+def assemble(model: Model, switch_ports: Mapping[int, Mapping[str, int]],
+             uplinks: Mapping[str, str],
+             port_locations: Mapping[str, int] | None = None) -> fm.Snapshot:
+    """The snapshot for ``model`` with these switches connected and read
+    (``port_locations``: :func:`locations` of the same, when already computed)."""
+    return fm.Snapshot(networks=model.networks, subnets=model.subnets, ports=model.ports,
+                       routers=model.routers, floating_ips=model.floating_ips,
+                       switches=[fm.Switch(dpid=dpid, ports=dict(switch_ports[dpid]),
+                                           uplinks=dict(uplinks),
+                                           external_port=model.external_ports.get(dpid))
+                                 for dpid in sorted(switch_ports)],
+                       port_locations=(locations(model, switch_ports)
+                                       if port_locations is None else port_locations))
+
+
+def locations(model: Model, switch_ports: Mapping[int, Mapping[str, int]]) -> dict[str, int]:
+    """Where each port is: seen live on a connected switch, else where it was last seen
+    (``ports.bound_dpid``). A switch that has not reconnected yet after a controller restart
+    must not make its ports vanish from every other switch's tables."""
+    result: dict[str, int] = {
+        port_id: rec.dpid for port_id, rec in model.recorded.items()
+        if rec.dpid is not None and rec.dpid not in switch_ports}
     for dpid in sorted(switch_ports):
-        names = switch_ports[dpid]
-        switches.append(fm.Switch(dpid=dpid, ports=dict(names), uplinks=dict(uplinks),
-                                  external_port=external_port_of.get(dpid)))
-        for name in names:
-            port_id = tap_to_port.get(name)
+        for name in switch_ports[dpid]:
+            port_id = model.tap_to_port.get(name)
             if port_id is not None:
-                locations[port_id] = dpid
-
-    return fm.Snapshot(networks=snap_networks, subnets=snap_subnets, ports=snap_ports,
-                       routers=snap_routers, floating_ips=snap_fips, switches=switches,
-                       port_locations=locations)
-
-
-def is_ipv4(value: str | None) -> bool:
-    try:
-        ipaddress.IPv4Address(value or "")
-    except ValueError:
-        return False
-    return True
+                result[port_id] = dpid
+    return result

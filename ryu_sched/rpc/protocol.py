@@ -1,9 +1,8 @@
-"""MessagePack-RPC framing and dispatch, free of sockets so that it can be tested alone.
+"""MessagePack-RPC dispatch, free of sockets so that it can be tested alone.
 
-Frames: request ``[0, msgid, method, params]``, response ``[1, msgid, error, result]``,
-notification ``[2, method, params]``. ``msgid`` is a uint32, ``method`` a string and
-``params`` an array. Anything else is malformed: it is counted, logged (rate limited) and
-dropped; a request whose msgid is usable still gets an error response.
+The frames and their encoding are the shared wire module's (``ryu_sched.shared.wire``).
+Anything that is not a valid request or notification is malformed: it is counted, logged
+(rate limited) and dropped; a request whose msgid is usable still gets an error response.
 """
 
 from __future__ import annotations
@@ -16,10 +15,19 @@ from typing import Any
 
 import msgpack
 
-LOG = logging.getLogger(__name__)
+from ryu_sched.shared.wire import (
+    MAX_MSGID,
+    NOTIFICATION,
+    REQUEST,
+    RESPONSE,
+    encode_notification,
+    new_unpacker,
+)
 
-REQUEST, RESPONSE, NOTIFICATION = 0, 1, 2
-MAX_MSGID = 2**32 - 1
+__all__ = ["MAX_MSGID", "BadParams", "Dispatcher", "Method", "NotFound", "RateLimitedLog",
+           "RpcError", "RpcStats", "encode_notification", "new_unpacker"]
+
+LOG = logging.getLogger(__name__)
 
 
 class RpcError(Exception):
@@ -50,8 +58,19 @@ class RpcStats:
 
     connections_accepted: int = 0
     connections_open: int = 0
+    # refused at accept: over rpc_max_connections / rpc_max_connections_per_peer
+    refused_connection_limit: int = 0
+    refused_peer_limit: int = 0
+    # TLS handshake failed or timed out (no or bad client certificate, not TLS at all)
+    refused_tls: int = 0
+    # accept() failed (out of file descriptors, ...); the listener kept serving
+    accept_errors: int = 0
     connections_closed_undecodable: int = 0
-    connections_closed_slow: int = 0
+    connections_closed_oversize: int = 0       # frame beyond rpc_max_frame_size
+    connections_closed_idle: int = 0           # nothing for rpc_idle_timeout
+    connections_closed_read_timeout: int = 0   # a frame started, unfinished in time
+    connections_closed_slow: int = 0           # not reading: queue full or write timeout
+    inflight_waits: int = 0                    # reads paused: rpc_max_inflight replies unsent
     frames: int = 0
     requests: int = 0
     notifications: int = 0
@@ -173,13 +192,3 @@ class Dispatcher:
 
 def _peer(conn: Any) -> str:
     return str(getattr(conn, "peer", "-"))
-
-
-def encode_notification(method: str, params: list[Any]) -> bytes:
-    return msgpack.packb([NOTIFICATION, method, params], use_bin_type=True)
-
-
-def new_unpacker(max_buffer_size: int = 16 * 1024 * 1024) -> msgpack.Unpacker:
-    """A streaming decoder; decoding errors make the stream unusable (the caller closes)."""
-    return msgpack.Unpacker(raw=False, max_buffer_size=max_buffer_size,
-                            strict_map_key=False, unicode_errors="replace")

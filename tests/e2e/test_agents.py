@@ -3,7 +3,9 @@ failover of DHCP and routers when an agent is killed or a gateway loses its exte
 
 Topology: compute host h1 (vm1); gateway hosts g1 and g2, each running a real DHCP agent and a
 real L3 agent (``python -m agents.*``, report_interval 1 s) against the controller
-(agent_down_time 3 s, one DHCP agent per network). Tenant network net-a 10.0.0.0/24 (DHCP on,
+(agent_down_time 3 s, one DHCP agent per network) over mutual TLS: a throwaway CA signs the
+controller's certificate (for 198.18.0.1, where its agent endpoint listens) and one per
+gateway host (named after the host the agents report). Tenant network net-a 10.0.0.0/24 (DHCP on,
 DNS server 192.0.2.53) behind router r1, whose gateway is on the external network. vm1 has no
 static address: it gets everything from dnsmasq with a real dhclient.
 
@@ -23,7 +25,10 @@ from typing import Any
 import pytest
 
 from tests.support.agent_process import AgentProcess
+from tests.support.certs import TestPki
+from tests.support.controller import ControllerProcess
 from tests.support.lab import CloudLab
+from tests.support.simagent import Disconnected, SimAgent
 from tests.topology import (
     CONTROLLER_IP,
     VM,
@@ -69,7 +74,7 @@ def dnsmasq_pids(network_id: str) -> list[int]:
 
 
 class AgentCloud:
-    def __init__(self, lab: CloudLab, workdir: Path) -> None:
+    def __init__(self, lab: CloudLab, workdir: Path, pki: TestPki) -> None:
         self.lab = lab
         conn = lab.conn
         assert lab.controller is not None
@@ -80,9 +85,12 @@ class AgentCloud:
         self.gateways = [self.g1, self.g2]
         lab.wait_connected(*self.hosts)
         rpc_port = lab.controller.rpc_port
-        self.dhcp = {g.ns: AgentProcess(lab.topo, g, "dhcp", rpc_port, workdir / "agents")
+        certs = {g.ns: pki.issue(g.ns) for g in self.gateways}
+        self.dhcp = {g.ns: AgentProcess(lab.topo, g, "dhcp", rpc_port, workdir / "agents",
+                                        tls=certs[g.ns])
                      for g in self.gateways}
-        self.l3 = {g.ns: AgentProcess(lab.topo, g, "l3", rpc_port, workdir / "agents")
+        self.l3 = {g.ns: AgentProcess(lab.topo, g, "l3", rpc_port, workdir / "agents",
+                                      tls=certs[g.ns])
                    for g in self.gateways}
         for agent in [*self.dhcp.values(), *self.l3.values()]:
             agent.start()
@@ -145,10 +153,15 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentCloud]:
     require_root_and_ovs()
     require_dhcp_tools()
     workdir: Path = tmp_path_factory.mktemp("agents")
+    pki = TestPki(workdir / "pki")
+    endpoint = pki.issue("controller", ips=[CONTROLLER_IP])
     lab = CloudLab(workdir, {"agent_down_time": AGENT_DOWN_TIME, "dhcp_agents_per_network": 1,
-                             "rpc_host": CONTROLLER_IP})
+                             "rpc_host": CONTROLLER_IP,
+                             "rpc_tls_cert_file": endpoint.cert_file,
+                             "rpc_tls_key_file": endpoint.key_file,
+                             "rpc_tls_ca_file": endpoint.ca_file})
     with lab:
-        built = AgentCloud(lab, workdir)
+        built = AgentCloud(lab, workdir, pki)
         try:
             yield built
         finally:
@@ -359,3 +372,35 @@ def test_agents_reconnect_to_a_restarted_controller_and_nothing_moves(
     lease = cloud.vm.dhclient(timeout=20)
     assert lease.server == cloud.dhcp_port_ip(str(network_host))
     wait_until(cloud.internet_reachable, 20, 0.2, "vm1 -> internet after the restart")
+
+
+def test_agents_talk_mutual_tls_and_an_agent_without_a_certificate_is_refused(
+        cloud: AgentCloud) -> None:
+    lab = cloud.lab
+    assert lab.controller is not None
+    assert "listening on 198.18.0.1" in lab.controller.log_text()
+    assert "over mutual TLS" in lab.controller.log_text()
+    for agent in [*cloud.dhcp.values(), *cloud.l3.values()]:
+        assert f"connected to controller {CONTROLLER_IP}:" in agent.log_text()
+        assert "(TLS)" in agent.log_text()
+    intruder = SimAgent((CONTROLLER_IP, lab.controller.rpc_port), "intruder")
+    with pytest.raises(Disconnected):
+        intruder.connect(timeout=2.0)
+    intruder.close()
+    _status, body = lab.api("GET", "/v2.0/agents?host=intruder")
+    assert body["agents"] == []
+
+
+def test_a_non_loopback_rpc_host_without_tls_needs_rpc_allow_insecure(
+        cloud: AgentCloud, tmp_path: Path) -> None:
+    """A second controller in the controller namespace, its agent endpoint on 198.18.0.1."""
+    refused = ControllerProcess(tmp_path / "refused", {"rpc_host": CONTROLLER_IP})
+    with pytest.raises(RuntimeError, match="controller exited"):
+        refused.start()
+    assert "rpc_host = 198.18.0.1 is not a loopback address" in refused.log_text()
+    refused.stop()
+    with ControllerProcess(tmp_path / "insecure", {"rpc_host": CONTROLLER_IP,
+                                                   "rpc_allow_insecure": True}) as ctl:
+        agent = SimAgent((CONTROLLER_IP, ctl.rpc_port), "plain").connect()
+        assert agent.report_state()["status"] == "registered"
+        agent.close()

@@ -1,6 +1,7 @@
 """The attack on failover, against a real controller: heartbeats whose `configurations`
-cannot be stored (binary, 1,000 levels deep, 10 MB) are refused on receipt and counted, the
-agents API keeps answering, and a dead agent's networks still move."""
+cannot be stored (binary, 1,000 levels deep, 512 KB, 100,000 items) are refused on receipt
+and counted, a 10 MB one is cut by the endpoint's frame limit, the agents API keeps
+answering, and a dead agent's networks still move."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ import msgpack
 import pytest
 
 from tests.support.controller import ControllerProcess, wait_until
-from tests.support.simagent import DHCP, Fleet, RpcCallError, SimAgent, http, seed_objects
+from tests.support.simagent import (
+    DHCP,
+    Disconnected,
+    Fleet,
+    RpcCallError,
+    SimAgent,
+    http,
+    seed_objects,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +61,14 @@ def test_poisoned_heartbeats_are_refused_and_failover_keeps_working(ctl):
         wait_until(lambda: all(hosts_of(ctl, n) for n in nets), 10, 0.1, "networks hosted")
 
         evil = SimAgent(rpc, "evil", DHCP).connect()
-        poisons = [{"blob": b"\x00\x01"}, {"x": "a" * (10 * 1024 * 1024)},
+        # 10 MB never gets past the endpoint's frame limit: the connection is cut
+        with pytest.raises(Disconnected):
+            evil.call("report_state", {**evil.state(),
+                                       "configurations": {"x": "a" * (10 * 1024 * 1024)}},
+                      timeout=30)
+        evil = SimAgent(rpc, "evil", DHCP).connect()
+        # what fits in a frame but is no agent state is refused by the registry, counted
+        poisons = [{"blob": b"\x00\x01"}, {"x": "a" * (512 * 1024)},
                    {"x": list(range(100_000))}]
         for conf in poisons:
             with pytest.raises(RpcCallError) as err:
@@ -77,6 +93,7 @@ def test_poisoned_heartbeats_are_refused_and_failover_keeps_working(ctl):
 
         stats = http(f"{ctl.url}/v2.0/agent-scheduler/stats")[1]["stats"]
         assert stats["refused_reports"] >= 5 and stats["rpc"]["bad_params"] >= 5
+        assert stats["rpc"]["connections_closed_oversize"] == 1
         assert stats["dropped_agent_writes"] == 0
         assert stats["rpc"]["handler_errors"] == 0, ctl.log_text()[-3000:]
         evil.close()

@@ -2,7 +2,8 @@
 
 An :class:`AgentProcess` runs ``python -m agents.<kind>_agent`` in the host's network
 namespace with the topology's environment (so it carries the cleanup marker), talking to the
-host's own ovsdb and to the controller's RPC endpoint over the management network. Namespaces
+host's own ovsdb and to the controller's RPC endpoint over the management network (mutual TLS
+when given its certificate files). Namespaces
 it creates start with ``<host ns>-`` so that the topology's cleanup finds them. Its log goes
 to ``<workdir>/<host>-<kind>.log``; :meth:`AgentProcess.log_text` reads it.
 """
@@ -15,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ryu_sched.shared.tls import TlsFiles
 from tests.topology import CONTROLLER_IP, Host, Topology, wait_until
 
 MODULES = {"dhcp": "agents.dhcp_agent", "l3": "agents.l3_agent"}
@@ -24,7 +26,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class AgentProcess:
     def __init__(self, topo: Topology, host: Host, kind: str, rpc_port: int,
                  workdir: Path, report_interval: float = 1.0,
-                 controller_host: str = CONTROLLER_IP, extra: tuple[str, ...] = ()) -> None:
+                 controller_host: str = CONTROLLER_IP, extra: tuple[str, ...] = (),
+                 tls: TlsFiles | None = None) -> None:
+        """``tls``: the agent's certificate, key and CA, for a controller on mutual TLS."""
         if kind not in MODULES:
             raise ValueError(f"kind must be one of {sorted(MODULES)}")
         self.topo = topo
@@ -34,6 +38,7 @@ class AgentProcess:
         self.controller_host = controller_host
         self.report_interval = report_interval
         self.extra = extra
+        self.tls = tls
         self.workdir = Path(workdir)
         self.state_path = self.workdir / f"{host.name}-{kind}-state"
         self.log_path = self.workdir / f"{host.name}-{kind}.log"
@@ -58,7 +63,14 @@ class AgentProcess:
                 "--agent-report_interval", str(self.report_interval),
                 "--agent-state_path", str(self.state_path),
                 "--agent-namespace_prefix", self.namespace_prefix,
-                *self.extra]
+                *self.tls_argv(), *self.extra]
+
+    def tls_argv(self) -> list[str]:
+        if self.tls is None:
+            return []
+        return ["--agent-tls_cert_file", self.tls.cert_file,
+                "--agent-tls_key_file", self.tls.key_file,
+                "--agent-tls_ca_file", self.tls.ca_file]
 
     def start(self) -> AgentProcess:
         if self.alive():

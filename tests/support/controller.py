@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -43,7 +44,11 @@ class ControllerProcess:
     def __init__(self, workdir: Path, options: dict[str, Any] | None = None,
                  host: str = "127.0.0.1", of_host: str = "127.0.0.1",
                  tokens: dict[str, dict[str, str]] | None = None,
+                 nofile: int | None = None,
                  sections: dict[str, dict[str, Any]] | None = None) -> None:
+        """``nofile``: the process's file descriptor limit (RLIMIT_NOFILE), as a small
+        machine or a careless unit file would set it. ``sections``: other configuration
+        groups than [ryu_sched], e.g. ``{"quotas": {"quota_network": 2}}``."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.host = host
@@ -53,7 +58,7 @@ class ControllerProcess:
         self.of_port = free_port(of_host)
         self.options = dict(options or {})
         self.tokens = tokens
-        # Other configuration groups than [ryu_sched], e.g. {"quotas": {"quota_network": 2}}.
+        self.nofile = nofile
         self.sections = dict(sections or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.workdir / "controller.log"
@@ -94,9 +99,14 @@ class ControllerProcess:
             [sys.executable, "-m", "ryu_sched.launcher", "--config-file",
              str(self.config_path)],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=self._limits)
         log.close()
         wait_until(self._answers, timeout, 0.1, f"controller API at {self.url}")
+
+    def _limits(self) -> None:
+        if self.nofile is not None:
+            _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, hard))
 
     def _answers(self) -> bool:
         assert self.proc is not None

@@ -1,38 +1,41 @@
-"""Simulated agents: real MessagePack-RPC clients over TCP, for tests and benchmarks.
+"""Simulated agents: the real MessagePack-RPC client (``ryu_sched.shared.client``) over TCP or
+TLS, for tests and benchmarks.
 
-``SimAgent`` is one agent on its own connection: a reader thread collects responses and
-server notifications; ``call()`` sends a request and waits for its response.
+``SimAgent`` is one agent on its own connection: the client's reader thread completes calls
+and collects the server's notifications; ``call()`` sends a request and waits for its
+response (``RpcCallError`` for an error answer, ``Disconnected``/``CallTimeout`` otherwise).
 ``Fleet`` heartbeats many agents from one thread (``report_state`` notifications), so that
 hundreds of agents cost hundreds of sockets, not hundreds of heartbeat threads.
 """
 
 from __future__ import annotations
 
-import itertools
-import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterable
 from typing import Any
 
-import msgpack
+from ryu_sched.shared.client import RpcClient
+from ryu_sched.shared.vocabulary import AgentType
+from ryu_sched.shared.wire import Disconnected, RpcCallError
 
-DHCP = "DHCP agent"
-L3 = "L3 agent"
+__all__ = ["DHCP", "L3", "Disconnected", "Fleet", "RpcCallError", "SimAgent", "http",
+           "seed_objects"]
 
-
-class RpcCallError(Exception):
-    def __init__(self, error: Any) -> None:
-        self.error = error
-        self.type = error.get("type") if isinstance(error, dict) else None
-        super().__init__(str(error))
+DHCP = AgentType.DHCP.value
+L3 = AgentType.L3.value
 
 
 class SimAgent:
+    """One agent on its own connection (:class:`RpcClient`, no reconnect): ``connect()``
+    again after ``close()`` to come back."""
+
     def __init__(self, server: tuple[str, int], host: str, agent_type: str = DHCP,
                  availability_zone: str | None = "nova",
                  configurations: dict[str, Any] | None = None, dpid: int | None = None,
-                 first_msgid: int = 1) -> None:
+                 first_msgid: int = 1, ssl_context: ssl.SSLContext | None = None,
+                 server_hostname: str | None = None) -> None:
         self.server = server
         self.host = host
         self.agent_type = agent_type
@@ -41,90 +44,45 @@ class SimAgent:
         if dpid is not None:
             conf.setdefault("datapath_id", f"{dpid:016x}")
         self.configurations = conf
-        self.sock: socket.socket | None = None
         self.agent_id: str | None = None
         self.notifications: list[tuple[str, list[Any]]] = []
         self._cond = threading.Condition()
-        self._responses: dict[int, tuple[Any, Any]] = {}
-        self._ids = itertools.count(first_msgid)
-        self._send_lock = threading.Lock()
-        self._reader: threading.Thread | None = None
+        self.client = RpcClient(server[0], server[1], on_notification=self._on_notification,
+                                ssl_context=ssl_context, server_hostname=server_hostname,
+                                first_msgid=first_msgid, name=f"simagent {host}")
         self.started = False   # first heartbeat carries start_flag
 
     # --- connection ---------------------------------------------------------------------
 
     def connect(self, timeout: float = 5.0) -> SimAgent:
-        self.sock = socket.create_connection(self.server, timeout=timeout)
-        self.sock.settimeout(None)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._reader = threading.Thread(target=self._read_loop, daemon=True,
-                                        name=f"simagent-{self.host}")
-        self._reader.start()
+        self.client.open(timeout)
         return self
 
     @property
     def connected(self) -> bool:
-        return self.sock is not None
+        return self.client.connected
 
     def close(self) -> None:
-        sock, self.sock = self.sock, None
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
+        self.client.close()
         with self._cond:
             self._cond.notify_all()
 
-    def _read_loop(self) -> None:
-        sock = self.sock
-        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
-        while sock is not None:
-            try:
-                data = sock.recv(65536)
-            except OSError:
-                break
-            if not data:
-                break
-            unpacker.feed(data)
-            with self._cond:
-                for frame in unpacker:
-                    if frame[0] == 1:
-                        self._responses[frame[1]] = (frame[2], frame[3])
-                    elif frame[0] == 2:
-                        self.notifications.append((frame[1], frame[2]))
-                self._cond.notify_all()
-        if self.sock is sock:
-            self.sock = None
+    def _on_notification(self, method: str, params: list[Any]) -> None:
         with self._cond:
+            self.notifications.append((method, params))
             self._cond.notify_all()
 
     def send_raw(self, data: bytes) -> None:
-        if self.sock is None:
-            raise ConnectionError("not connected")
-        with self._send_lock:
-            self.sock.sendall(data)
+        """Bytes as they are: the fuzz tests' malformed frames."""
+        self.client.send_raw(data)
 
     # --- calls --------------------------------------------------------------------------
 
     def call(self, method: str, *params: Any, timeout: float = 10.0) -> Any:
-        msgid = next(self._ids)
-        self.send_raw(msgpack.packb([0, msgid, method, list(params)], use_bin_type=True))
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while msgid not in self._responses:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self.sock is None:
-                    raise TimeoutError(f"no response to {method} from {self.server}")
-                self._cond.wait(remaining)
-            error, result = self._responses.pop(msgid)
-        if error is not None:
-            raise RpcCallError(error)
-        return result
+        return self.client.call(method, *params, timeout=timeout)
 
     def notify(self, method: str, *params: Any) -> None:
-        self.send_raw(msgpack.packb([2, method, list(params)], use_bin_type=True))
+        self.client.notify(method, *params)
 
     def state(self, start_flag: bool | None = None) -> dict[str, Any]:
         if start_flag is None:
@@ -201,7 +159,7 @@ class Fleet:
             for agent in live:
                 try:
                     agent.heartbeat()
-                except OSError:
+                except Disconnected:
                     pass
 
     def kill(self, agent: SimAgent) -> None:

@@ -10,12 +10,13 @@ from typing import Any
 import msgpack
 import pytest
 
-from agents.rpc_client import Disconnected, RpcCallError, RpcClient
+from agents.rpc_client import CallTimeout, Disconnected, RpcCallError, RpcClient
 from tests.topology import wait_until
 
 
 class TinyServer:
-    """Answers ``echo`` and ``fail``; can push notifications and drop connections."""
+    """Answers ``echo`` (and everything else but ``silent`` with an error); can push
+    notifications and drop connections."""
 
     def __init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -136,3 +137,51 @@ def test_calls_without_a_connection_raise_disconnected() -> None:
         client.call("echo", timeout=0.1)
     with pytest.raises(Disconnected):
         client.notify("report_state", {})
+
+
+def test_a_call_waiting_when_the_connection_drops_fails_then(server: TinyServer) -> None:
+    client, _, _ = _client(server)
+    outcome: list[BaseException] = []
+
+    def wait_silent() -> None:
+        try:
+            client.call("silent", timeout=60)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    try:
+        waiter = threading.Thread(target=wait_silent, daemon=True)
+        waiter.start()
+        wait_until(lambda: client._pending, 5, message="call sent")
+        server.drop_connections()
+        wait_until(lambda: outcome, 5, message="the waiting call failed")
+        assert isinstance(outcome[0], Disconnected)
+        assert not isinstance(outcome[0], CallTimeout)
+    finally:
+        client.close()
+
+
+def test_a_server_that_closes_at_once_is_a_refusal_not_a_connection() -> None:
+    """As at the controller's connection limit: accepted, then closed unanswered."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def refuse() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=refuse, daemon=True).start()
+    connects: list[int] = []
+    client = RpcClient("127.0.0.1", port, on_notification=lambda m, p: None,
+                       on_connect=lambda: connects.append(1))
+    try:
+        with pytest.raises(Disconnected, match="refused"):
+            client.open(2)
+        assert not client.connected and connects == []
+    finally:
+        client.close()
+        listener.close()

@@ -16,9 +16,10 @@ from ryu_sched import compat
 from ryu_sched.config import Settings
 from ryu_sched.db import Database
 from ryu_sched.db import models as db
-from ryu_sched.programmer.neighbors import LearnedNeighbor
+from ryu_sched.db.models import LearnedNeighbor
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.services import Services
+from tests.unit.programmer.ofchannel import BundleAdd, decode
 
 ofp = compat.ofproto_v1_3
 parser = compat.ofproto_v1_3_parser
@@ -30,19 +31,52 @@ FLOW_MOD_MATCH_OFFSET = ofp.OFP_FLOW_MOD_SIZE - ofp.OFP_MATCH_SIZE
 
 
 class FakeDatapath:
-    """What the programmer needs of an os-ken Datapath: ``id``, ``send_msg`` and the
-    protocol modules messages are built with."""
+    """What the programmer needs of an os-ken Datapath: ``id``, ``set_xid``, ``send_msg``
+    (which gives a message its xid), ``send`` (bytes: decoded back into messages here) and
+    the protocol modules messages are built with."""
 
     def __init__(self, dpid: int) -> None:
         self.id = dpid
         self.ofproto = ofp
         self.ofproto_parser = parser
         self.sent: list[Any] = []
+        self.xid = 0
+
+    def set_xid(self, msg: Any) -> int:
+        self.xid += 1
+        msg.set_xid(self.xid)
+        return self.xid
 
     def send_msg(self, msg: Any) -> None:
+        if msg.xid is None:
+            self.set_xid(msg)
         self.sent.append(msg)
 
+    def send(self, data: bytes) -> None:
+        self.sent.extend(decode(self, data))
+
     def flow_mods(self) -> list[Any]:
+        """Every flow mod sent, plain or inside a bundle, in order."""
+        return [m.message if isinstance(m, BundleAdd) else m for m in self.sent
+                if isinstance(m, parser.OFPFlowMod | BundleAdd)]
+
+    def bundles(self) -> list[Bundle]:
+        """The bundles sent, as the switch would see them."""
+        result: dict[int, Bundle] = {}
+        for m in self.sent:
+            if isinstance(m, compat.ONFBundleCtrlMsg):
+                if m.type == ofp.ONF_BCT_OPEN_REQUEST:
+                    result[m.bundle_id] = Bundle(m.bundle_id, m.flags)
+                elif m.type == ofp.ONF_BCT_COMMIT_REQUEST:
+                    result[m.bundle_id].committed = True
+            elif isinstance(m, BundleAdd):
+                bundle = result[m.bundle_id]
+                assert not bundle.committed, "message added to a committed bundle"
+                assert m.flags == bundle.flags
+                bundle.mods.append(m.message)
+        return list(result.values())
+
+    def plain_flow_mods(self) -> list[Any]:
         return [m for m in self.sent if isinstance(m, parser.OFPFlowMod)]
 
     def barriers(self) -> list[Any]:
@@ -72,6 +106,14 @@ def flow_stats(mod: Any) -> Any:
                        mod.table_id, 12, 0, mod.priority, mod.idle_timeout, mod.hard_timeout,
                        mod.flags, mod.cookie, 0, 0)
     return parser.OFPFlowStats.parser(head + tail, 0)
+
+
+@dataclass
+class Bundle:
+    bundle_id: int
+    flags: int
+    mods: list[Any] = field(default_factory=list)
+    committed: bool = False
 
 
 @dataclass

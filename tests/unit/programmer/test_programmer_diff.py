@@ -1,4 +1,5 @@
-"""The programmer sends only the difference between desired and installed flows.
+"""The programmer sends only the difference between desired and installed flows, a change of
+more than one flow mod as one atomic bundle, then a barrier.
 
 A fake datapath records the messages; installed flows are reported back as real os-ken
 ``OFPFlowStats`` parsed from the serialised flow-mods the programmer sent earlier.
@@ -11,7 +12,8 @@ from typing import Any
 import pytest
 
 from flows.pipeline import desired_flows
-from ryu_sched.programmer import messages
+from ryu_sched import compat
+from ryu_sched.programmer import canonical
 from ryu_sched.programmer.programmer import Programmer
 from tests.unit.programmer.programmer_testbed import (
     SWITCH1,
@@ -43,8 +45,8 @@ def first_install(programmer: Programmer, cloud: Cloud) -> list[Any]:
     return datapath.flow_mods()
 
 
-def key(mod: Any) -> tuple[int, int, str]:
-    return messages.key_of_stats(flow_stats(mod))
+def key(mod: Any) -> canonical.FlowKey:
+    return canonical.stats_key(flow_stats(mod))
 
 
 def test_connect_reads_ports_then_flows_before_programming(env: tuple[Programmer, Cloud]
@@ -62,8 +64,8 @@ def test_connect_reads_ports_then_flows_before_programming(env: tuple[Programmer
     assert datapath.flow_mods() == []
 
 
-def test_fresh_switch_gets_every_desired_flow_then_a_barrier(env: tuple[Programmer, Cloud]
-                                                             ) -> None:
+def test_fresh_switch_gets_every_desired_flow_in_one_bundle_then_a_barrier(
+        env: tuple[Programmer, Cloud]) -> None:
     programmer, cloud = env
     datapath = FakeDatapath(SWITCH1)
     connect(programmer, datapath, cloud.ports_of[SWITCH1], installed=[])
@@ -71,10 +73,14 @@ def test_fresh_switch_gets_every_desired_flow_then_a_barrier(env: tuple[Programm
     mods = datapath.flow_mods()
     assert len(mods) == len(desired) > 20
     assert {m.command for m in mods} == {ofp.OFPFC_ADD}
-    assert {key(m) for m in mods} == {messages.key_of_spec(s) for s in desired}
-    last_mod = max(i for i, m in enumerate(datapath.sent) if isinstance(m, parser.OFPFlowMod))
+    assert {key(m) for m in mods} == {canonical.spec_key(s) for s in desired}
+    (bundle,) = datapath.bundles()
+    assert bundle.committed and bundle.mods == mods
+    assert bundle.flags == ofp.ONF_BF_ATOMIC | ofp.ONF_BF_ORDERED
+    assert datapath.plain_flow_mods() == []
+    commit = max(i for i, m in enumerate(datapath.sent) if isinstance(m, compat.ONFBundleCtrlMsg))
     barriers = [i for i, m in enumerate(datapath.sent) if isinstance(m, parser.OFPBarrierRequest)]
-    assert barriers == [last_mod + 1]
+    assert barriers == [commit + 1]
 
 
 def test_identical_installed_flows_get_no_flow_mod(env: tuple[Programmer, Cloud]) -> None:
@@ -98,6 +104,7 @@ def test_only_missing_flows_are_added(env: tuple[Programmer, Cloud]) -> None:
     sent = datapath.flow_mods()
     assert {m.command for m in sent} == {ofp.OFPFC_ADD}
     assert sorted(key(m) for m in sent) == sorted(key(m) for m in missing)
+    assert [b.mods for b in datapath.bundles()] == [sent]  # one atomic change
     assert len(datapath.barriers()) == 1
 
 
@@ -118,8 +125,8 @@ def test_changed_flow_is_readded_in_place(env: tuple[Programmer, Cloud]) -> None
     (readd,) = sent
     assert readd.command == ofp.OFPFC_ADD  # an add replaces the entry atomically
     assert key(readd) == key(target)
-    assert messages.body_of_stats(flow_stats(readd)) == messages.body_of_stats(
-        flow_stats(target))
+    assert canonical.stats_body(flow_stats(readd)) == canonical.stats_body(flow_stats(target))
+    assert datapath.bundles() == []  # a single flow mod is atomic by itself
 
 
 def test_changed_cookie_alone_is_readded(env: tuple[Programmer, Cloud]) -> None:
@@ -174,12 +181,15 @@ def test_a_port_that_goes_away_loses_its_flows(env: tuple[Programmer, Cloud]) ->
     assert any(dict(m.match.items()).get("in_port") == 10 for m in deleted)
     # flows that merely mentioned the port (flooding) are re-added in place, not deleted
     assert {m.command for m in removed} <= {ofp.OFPFC_DELETE_STRICT, ofp.OFPFC_ADD}
+    # deletes and re-adds are one atomic change: no moment with the port half gone
+    assert [b.mods for b in datapath.bundles()] == [removed]
     # ...and back: exactly the same keys are programmed again, all as adds
     datapath.clear()
     programmer.port_status(datapath, ofp.OFPPR_ADD, port)
     programmer.sync_dirty()
     restored = datapath.flow_mods()
     assert {m.command for m in restored} == {ofp.OFPFC_ADD}
+    assert [b.mods for b in datapath.bundles()] == [restored]
     assert sorted(key(m) for m in restored) == sorted(key(m) for m in removed)
 
 

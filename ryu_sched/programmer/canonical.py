@@ -1,0 +1,230 @@
+"""Canonical forms: one comparable value per flow, the same for a desired :class:`FlowSpec` and
+for the flow-stats entry a switch reports for it.
+
+A flow's form is ``(key, body)``: ``key = (table, priority, match)`` names the flow entry
+(unique per switch), ``body`` is what it does (its instructions). Both are tuples of ints and
+short strings, built straight from the spec or from the parsed stats in one pass, with no trip
+through the framework's serialiser. What the switch normalises is normalised on both sides:
+addresses become ints, a masked value is ``value & mask``, an all-ones mask is dropped, a
+reg_move's NXM field names are spelled as OXM names, an output's ``max_len`` only counts for
+the controller port. ``tests/unit/programmer/test_programmer_real_ovs.py`` checks the forms
+of every flow of the pipeline against what Open vSwitch reports.
+
+The cookie is not part of either: the programmer compares it separately. Pure: parsed stats
+are read by attribute and class name, so nothing here imports the framework.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flows.spec import (
+    FIELDS,
+    IPV4,
+    MAC,
+    Ct,
+    DecNwTtl,
+    FlowSpec,
+    GotoTable,
+    MoveField,
+    Output,
+    PopVlan,
+    PushVlan,
+    SetField,
+    WriteMetadata,
+)
+
+#: (table, priority, ((field, value or (value, mask)), ... sorted by field))
+FlowKey = tuple[int, int, tuple[tuple[str, Any], ...]]
+#: the instructions, each a tuple starting with its kind
+Body = tuple[tuple[Any, ...], ...]
+
+# OpenFlow 1.3 and Nicira constants (protocol numbers, not framework objects).
+OFPP_IN_PORT = 0xFFFFFFF8
+OFPP_CONTROLLER = 0xFFFFFFFD
+OFPCML_NO_BUFFER = 0xFFFF
+OFPIT_APPLY_ACTIONS = 4
+NX_CT_F_COMMIT = 1 << 0
+NX_CT_RECIRC_NONE = 0xFF
+NX_NAT_F_SRC = 1 << 0
+NX_NAT_F_DST = 1 << 1
+NAT_FLAGS = {"src": NX_NAT_F_SRC, "dst": NX_NAT_F_DST, None: 0}
+NXM_SUFFIX = "_nxm"
+
+
+def mac_int(text: str) -> int:
+    return int(text.replace(":", ""), 16)
+
+
+def ipv4_int(text: str) -> int:
+    return int.from_bytes(socket.inet_aton(text), "big")
+
+
+def _as_int(value: Any) -> int:
+    return int(value)
+
+
+def _converter(kind: str) -> Callable[[Any], int]:
+    return {MAC: mac_int, IPV4: ipv4_int}.get(kind, _as_int)
+
+
+#: field -> (text/int -> int, all-ones mask of its width)
+_FIELDS: dict[str, tuple[Callable[[Any], int], int]] = {
+    name: (_converter(kind), (1 << width) - 1)
+    for name, (kind, width, _ofctl, _hexa) in FIELDS.items()}
+
+
+def field_value(name: str, value: Any) -> Any:
+    """A match (or set-field) value as an int, or ``(value & mask, mask)`` when masked by
+    less than all ones. Fields unknown to the pipeline keep the value they came with."""
+    known = _FIELDS.get(name)
+    if known is None:
+        return tuple(value) if isinstance(value, list) else value
+    convert, ones = known
+    if isinstance(value, tuple | list):
+        raw, raw_mask = value
+        mask = convert(raw_mask)
+        if mask != ones:
+            return (convert(raw) & mask, mask)
+        value = raw
+    return convert(value)
+
+
+def _match_form(items: Iterable[tuple[str, Any]]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted((name, field_value(name, value)) for name, value in items))
+
+
+# --- desired flows ------------------------------------------------------------------------
+
+def _output_port(port: int | str) -> tuple[Any, ...]:
+    if port == "CONTROLLER":
+        return ("output", OFPP_CONTROLLER, OFPCML_NO_BUFFER)
+    if port == "IN_PORT":
+        return ("output", OFPP_IN_PORT, 0)
+    return ("output", int(port), 0)
+
+
+def _spec_action(action: Any) -> tuple[Any, ...]:
+    kind = type(action)
+    if kind is Output:
+        return _output_port(action.port)
+    if kind is SetField:
+        return ("set", action.field, field_value(action.field, action.value))
+    if kind is PushVlan:
+        return ("push_vlan", action.ethertype)
+    if kind is PopVlan:
+        return ("pop_vlan",)
+    if kind is DecNwTtl:
+        return ("dec_ttl",)
+    if kind is MoveField:
+        return ("move", action.src, action.dst, action.n_bits, 0, 0)
+    if kind is Ct:
+        nat: tuple[Any, ...] = ()
+        if action.nat is not None:
+            ip = None if action.nat.ip is None else ipv4_int(action.nat.ip)
+            nat = (("nat", NAT_FLAGS[action.nat.kind], ip, ip, None, None),)
+        return ("ct", NX_CT_F_COMMIT if action.commit else 0, action.zone,
+                NX_CT_RECIRC_NONE if action.table is None else int(action.table), 0, nat)
+    raise TypeError(f"unsupported action {action!r}")
+
+
+def spec_key(spec: FlowSpec) -> FlowKey:
+    return (spec.table, spec.priority, _match_form(spec.match.items()))
+
+
+def spec_body(spec: FlowSpec) -> Body:
+    apply: list[tuple[Any, ...]] = []
+    tail: list[tuple[Any, ...]] = []
+    for action in spec.actions:
+        kind = type(action)
+        if kind is WriteMetadata:
+            tail.append(("meta", action.value & action.mask, action.mask))
+        elif kind is GotoTable:
+            tail.append(("goto", int(action.table)))
+        else:
+            apply.append(_spec_action(action))
+    head = [("apply", *apply)] if apply else []
+    return (*head, *tail)  # FlowSpec keeps write_metadata before goto_table
+
+
+def of_spec(spec: FlowSpec) -> tuple[FlowKey, Body]:
+    return spec_key(spec), spec_body(spec)
+
+
+# --- installed flows (the framework's parsed flow stats) ------------------------------------
+
+def _nxm_name(name: str) -> str:
+    return name[:-len(NXM_SUFFIX)] if name.endswith(NXM_SUFFIX) else name
+
+
+def _optional_ipv4(text: Any) -> int | None:
+    return ipv4_int(text) if text else None
+
+
+def _nat_form(nat: Any) -> tuple[Any, ...]:
+    low = _optional_ipv4(nat.range_ipv4_min)
+    high = _optional_ipv4(nat.range_ipv4_max)
+    return ("nat", nat.flags, low, high if high is not None else low, nat.range_proto_min,
+            nat.range_proto_max)
+
+
+def _stats_ct(action: Any) -> tuple[Any, ...]:
+    zone: Any = action.zone_ofs_nbits if not action.zone_src else (
+        "field", action.zone_src, action.zone_ofs_nbits)
+    nested = tuple(_nat_form(a) if type(a).__name__ == "NXActionNAT" else _unknown(a)
+                   for a in action.actions)
+    return ("ct", action.flags, zone, action.recirc_table, action.alg, nested)
+
+
+def _stats_output(action: Any) -> tuple[Any, ...]:
+    port = int(action.port)
+    return ("output", port, int(action.max_len) if port == OFPP_CONTROLLER else 0)
+
+
+def _unknown(thing: Any) -> tuple[Any, ...]:
+    return ("unknown", type(thing).__name__, repr(thing))
+
+
+# By class name: os-ken and Ryu name their parsed classes alike, and this module stays free of
+# the framework (the programmer hands it what the framework parsed).
+_STATS_ACTIONS: dict[str, Callable[[Any], tuple[Any, ...]]] = {
+    "OFPActionOutput": _stats_output,
+    "OFPActionSetField": lambda a: ("set", a.key, field_value(a.key, a.value)),
+    "OFPActionPushVlan": lambda a: ("push_vlan", a.ethertype),
+    "OFPActionPopVlan": lambda a: ("pop_vlan",),
+    "OFPActionDecNwTtl": lambda a: ("dec_ttl",),
+    "NXActionRegMove": lambda a: ("move", _nxm_name(a.src_field), _nxm_name(a.dst_field),
+                                  a.n_bits, a.src_ofs, a.dst_ofs),
+    "NXActionCT": _stats_ct,
+}
+
+
+def _stats_instruction(inst: Any) -> tuple[Any, ...]:
+    kind = type(inst).__name__
+    if kind == "OFPInstructionActions":
+        actions = tuple(_STATS_ACTIONS.get(type(a).__name__, _unknown)(a)
+                        for a in inst.actions)
+        if inst.type == OFPIT_APPLY_ACTIONS:
+            return ("apply", *actions)
+        return ("actions", inst.type, *actions)
+    if kind == "OFPInstructionWriteMetadata":
+        return ("meta", inst.metadata & inst.metadata_mask, inst.metadata_mask)
+    if kind == "OFPInstructionGotoTable":
+        return ("goto", inst.table_id)
+    return _unknown(inst)
+
+
+def stats_key(stats: Any) -> FlowKey:
+    return (stats.table_id, stats.priority, _match_form(stats.match.items()))
+
+
+def stats_body(stats: Any) -> Body:
+    return tuple(_stats_instruction(inst) for inst in stats.instructions)
+
+
+def of_stats(stats: Any) -> tuple[FlowKey, Body]:
+    """The form of one parsed flow-stats entry (``table_id``, ``priority``, ``match``,
+    ``instructions`` as the framework parses them)."""
+    return stats_key(stats), stats_body(stats)

@@ -1,0 +1,83 @@
+"""What the programmer knows of one connected switch, and of the flows it should have."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from collections.abc import Hashable
+from typing import Any
+
+from flows.spec import FlowSpec
+from ryu_sched.programmer.canonical import FlowKey
+from ryu_sched.programmer.diff import Installed, Wanted
+from ryu_sched.programmer.send import Carried, Sent
+
+
+@dataclasses.dataclass(frozen=True)
+class DesiredTable:
+    """A switch's desired flows, by canonical key, and the inputs they were computed from
+    (model version, port-locations version, the switch as the snapshot describes it): equal
+    inputs give equal flows, so the table is reused instead of computed again."""
+
+    inputs: Hashable
+    specs: tuple[FlowSpec, ...]
+    wanted: dict[FlowKey, Wanted]
+
+
+@dataclasses.dataclass
+class SwitchState:
+    datapath: Any
+    connected_at: float = dataclasses.field(default_factory=time.perf_counter)
+    ports: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: the flow table as read back and changed since; None until it has been read
+    installed: dict[FlowKey, Installed] | None = None
+    #: the desired table ``installed`` was last brought to (no re-diff while it holds)
+    in_sync_with: DesiredTable | None = None
+    port_buffer: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: flow-stats entries of the read in progress; complete (not yet diffed) when ``read_done``
+    stats_buffer: list[Any] = dataclasses.field(default_factory=list)
+    read_done: bool = False
+    synced: bool = False  # the first sync since this connection was logged
+    #: the switch accepts ONF bundles (cleared when it rejects the bundle extension)
+    bundles: bool = True
+    #: the last bundle failed: send the next change as plain flow mods, to isolate the culprit
+    plain_next: bool = False
+    #: xid -> what it carried, until the barrier after it is answered
+    inflight: dict[int, Sent] = dataclasses.field(default_factory=dict)
+    #: bundles the switch rejected (their other errors are expected, not news)
+    failed_bundles: set[int] = dataclasses.field(default_factory=set)
+    _bundle_ids: Any = dataclasses.field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def dpid(self) -> int:
+        return int(self.datapath.id)
+
+    @property
+    def reading(self) -> tuple[str, int, float]:
+        """Names this connection's flow-table read (e.g. as a holder of the GC pause)."""
+        return ("read", self.dpid, self.connected_at)
+
+    @property
+    def ready(self) -> bool:
+        """Ports and flow table read: the switch can be diffed."""
+        return self.installed is not None or self.read_done
+
+    def next_bundle_id(self) -> int:
+        return int(next(self._bundle_ids)) & 0xFFFFFFFF
+
+    def acknowledged(self, barrier_xid: int) -> None:
+        """The switch answered the barrier ``barrier_xid``: everything before it is done."""
+        for xid in [x for x in self.inflight if x <= barrier_xid]:
+            del self.inflight[xid]
+
+    def restart_read(self) -> None:
+        """Forget the flow table: it is read again before the next diff."""
+        self.installed = None
+        self.in_sync_with = None
+        self.stats_buffer = []
+        self.read_done = False
+
+    def bundle_xids(self, bundle_id: int) -> list[int]:
+        return [xid for xid, sent in self.inflight.items() if sent.bundle_id == bundle_id
+                and sent.carried is not Carried.BARRIER]

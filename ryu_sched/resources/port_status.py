@@ -1,0 +1,75 @@
+"""Where each port's tap was seen and the status that follows from it: the one writer of
+``ports.bound_dpid`` and of the data-plane status of a port.
+
+The programmer learns locations from the switches' port descriptions and hands them here;
+:func:`record_port_locations` writes the rows that differ in one transaction and publishes a
+:class:`ryu_sched.events.PortLocated` for each of them once it has committed (the programmer
+itself ignores those events: it already knows).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterable
+
+from sqlalchemy import select, update
+
+from ryu_sched.db.models import Port
+from ryu_sched.events import PortLocated
+from ryu_sched.resources.common import Tx, run
+from ryu_sched.services import Services
+
+#: Ports read per query: well under every database's limit on bound parameters.
+CHUNK = 500
+
+
+class PortStatus(enum.StrEnum):
+    """The statuses the data plane decides: ACTIVE while the port's tap is seen on a switch
+    and the port is administratively up, DOWN otherwise."""
+
+    ACTIVE = "ACTIVE"
+    DOWN = "DOWN"
+
+    @classmethod
+    def of(cls, dpid: int | None, admin_state_up: bool) -> PortStatus:
+        return cls.ACTIVE if dpid is not None and admin_state_up else cls.DOWN
+
+
+@dataclasses.dataclass(frozen=True)
+class PortLocation:
+    """Port ``port_id`` has its tap on switch ``dpid`` (None: on no switch)."""
+
+    port_id: str
+    dpid: int | None
+    status: PortStatus
+
+
+def record_port_locations(services: Services,
+                          locations: Iterable[PortLocation]) -> list[PortLocated]:
+    """Write each location whose row differs (ports deleted meanwhile are skipped); returns
+    the events published, one per changed port."""
+    wanted = {location.port_id: location for location in locations}
+    if not wanted:
+        return []
+
+    def work(tx: Tx) -> list[PortLocated]:
+        ids = sorted(wanted)
+        changed: list[dict[str, object]] = []
+        for start in range(0, len(ids), CHUNK):
+            rows = tx.session.execute(
+                select(Port.id, Port.network_id, Port.bound_dpid, Port.status)
+                .where(Port.id.in_(ids[start:start + CHUNK]))).all()
+            for port_id, network_id, bound_dpid, status in rows:
+                location = wanted[port_id]
+                if bound_dpid == location.dpid and status == location.status:
+                    continue
+                changed.append({"id": port_id, "bound_dpid": location.dpid,
+                                "status": str(location.status)})
+                tx.emit(PortLocated(port_id=port_id, network_id=network_id,
+                                    status=str(location.status), dpid=location.dpid))
+        if changed:
+            tx.session.execute(update(Port), changed)  # bulk UPDATE by primary key
+        return [event for event in tx.events if isinstance(event, PortLocated)]
+
+    return run(services, work)
