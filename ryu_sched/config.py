@@ -110,9 +110,10 @@ OPTS = [
 
 
 QUOTA_GROUP = "quotas"
-#: Default quotas per project, with Neutron's option names and defaults (-1: unlimited).
-QUOTA_DEFAULTS = {"network": 100, "subnet": 100, "port": 500, "router": 10,
-                  "floatingip": 50, "rbac_policy": 10}
+#: Default quotas per project, with Neutron's option names. Unlimited (-1) unless configured
+#: (Neutron's defaults are 100, 100, 500, 10, 50 and 10): an upgrade limits nobody.
+QUOTA_DEFAULTS = {"network": -1, "subnet": -1, "port": -1, "router": -1, "floatingip": -1,
+                  "rbac_policy": -1}
 QUOTA_OPTS = [
     cfg.IntOpt("default_quota", default=-1, min=-1,
                help="Default quota of a resource without its own quota_<resource> option "

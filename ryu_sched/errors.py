@@ -350,3 +350,25 @@ class InvalidQuotaValue(Conflict):
     type_name = "InvalidQuotaValue"
     message_format = ("Change would make the limit lower than the usage for the following "
                       "resources: %(unders)s.")
+
+
+class InvalidSharedSetting(Conflict):
+    type_name = "InvalidSharedSetting"
+    message_format = ("Unable to reconfigure sharing settings for network %(network)s. "
+                      "Multiple tenants are using it.")
+
+
+class RbacPolicyInUse(Conflict):
+    type_name = "RbacPolicyInUse"
+    message_format = ("RBAC policy on object %(object_id)s cannot be removed because other "
+                      "objects depend on it.\nDetails: %(details)s")
+
+
+class DuplicateRbacPolicy(Conflict):
+    type_name = "DuplicateRbacPolicy"
+    message_format = "An RBAC policy already exists with those values."
+
+
+class RbacPolicyNotFound(NotFound):
+    type_name = "RbacPolicyNotFound"
+    message_format = "RBAC policy of type %(object_type)s with ID %(id)s not found"

@@ -15,6 +15,7 @@ def all_routes() -> list[Route]:
         networks,
         ports,
         quotas,
+        rbac_policies,
         routers,
         service_providers,
         subnets,
@@ -24,7 +25,8 @@ def all_routes() -> list[Route]:
 
     routes: list[Route] = []
     for module in (versions, networks, subnets, ports, routers, floatingips, agents,
-                   tags, ip_availability, availability_zones, service_providers, quotas):
+                   tags, ip_availability, availability_zones, service_providers, quotas,
+                   rbac_policies):
         routes.extend(module.ROUTES)
     return routes
 

@@ -23,7 +23,8 @@ def show_v2(req: ApiRequest) -> tuple[int, Any]:
                  ("router", "routers"), ("floatingip", "floatingips"), ("agent", "agents"),
                  ("network_ip_availability", "network-ip-availabilities"),
                  ("availability_zone", "availability_zones"),
-                 ("service_provider", "service-providers")]
+                 ("service_provider", "service-providers"),
+                 ("rbac_policy", "rbac-policies"), ("quota", "quotas")]
     return 200, {"resources": [
         {"name": single, "collection": plural,
          "links": [{"href": base + plural, "rel": "self"}]} for single, plural in resources]}
@@ -75,6 +76,8 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
     ("project-id", "project_id field enabled",
      "Extension that indicates that project_id field is enabled."),
+    ("rbac-policies", "RBAC Policies", "Allows creation and modification of policies "
+     "that control tenant access to resources."),
     ("quotas", "Quota management support", "Expose functions for quotas management per "
      "tenant"),
     ("quota_details", "Quota details management support",

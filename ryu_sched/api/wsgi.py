@@ -123,10 +123,12 @@ class Collection:
     create: CreateFn
     update: UpdateFn
     delete: DeleteFn
+    # The URL's name of the collection when it is not ``plural`` (``rbac-policies``).
+    url_name: str | None = None
 
     @property
     def path(self) -> str:
-        return "/v2.0/" + self.plural
+        return "/v2.0/" + (self.url_name or self.plural)
 
 
 def _int_param(req: ApiRequest, name: str) -> int | None:

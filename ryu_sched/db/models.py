@@ -301,3 +301,20 @@ class Quota(Base):
     project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     resource: Mapped[str] = mapped_column(String(255), primary_key=True)
     hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class NetworkRBAC(Base):
+    """An RBAC policy on a network: ``action`` (``access_as_shared`` / ``access_as_external``)
+    granted by ``project_id`` (the policy's owner) to ``target_project`` (a project or ``*``).
+    ``networks.shared`` / ``router_external`` are kept as what these rows say: a wildcard
+    shared policy exists / any external policy exists."""
+
+    __tablename__ = "networkrbacs"
+    __table_args__ = (UniqueConstraint("action", "object_id", "target_project"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True, default="")
+    object_id: Mapped[str] = mapped_column(
+        ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    target_project: Mapped[str] = mapped_column(String(255), index=True)
+    action: Mapped[str] = mapped_column(String(255))

@@ -12,9 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ryu_sched import errors, ipam
-from ryu_sched.db.models import FloatingIP, IPAllocation, Network, Port, Router, RouterPort, new_id
+from ryu_sched.db.models import FloatingIP, IPAllocation, Port, Router, RouterPort, new_id
 from ryu_sched.events import Action
 from ryu_sched.resources import common, listing, quotas, tags
+from ryu_sched.resources import network_access as access
 from ryu_sched.resources import ports as ports_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
@@ -193,14 +194,9 @@ def create_floatingip(services: Services, context: Context,
 
     def work(tx: Tx) -> dict[str, Any]:
         session = tx.session
-        network = session.scalar(select(Network).where(
-            Network.id == values["floating_network_id"]))
-        if network is None:
-            raise errors.NetworkNotFound(values["floating_network_id"])
-        if not network.router_external:
-            raise errors.BadRequest(resource="floatingip",
-                                    msg=f"Network {network.id} is not a valid external "
-                                        "network")
+        network = access.load_external(
+            session, context, values["floating_network_id"], "floatingip",
+            f"Network {values['floating_network_id']} is not a valid external network")
         quotas.enforce(services, session, values["project_id"], "floatingip")
         fixed: dict[str, str] = {}
         if values.get("subnet_id"):

@@ -136,10 +136,10 @@ def split_filters(spec: ListSpec, filters: Mapping[str, Any]
     rest: dict[str, list[str]] = {}
     for key, values in common.normalize_filters(filters).items():
         column = spec.columns.get(key)
-        if column is not None and column.kind is not Kind.TIME:
-            clauses.append(_column_filter(column, values))
-        elif key in spec.sql_filters:
+        if key in spec.sql_filters:   # first: it may refine a column (who sees what)
             clauses.append(spec.sql_filters[key](values))
+        elif column is not None and column.kind is not Kind.TIME:
+            clauses.append(_column_filter(column, values))
         else:
             rest[key] = values
     return clauses, rest

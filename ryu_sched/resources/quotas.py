@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ryu_sched import errors
-from ryu_sched.db.models import FloatingIP, Network, Port, Quota, Router, Subnet
+from ryu_sched.db.models import FloatingIP, Network, NetworkRBAC, Port, Quota, Router, Subnet
 from ryu_sched.resources import common
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
@@ -28,7 +28,8 @@ from ryu_sched.services import Services
 
 #: Resource name (the quota API's key) -> the model whose rows of a project count.
 COUNTED: dict[str, Any] = {"network": Network, "subnet": Subnet, "port": Port,
-                           "router": Router, "floatingip": FloatingIP}
+                           "router": Router, "floatingip": FloatingIP,
+                           "rbac_policy": NetworkRBAC}
 MAX_LIMIT = 2**31 - 1
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ryu_sched import errors, ipam
-from ryu_sched.db.models import FloatingIP, IPAllocation, Network, Port, Router, RouterPort, Subnet
+from ryu_sched.db.models import FloatingIP, IPAllocation, Port, Router, RouterPort, Subnet
 from ryu_sched.events import (
     Action,
     RouterChanged,
@@ -22,6 +22,7 @@ from ryu_sched.events import (
     RouterInterfaceChanged,
 )
 from ryu_sched.resources import common, listing, quotas, tags
+from ryu_sched.resources import network_access as access
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources import ports as ports_mod
 from ryu_sched.resources import subnets as subnets_mod
@@ -167,12 +168,9 @@ def _clear_gateway(tx: Tx, router: Router) -> None:
 
 def _set_gateway(tx: Tx, context: Context, router: Router, info: dict[str, Any]) -> None:
     session = tx.session
-    network = session.scalar(select(Network).where(Network.id == info["network_id"]))
-    if network is None:
-        raise errors.NetworkNotFound(info["network_id"])
-    if not network.router_external:
-        raise errors.BadRequest(resource="router",
-                                msg=f"Network {network.id} is not an external network")
+    network = access.load_external(
+        session, context, info["network_id"], "router",
+        f"Network {info['network_id']} is not an external network")
     current = session.get(Port, router.gw_port_id) if router.gw_port_id else None
     if current is not None and current.network_id == network.id:
         changed = False

@@ -14,6 +14,7 @@ from ryu_sched.db import revisions
 from ryu_sched.db.models import IPAllocation, Network, Port, Subnet
 from ryu_sched.events import Action, SubnetChanged
 from ryu_sched.resources import common, listing, quotas, tags
+from ryu_sched.resources import network_access as access
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
@@ -95,7 +96,9 @@ def subnet_event(subnet: Subnet, action: Action, changed: tuple[str, ...] = ()
 
 
 def _visible_clause(context: Context) -> Any:
-    visible_nets = select(Network.id).where(or_(Network.shared, Network.router_external))
+    """Its own subnets, and those of the networks it sees (own, or named by an RBAC
+    policy)."""
+    visible_nets = select(Network.id).where(access.visible_clause(context))
     return or_(Subnet.project_id == context.project_id, Subnet.network_id.in_(visible_nets))
 
 

@@ -42,7 +42,7 @@ def error_type(ctl, method, path, body=None, token="admin-token"):
 def test_defaults_come_from_the_configuration(admin):
     defaults = admin.network.get_quota_default("carol")
     assert (defaults.networks, defaults.ports, defaults.routers, defaults.subnets,
-            defaults.floating_ips, defaults.rbac_policies) == (3, -1, 1, 100, 50, 10)
+            defaults.floating_ips, defaults.rbac_policies) == (3, -1, 1, -1, -1, -1)
     assert admin.network.get_quota("carol").networks == 3
 
 
@@ -83,7 +83,7 @@ def test_quota_api_permissions_and_validation(ctl, admin, alice):
     assert "dave" in [q.project_id for q in admin.network.quotas()]
     assert next(q for q in admin.network.quotas() if q.project_id == "dave").subnets == 7
     # A member reads its own quota, nobody else's, and changes none.
-    assert alice.network.get_quota("alice").subnets == 100
+    assert alice.network.get_quota("alice").subnets == -1
     with pytest.raises(sdk_exc.ForbiddenException):
         alice.network.get_quota("dave")
     with pytest.raises(sdk_exc.ForbiddenException):

@@ -28,6 +28,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from ryu_sched.db import Database, UnknownSchemaRevision, migrations
 from ryu_sched.db import models as m
@@ -200,6 +201,26 @@ def test_upgrade_from_the_first_revision_keeps_the_data(url: str, engine: Engine
         assert_filled(db)
     finally:
         db.dispose()
+
+
+def test_shared_and_external_networks_become_their_wildcard_policies(url: str,
+                                                                    engine: Engine) -> None:
+    migrations.upgrade(engine, "0006")
+    with engine.begin() as connection:
+        for net_id, shared, external in (("shared-1", True, False), ("ext-1", False, True),
+                                         ("both-1", True, True), ("plain-1", False, False)):
+            insert(connection, "networks", id=net_id, project_id=f"p-{net_id}",
+                   network_type="flat", physical_network=net_id, mtu=1500, status="ACTIVE",
+                   availability_zone_hints=[], shared=shared, router_external=external)
+    migrations.upgrade(engine)
+    with Session(engine) as session:
+        policies = sorted((p.object_id, p.action, p.target_project, p.project_id)
+                          for p in session.scalars(select(m.NetworkRBAC)))
+    assert policies == [
+        ("both-1", "access_as_external", "*", "p-both-1"),
+        ("both-1", "access_as_shared", "*", "p-both-1"),
+        ("ext-1", "access_as_external", "*", "p-ext-1"),
+        ("shared-1", "access_as_shared", "*", "p-shared-1")]
 
 
 def test_a_database_from_before_migrations_is_adopted_with_its_rows(url: str,
