@@ -76,6 +76,8 @@ OPTS = [
     cfg.ListOpt("bridge_mappings", default=["physnet1:uplink"],
                 help="physnet:port_name of the uplink carrying that physnet on every bridge."),
     cfg.IntOpt("global_physnet_mtu", default=1500, help="MTU of tenant networks."),
+    cfg.IntOpt("max_routes", default=30, min=0,
+               help="Extra routes a router may have (Neutron's max_routes)."),
     # registry and scheduler
     cfg.IntOpt("agent_down_time", default=15, min=1,
                help="Seconds without a heartbeat after which an agent is dead "
@@ -196,6 +198,7 @@ class Settings:
     bridge_mappings: dict[str, str] = dataclasses.field(
         default_factory=lambda: {"physnet1": "uplink"})
     global_physnet_mtu: int = 1500
+    max_routes: int = 30
     agent_down_time: int = 15
     monitor_interval: float = 0.0
     heartbeat_flush_interval: float = 1.0
@@ -293,6 +296,7 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         network_vlan_ranges=parse_vlan_ranges(group.network_vlan_ranges),
         bridge_mappings=parse_mappings(group.bridge_mappings),
         global_physnet_mtu=group.global_physnet_mtu,
+        max_routes=group.max_routes,
         agent_down_time=group.agent_down_time,
         monitor_interval=group.monitor_interval,
         heartbeat_flush_interval=group.heartbeat_flush_interval,

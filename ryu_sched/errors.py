@@ -372,3 +372,20 @@ class DuplicateRbacPolicy(Conflict):
 class RbacPolicyNotFound(NotFound):
     type_name = "RbacPolicyNotFound"
     message_format = "RBAC policy of type %(object_type)s with ID %(id)s not found"
+
+
+class InvalidRoutes(BadRequest):
+    type_name = "InvalidRoutes"
+    message_format = "Invalid format for routes: %(routes)s, %(reason)s."
+
+
+class RoutesExhausted(BadRequest):
+    type_name = "RoutesExhausted"
+    message_format = ("Unable to complete operation for %(router_id)s. The number of routes "
+                      "exceeds the maximum %(quota)s.")
+
+
+class RouterInterfaceInUseByRoute(InUse):
+    type_name = "RouterInterfaceInUseByRoute"
+    message_format = ("Router interface for subnet %(subnet_id)s on router %(router_id)s "
+                      "cannot be deleted, as it is required by one or more routes.")

@@ -76,6 +76,10 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
     ("project-id", "project_id field enabled",
      "Extension that indicates that project_id field is enabled."),
+    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
+    ("extraroute-atomic", "Atomically add/remove extra routes",
+     "Edit extra routes of a router on server side by atomically adding/removing extra "
+     "routes"),
     ("rbac-policies", "RBAC Policies", "Allows creation and modification of policies "
      "that control tenant access to resources."),
     ("quotas", "Quota management support", "Expose functions for quotas management per "

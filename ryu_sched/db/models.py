@@ -161,6 +161,10 @@ class Router(StandardAttrMixin, TimestampMixin, Base):
     enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
     availability_zone_hints: Mapped[list[Any]] = mapped_column(default=list)
 
+    route_rows: Mapped[list[RouterRoute]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin",
+        order_by="(RouterRoute.destination, RouterRoute.nexthop)")
+
 
 class RouterPort(Base):
     """A port owned by a router (interface or gateway)."""
@@ -318,3 +322,15 @@ class NetworkRBAC(Base):
         ForeignKey("networks.id", ondelete="CASCADE"), index=True)
     target_project: Mapped[str] = mapped_column(String(255), index=True)
     action: Mapped[str] = mapped_column(String(255))
+
+
+class RouterRoute(Base):
+    """An extra route of a router (Neutron's ``routes``): packets for ``destination`` go to
+    the port that holds ``nexthop`` on one of the router's subnets."""
+
+    __tablename__ = "routerroutes"
+
+    router_id: Mapped[str] = mapped_column(
+        ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True)
+    destination: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nexthop: Mapped[str] = mapped_column(String(64), primary_key=True)

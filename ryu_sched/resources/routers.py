@@ -21,7 +21,7 @@ from ryu_sched.events import (
     RouterGatewayChanged,
     RouterInterfaceChanged,
 )
-from ryu_sched.resources import common, listing, quotas, tags
+from ryu_sched.resources import common, listing, quotas, router_routes, tags
 from ryu_sched.resources import network_access as access
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources import ports as ports_mod
@@ -44,8 +44,8 @@ from ryu_sched.resources.validation import (
     check_body,
     to_bool,
     to_dict_or_none,
-    to_empty_list,
     to_false,
+    to_raw,
     to_str_list,
     to_uuid,
 )
@@ -57,7 +57,7 @@ SPEC: dict[str, Attr] = {
     "description": DESCRIPTION,
     "admin_state_up": ADMIN_STATE,
     "external_gateway_info": Attr(to_dict_or_none),
-    "routes": Attr(to_empty_list),
+    "routes": Attr(to_raw),   # checked by router_routes.parse_routes
     "availability_zone_hints": Attr(to_str_list, put=False),
     "ha": Attr(to_false, admin=True),
     "distributed": Attr(to_false, admin=True),
@@ -86,7 +86,7 @@ def to_dict(router: Router, gw_port: Port | None) -> dict[str, Any]:
         "admin_state_up": router.admin_state_up,
         "status": router.status,
         "external_gateway_info": _gateway_info(gw_port, router.enable_snat),
-        "routes": [],
+        "routes": router_routes.route_list(router),
         "availability_zone_hints": list(router.availability_zone_hints or []),
         "availability_zones": [],
         "ha": False,
@@ -256,6 +256,7 @@ def list_routers(services: Services, context: Context,
 def create_router(services: Services, context: Context,
                   attrs: Mapping[str, Any]) -> dict[str, Any]:
     values = check_body("router", SPEC, attrs, context, create=True)
+    routes = router_routes.parse_routes(values.get("routes"))
 
     def work(tx: Tx) -> dict[str, Any]:
         quotas.enforce(services, tx.session, values["project_id"], "router")
@@ -269,6 +270,9 @@ def create_router(services: Services, context: Context,
         tx.emit(RouterChanged(Action.CREATE, router.id, router.project_id))
         if values.get("external_gateway_info"):
             _apply_gateway(tx, context, router, values["external_gateway_info"])
+        if routes:
+            router_routes.set_routes(tx.session, router, routes,
+                                     services.settings.max_routes)
         return serialize(tx.session, router)
 
     return common.run(services, work)
@@ -277,6 +281,7 @@ def create_router(services: Services, context: Context,
 def update_router(services: Services, context: Context, router_id: str,
                   attrs: Mapping[str, Any]) -> dict[str, Any]:
     values = check_body("router", SPEC, attrs, context, create=False)
+    routes = router_routes.parse_routes(values["routes"]) if "routes" in values else None
 
     def work(tx: Tx) -> dict[str, Any]:
         router = load(tx.session, context, router_id)
@@ -285,6 +290,9 @@ def update_router(services: Services, context: Context, router_id: str,
             if key in values and getattr(router, key) != values[key]:
                 setattr(router, key, values[key])
                 changed.append(key)
+        if routes is not None and router_routes.set_routes(
+                tx.session, router, routes, services.settings.max_routes):
+            changed.append("routes")
         tx.session.flush()
         if changed:
             tx.emit(RouterChanged(Action.UPDATE, router.id, router.project_id, tuple(changed)))
@@ -307,6 +315,35 @@ def delete_router(services: Services, context: Context, router_id: str) -> None:
         tx.emit(event)
 
     common.run(services, work)
+
+
+def _change_routes(services: Services, context: Context, router_id: str,
+                   body: Mapping[str, Any], add: bool) -> dict[str, Any]:
+    given = router_routes.routes_body(body)
+
+    def work(tx: Tx) -> dict[str, Any]:
+        router = load(tx.session, context, router_id)
+        current = router_routes.routes_of(router)
+        wanted = [*current, *given] if add else [r for r in current if r not in given]
+        if router_routes.set_routes(tx.session, router, wanted,
+                                    services.settings.max_routes):
+            tx.emit(RouterChanged(Action.UPDATE, router.id, router.project_id, ("routes",)))
+        return serialize(tx.session, router)
+
+    return common.run(services, work)
+
+
+def add_extraroutes(services: Services, context: Context, router_id: str,
+                    body: Mapping[str, Any]) -> dict[str, Any]:
+    """``PUT /routers/{id}/add_extraroutes``: add these routes (those already there stay)."""
+    return _change_routes(services, context, router_id, body, add=True)
+
+
+def remove_extraroutes(services: Services, context: Context, router_id: str,
+                       body: Mapping[str, Any]) -> dict[str, Any]:
+    """``PUT /routers/{id}/remove_extraroutes``: remove these routes (absent ones are
+    ignored)."""
+    return _change_routes(services, context, router_id, body, add=False)
 
 
 def _interface_info(router: Router, port: Port) -> dict[str, Any]:
@@ -428,6 +465,9 @@ def remove_router_interface(services: Services, context: Context, router_id: str
             if any(ipam.IPv4(ip) in cidr for ip in fips):
                 raise errors.RouterInterfaceInUseByFloatingIP(subnet_id=subnet.id,
                                                               router_id=router.id)
+            if router_routes.nexthops_in(router, [subnet.cidr]):
+                raise errors.RouterInterfaceInUseByRoute(subnet_id=subnet.id,
+                                                         router_id=router.id)
         info = _interface_info(router, port)
         delete_port_row(tx, port)
         tx.emit(RouterInterfaceChanged(router.id, False, port.id, info["network_id"],
