@@ -5,7 +5,9 @@ Tenant A: net-a 10.0.0.0/24 with vm1 (h1), net-c 10.1.0.0/24 with vmr (h2), both
 forwards (``ip_forward=1``, port security off, as a VM that routes must have) to a second
 namespace behind it, 10.99.0.0/24 (vmr 10.99.0.1, behind 10.99.0.5), which the cloud knows
 nothing about. With the route ``10.99.0.0/24 via 10.1.0.14`` vm1 reaches it; without, it
-does not.
+does not. Also the port statuses the data plane reports here: VM ports ACTIVE once their
+switch is programmed, router interfaces ACTIVE once the router's switch is, DOWN when a tap
+leaves.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ class RoutedCloud:
         return self.lab.topo.add_vm(host, name, port.id, port.mac_address, f"{ip}/24",
                                     gateway)
 
+    def status(self, port_id: str) -> str:
+        return str(self.lab.conn.network.get_port(port_id).status)
+
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoutedCloud]:
@@ -99,3 +104,21 @@ def test_a_default_route_through_the_vm(cloud: RoutedCloud) -> None:
     wait_until(lambda: cloud.vm1.ping(BEHIND_IP), 15, 0.2, "vm1 -> behind by default")
     conn.network.update_router(cloud.router, routes=[])
     wait_until(lambda: not cloud.vm1.ping(BEHIND_IP), 15, 0.2, "default route gone")
+
+
+def test_port_status_follows_the_data_plane(cloud: RoutedCloud) -> None:
+    conn = cloud.lab.conn
+    wait_until(lambda: cloud.status(cloud.p1.id) == "ACTIVE", 15, 0.1, "vm1's port ACTIVE")
+    interfaces = [p for p in conn.network.ports(device_id=cloud.router.id)]
+    assert len(interfaces) == 2
+    for port in interfaces:
+        wait_until(lambda p=port: cloud.status(p.id) == "ACTIVE", 15, 0.1,
+                   f"router interface {port.id} ACTIVE")
+    # A port whose tap appears later: DOWN until its switch is programmed, then ACTIVE.
+    late = cloud.lab.create_port(cloud.net_a, "10.0.0.21", project_id="tenant-a")
+    assert late.status == "DOWN"
+    vm = cloud.lab.topo.add_vm(cloud.h2, "late", late.id, late.mac_address, "10.0.0.21/24")
+    wait_until(lambda: cloud.status(late.id) == "ACTIVE", 15, 0.1, "late port ACTIVE")
+    assert vm.ping("10.0.0.11")
+    cloud.h2.vsctl("del-port", "br-int", vm.tap)
+    wait_until(lambda: cloud.status(late.id) == "DOWN", 15, 0.1, "late port DOWN")
