@@ -29,6 +29,10 @@ def tag_routes(res: Taggable) -> list[Route]:
         return 200, {"tags": service.replace_tags(req.services, req.context, res, id,
                                                   req.json_body())}
 
+    def add_several(req: ApiRequest, id: str) -> tuple[int, Any]:
+        return 201, {"tags": service.add_tags(req.services, req.context, res, id,
+                                              req.json_body())}
+
     def remove_all(req: ApiRequest, id: str) -> tuple[int, Any]:
         service.remove_all_tags(req.services, req.context, res, id)
         return 204, None
@@ -48,6 +52,7 @@ def tag_routes(res: Taggable) -> list[Route]:
     return [
         Route("GET", base, list_tags),
         Route("PUT", base, replace),
+        Route("POST", base, add_several),
         Route("DELETE", base, remove_all),
         Route("GET", base + "/{tag}", check),
         Route("PUT", base + "/{tag}", add),

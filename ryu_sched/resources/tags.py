@@ -176,12 +176,23 @@ def _change(services: Services, context: Context, res: Taggable, resource_id: st
     return common.run(services, work)
 
 
-def replace_tags(services: Services, context: Context, res: Taggable, resource_id: str,
-                 body: Any) -> list[str]:
+def _body_tags(body: Any) -> list[str]:
     if not isinstance(body, dict) or set(body) != {"tags"}:
         raise errors.HTTPBadRequest(msg="Invalid tags body: expected {\"tags\": [...]}")
-    tags = to_tags(body["tags"])
+    return to_tags(body["tags"])
+
+
+def replace_tags(services: Services, context: Context, res: Taggable, resource_id: str,
+                 body: Any) -> list[str]:
+    tags = _body_tags(body)
     return _change(services, context, res, resource_id, lambda _current: tags)
+
+
+def add_tags(services: Services, context: Context, res: Taggable, resource_id: str,
+             body: Any) -> list[str]:
+    """``POST .../tags`` (Neutron's ``tag-creation``): add several tags at once."""
+    tags = _body_tags(body)
+    return _change(services, context, res, resource_id, lambda current: [*current, *tags])
 
 
 def add_tag(services: Services, context: Context, res: Taggable, resource_id: str,

@@ -44,6 +44,9 @@ def test_tag_api_on_a_network(conn):
         net.remove_tag(conn.network, "red")
     net.remove_all_tags(conn.network)
     assert conn.network.get_network(net.id).tags == []
+    conn.network.add_tags(net, ["x", "y"])                      # POST: adds several
+    conn.network.add_tags(net, ["y", "z"])
+    assert conn.network.get_network(net.id).tags == ["x", "y", "z"]
     conn.network.delete_network(net)
 
 
