@@ -42,6 +42,10 @@ setup(
             "hypothesis>=6",
             "openstacksdk>=3",
             "python-openstackclient>=6",
+            # openstacksdk's own functional tests, run against the controller, need these
+            "fixtures>=4",
+            "testtools>=2.5",
+            "oslotest>=5",
             "ruff>=0.5",
         "import-linter>=2.0",
         "selenium>=4.20",

@@ -82,6 +82,8 @@ OPTS = [
     cfg.ListOpt("bridge_mappings", default=["physnet1:uplink"],
                 help="physnet:port_name of the uplink carrying that physnet on every bridge."),
     cfg.IntOpt("global_physnet_mtu", default=1500, help="MTU of tenant networks."),
+    cfg.IntOpt("max_routes", default=30, min=0,
+               help="Extra routes a router may have (Neutron's max_routes)."),
     # registry and scheduler
     cfg.IntOpt("agent_down_time", default=15, min=1,
                help="Seconds without a heartbeat after which an agent is dead "
@@ -115,9 +117,28 @@ OPTS = [
 ]
 
 
+QUOTA_GROUP = "quotas"
+#: Default quotas per project, with Neutron's option names. Unlimited (-1) unless configured
+#: (Neutron's defaults are 100, 100, 500, 10, 50 and 10): an upgrade limits nobody.
+QUOTA_DEFAULTS = {"network": -1, "subnet": -1, "port": -1, "router": -1, "floatingip": -1,
+                  "rbac_policy": -1}
+QUOTA_OPTS = [
+    cfg.IntOpt("default_quota", default=-1, min=-1,
+               help="Default quota of a resource without its own quota_<resource> option "
+                    "(-1: unlimited)."),
+    *(cfg.IntOpt(f"quota_{name}", default=limit, min=-1,
+                 help=f"Number of {name} resources a project may own (-1: unlimited).")
+      for name, limit in QUOTA_DEFAULTS.items()),
+]
+
+
 def register_opts(conf: cfg.ConfigOpts) -> None:
     try:
         conf.register_opts(OPTS, group=GROUP)
+    except cfg.DuplicateOptError:
+        pass
+    try:
+        conf.register_opts(QUOTA_OPTS, group=QUOTA_GROUP)
     except cfg.DuplicateOptError:
         pass
 
@@ -189,6 +210,7 @@ class Settings:
     bridge_mappings: dict[str, str] = dataclasses.field(
         default_factory=lambda: {"physnet1": "uplink"})
     global_physnet_mtu: int = 1500
+    max_routes: int = 30
     agent_down_time: int = 15
     monitor_interval: float = 0.0
     heartbeat_flush_interval: float = 1.0
@@ -202,6 +224,9 @@ class Settings:
     max_agents_per_type: int = 10000
     agent_expiry_time: int = 0
     leader_lease_time: float = 3.0
+    # [quotas]: default limit per resource name (-1: unlimited), and for resources without one.
+    quotas: dict[str, int] = dataclasses.field(default_factory=lambda: dict(QUOTA_DEFAULTS))
+    default_quota: int = -1
 
     @property
     def effective_monitor_interval(self) -> float:
@@ -265,6 +290,7 @@ def _cli_value(conf: cfg.ConfigOpts, name: str) -> list[str]:
 
 def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
     group: Any = getattr(conf, GROUP)
+    quotas: Any = getattr(conf, QUOTA_GROUP)
     connection = group.connection
     if not connection:
         os.makedirs(group.state_path, exist_ok=True)
@@ -297,6 +323,7 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         network_vlan_ranges=parse_vlan_ranges(group.network_vlan_ranges),
         bridge_mappings=parse_mappings(group.bridge_mappings),
         global_physnet_mtu=group.global_physnet_mtu,
+        max_routes=group.max_routes,
         agent_down_time=group.agent_down_time,
         monitor_interval=group.monitor_interval,
         heartbeat_flush_interval=group.heartbeat_flush_interval,
@@ -310,6 +337,8 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         max_agents_per_type=group.max_agents_per_type,
         agent_expiry_time=group.agent_expiry_time,
         leader_lease_time=group.leader_lease_time,
+        quotas={name: getattr(quotas, f"quota_{name}") for name in QUOTA_DEFAULTS},
+        default_quota=quotas.default_quota,
     )
     check_rpc_settings(settings)
     return settings

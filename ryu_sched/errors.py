@@ -437,3 +437,76 @@ class RouterHostedByL3Agent(Conflict):
 class RouterNotHostedByL3Agent(Conflict):
     type_name = "RouterNotHostedByL3Agent"
     message_format = "The router %(router_id)s is not hosted by L3 agent %(agent_id)s."
+
+
+# --- standard attributes, quotas, RBAC, extra routes --------------------------------------
+
+class PreconditionFailed(NeutronError):
+    status = 412
+    type_name = "PreconditionFailed"
+    message_format = "A precondition failed."
+
+
+class RevisionNumberConstraintFailed(PreconditionFailed):
+    type_name = "RevisionNumberConstraintFailed"
+    message_format = "Constrained to %(expected)s, but current revision is %(current)s"
+
+
+class TagNotFound(NotFound):
+    type_name = "TagNotFound"
+    message_format = "Tag %(tag)s could not be found."
+
+
+class DefaultExternalNetworkExists(Conflict):
+    type_name = "DefaultExternalNetworkExists"
+    message_format = "Unable to set a default external network: %(net_id)s already is one."
+
+
+class OverQuota(Conflict):
+    type_name = "OverQuota"
+    message_format = "Quota exceeded for resources: %(overs)s."
+
+
+class InvalidQuotaValue(Conflict):
+    type_name = "InvalidQuotaValue"
+    message_format = ("Change would make the limit lower than the usage for the following "
+                      "resources: %(unders)s.")
+
+
+class InvalidSharedSetting(Conflict):
+    type_name = "InvalidSharedSetting"
+    message_format = ("Unable to reconfigure sharing settings for network %(network)s. "
+                      "Multiple tenants are using it.")
+
+
+class RbacPolicyInUse(Conflict):
+    type_name = "RbacPolicyInUse"
+    message_format = ("RBAC policy on object %(object_id)s cannot be removed because other "
+                      "objects depend on it.\nDetails: %(details)s")
+
+
+class DuplicateRbacPolicy(Conflict):
+    type_name = "DuplicateRbacPolicy"
+    message_format = "An RBAC policy already exists with those values."
+
+
+class RbacPolicyNotFound(NotFound):
+    type_name = "RbacPolicyNotFound"
+    message_format = "RBAC policy of type %(object_type)s with ID %(id)s not found"
+
+
+class InvalidRoutes(BadRequest):
+    type_name = "InvalidRoutes"
+    message_format = "Invalid format for routes: %(routes)s, %(reason)s."
+
+
+class RoutesExhausted(BadRequest):
+    type_name = "RoutesExhausted"
+    message_format = ("Unable to complete operation for %(router_id)s. The number of routes "
+                      "exceeds the maximum %(quota)s.")
+
+
+class RouterInterfaceInUseByRoute(InUse):
+    type_name = "RouterInterfaceInUseByRoute"
+    message_format = ("Router interface for subnet %(subnet_id)s on router %(router_id)s "
+                      "cannot be deleted, as it is required by one or more routes.")

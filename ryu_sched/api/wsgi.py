@@ -23,6 +23,7 @@ from ryu_sched.api import auth
 from ryu_sched.api import body as body_limits
 from ryu_sched.resources import common, listing, policy
 from ryu_sched.resources.context import Context as RequestContext
+from ryu_sched.resources.if_match import if_match
 from ryu_sched.services import Services
 
 LOG = logging.getLogger(__name__)
@@ -270,11 +271,13 @@ def collection_routes(col: Collection) -> list[Route]:
 
     def update(req: ApiRequest, id: str) -> tuple[int, Any]:
         attrs = req.json_body(col.singular)
-        return 200, {col.singular: shown(req, col.singular,
-                                         col.update(req.services, req.context, id, attrs))}
+        with if_match(req.request.headers, col.singular, id):
+            return 200, {col.singular: shown(req, col.singular,
+                                             col.update(req.services, req.context, id, attrs))}
 
     def delete(req: ApiRequest, id: str) -> tuple[int, Any]:
-        col.delete(req.services, req.context, id)
+        with if_match(req.request.headers, col.singular, id):
+            col.delete(req.services, req.context, id)
         return 204, None
 
     return [

@@ -44,6 +44,9 @@ LOG = logging.getLogger(__name__)
 
 ofp = compat.ofproto_v1_3
 
+#: Ports implemented by the router's flows whose status follows the router's switch.
+_ROUTER_PORTS = frozenset({fm.OWNER_ROUTER_INTERFACE, fm.OWNER_ROUTER_GATEWAY})
+
 ARP_RETRY_SECONDS = 2.0
 RESYNC_SECONDS = 30.0
 #: Delays before each round of gratuitous ARPs after a router appears on a switch.
@@ -95,6 +98,8 @@ class Programmer:
         self._model_version = 0
         self._locations: dict[str, int] = {}
         self._locations_version = 0
+        #: port id -> (the switch whose flows it waits for, the status to record then)
+        self._waiting: dict[str, tuple[int, PortLocation]] = {}
         #: per dpid, survives reconnects of the switch
         self._desired: dict[int, DesiredTable] = {}
         self.pause = _yield  # tests that drive the programmer without a hub replace it
@@ -197,6 +202,9 @@ class Programmer:
         state = self._state(datapath)
         if state is not None:
             state.acknowledged(xid)
+            if not state.inflight and any(dpid == state.dpid
+                                          for dpid, _ in self._waiting.values()):
+                self._wake.put(None)   # ports waiting for these flows can be ACTIVE now
 
     def error(self, datapath: Any, msg: Any) -> None:
         """An error from the switch. For a flow mod (plain or added to a bundle: Open vSwitch
@@ -266,6 +274,8 @@ class Programmer:
     def _read_again(self, state: SwitchState) -> None:
         state.restart_read()
         state.inflight.clear()
+        # what was sent is in doubt: ports waiting for it wait for the next sync instead
+        self._waiting = {p: w for p, w in self._waiting.items() if w[0] != state.dpid}
         self._request_read(state)
 
     def _request_read(self, state: SwitchState) -> None:
@@ -325,6 +335,7 @@ class Programmer:
             while self._wake.qsize():
                 self._wake.get()
             try:
+                self.record_acknowledged()
                 self.sync_dirty()
             except Exception:
                 LOG.exception("flow sync failed; retrying on the next change")
@@ -342,12 +353,13 @@ class Programmer:
         with self.gc.held("sync"):
             snapshot = self.snapshot()
             self._last_snapshot = snapshot
-            self._record_port_locations(snapshot)
+            changes = self._port_changes(snapshot)
             for dpid in dirty:
                 state = self.switches.get(dpid)
                 if state is not None and state.ready:
                     self.sync_switch(state, snapshot)
                     self.pause()
+            self._record_port_statuses(changes)
             self._announce_moves(snapshot)
 
     def _current_model(self) -> Model:
@@ -443,23 +455,73 @@ class Programmer:
 
     # --- port locations -----------------------------------------------------------------
 
-    def _record_port_locations(self, snapshot: fm.Snapshot) -> None:
-        """Record where each port's tap is (and its status), through the service layer,
-        when that differs from what the database has."""
+    def _port_changes(self, snapshot: fm.Snapshot) -> list[tuple[PortLocation, int | None]]:
+        """Each port whose location or status differs from what the database has, with the
+        switch whose flows must be acknowledged before it is recorded (None: at once).
+
+        - A port with a tap (a VM's, a DHCP port): where its tap is seen (or was last seen,
+          on a switch not connected now); ACTIVE when it is up and there, once that switch
+          has its flows; DOWN otherwise. A DHCP port never seen on any switch is left to its
+          agent's report (``update_dhcp_port``).
+        - A router interface or gateway port: ACTIVE once the switch of the router's L3 agent
+          has the router's flows, DOWN while the router is hosted nowhere (or is down); kept
+          as it is while that switch is not connected.
+        - A floating IP port: no status of its own."""
         model = self._current_model()
-        changes: list[PortLocation] = []
+        hosts = {r.id: r.host_dpid for r in snapshot.routers}
+        changes: list[tuple[PortLocation, int | None]] = []
         for port in snapshot.ports:
-            if port.router_owned:
-                continue
-            dpid = snapshot.port_locations.get(port.id)
-            status = PortStatus.of(dpid, port.admin_state_up)
             recorded = model.recorded.get(port.id)
-            if recorded is None or (recorded.dpid, recorded.status) != (dpid, status):
-                changes.append(PortLocation(port.id, dpid, status))
+            wait: int | None = None
+            if port.device_owner in _ROUTER_PORTS:
+                host = hosts.get(port.device_id)
+                if host is None:
+                    want = PortLocation(port.id, None, PortStatus.DOWN)
+                elif host in self.switches and self.switches[host].ready:
+                    want, wait = PortLocation(port.id, None, PortStatus.ACTIVE), host
+                else:
+                    continue
+            elif port.router_owned:
+                continue
+            else:
+                dpid = snapshot.port_locations.get(port.id)
+                if dpid is None and port.device_owner == fm.OWNER_DHCP and (
+                        recorded is None or recorded.dpid is None):
+                    continue
+                want = PortLocation(port.id, dpid, PortStatus.of(dpid, port.admin_state_up))
+                if want.status is PortStatus.ACTIVE and dpid in self.switches:
+                    wait = dpid
+            if recorded is None or (recorded.dpid, recorded.status) != (want.dpid, want.status):
+                changes.append((want, wait))
+        return changes
+
+    def _record_port_statuses(self, changes: list[tuple[PortLocation, int | None]]) -> None:
+        """Record what waits for nothing now; the rest once its switch has acknowledged its
+        flows (:meth:`record_acknowledged`). Recomputed every round: what waits from an
+        earlier round and is no longer a change is dropped."""
+        self._waiting = {c.port_id: (wait, c) for c, wait in changes if wait is not None}
+        self._record([c for c, wait in changes if wait is None])
+        self.record_acknowledged()
+
+    def record_acknowledged(self) -> None:
+        """Record the statuses whose switch has acknowledged every flow sent to it."""
+        done: list[PortLocation] = []
+        for port_id, (dpid, change) in list(self._waiting.items()):
+            state = self.switches.get(dpid)
+            if state is None or not state.ready:
+                del self._waiting[port_id]   # gone: the next round decides again
+            elif not state.inflight:
+                del self._waiting[port_id]
+                done.append(change)
+        self._record(done)
+
+    def _record(self, changes: list[PortLocation]) -> None:
+        """Write ``changes`` through the service layer (one PortLocated event each)."""
         if not changes:
             return
         record_port_locations(self.services, changes)
         # a model read later has these; the one in hand is told directly
+        model = self._current_model()
         self._model = model.with_recorded(
             {c.port_id: Recorded(c.dpid, str(c.status)) for c in changes})
 

@@ -156,7 +156,8 @@ def read_model(session: Session, neighbors: Mapping[str, str]) -> Model:
         snap_routers.append(fm.Router(
             id=router.id, key=router.key, tenant_id=router.project_id,
             interfaces=tuple(interfaces), gateway=gateway,
-            host_dpid=host_of_router.get(router.id)))
+            host_dpid=host_of_router.get(router.id),
+            routes=tuple((r.destination, r.nexthop) for r in router.route_rows)))
 
     snap_fips = [fm.FloatingIP(
         id=f.id, floating_ip=f.floating_ip_address, floating_network_id=f.floating_network_id,

@@ -292,7 +292,7 @@ class DhcpPorts:
         return ports.create_port(self.services, context, {
             "network_id": network_id, "device_owner": DeviceOwner.DHCP,
             "device_id": device_id, "binding:host_id": host, "name": f"dhcp-{host}",
-            "admin_state_up": True})
+            "admin_state_up": True}, enforce_quota=False)
 
     def get(self, port_id: str) -> dict[str, Any]:
         return ports.get_port(self.services, admin_context(), port_id)

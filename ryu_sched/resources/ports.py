@@ -7,6 +7,7 @@ resource's transaction are in :mod:`ryu_sched.resources.port_rows`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from ryu_sched import errors
 from ryu_sched.db.models import IPAllocation, Port
 from ryu_sched.events import Action
-from ryu_sched.resources import common, listing, port_filters
+from ryu_sched.resources import common, listing, port_filters, quotas, tags
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
@@ -71,6 +72,7 @@ SPEC: dict[str, Attr] = {
     "extra_dhcp_opts": Attr(to_empty_list),
     # Not settable through Neutron's API; the data plane and agents report it here.
     "status": Attr(to_str(16), post=False, admin=True),
+    "tags": tags.TAGS,
 }
 
 PORT_STATUSES = ("ACTIVE", "DOWN", "BUILD", "ERROR")
@@ -98,7 +100,8 @@ def to_dict(port: Port) -> dict[str, Any]:
         "port_security_enabled": port.port_security_enabled,
         **port_filters.api_fields(port),
         "extra_dhcp_opts": [],
-        "tags": [],
+        "tags": tags.tag_list(port),
+        "revision_number": port.revision_number,
         **common.timestamps(port),
     }
 
@@ -145,11 +148,13 @@ LIST = listing.ListSpec(
         "binding:host_id": listing.Column(Port.binding_host_id),
         "port_security_enabled": listing.Column(Port.port_security_enabled,
                                                 listing.Kind.BOOL),
+        "revision_number": listing.Column(Port.revision_number, listing.Kind.INT),
         "created_at": listing.Column(Port.created_at, listing.Kind.TIME),
         "updated_at": listing.Column(Port.updated_at, listing.Kind.TIME),
     },
-    sql_filters={"fixed_ips": _with_fixed_ips},
-    serialize=lambda session, rows: [to_dict(p) for p in rows])
+    sql_filters={"fixed_ips": _with_fixed_ips, **tags.filters(Port)},
+    serialize=tags.with_tags(lambda session, rows: [to_dict(p) for p in rows]),
+    attributes=functools.cache(lambda: frozenset(to_dict(Port()))))
 
 
 def page_ports(services: Services, context: Context, query: listing.ListQuery,
@@ -163,13 +168,17 @@ def list_ports(services: Services, context: Context,
     return page_ports(services, context, listing.ListQuery(filters=filters or {})).items
 
 
-def create_port(services: Services, context: Context, attrs: Mapping[str, Any]
-                ) -> dict[str, Any]:
+def create_port(services: Services, context: Context, attrs: Mapping[str, Any],
+                enforce_quota: bool = True) -> dict[str, Any]:
+    """``enforce_quota`` False: a port the system makes for itself (a DHCP port), which
+    Neutron does not count against the quota when it makes it."""
     values = check_body("port", SPEC, attrs, context, create=True)
 
     def work(tx: Tx) -> dict[str, Any]:
         network = networks_mod.load_for_use(tx.session, context, values["network_id"],
                                             "create_port", allow_shared=True)
+        if enforce_quota:
+            quotas.enforce(services, tx.session, values["project_id"], "port")
         port = create_port_row(tx, network, values)
         port_filters.on_create(tx, context, port, values)
         return to_dict(port)

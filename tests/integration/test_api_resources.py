@@ -97,7 +97,7 @@ def test_subnet_defaults_and_validation(ctl, conn):
         ({"cidr": "10.3.0.1/24"}, 400, "InvalidInput"),                 # host bits set
         ({"cidr": "2001:db8::/64", "ip_version": 6}, 400, "InvalidInput"),
         ({"cidr": "10.1.0.128/25"}, 400, "InvalidInput"),               # overlaps sub
-        ({"cidr": "10.4.0.0/24", "gateway_ip": "10.5.0.1"}, 400, "InvalidInput"),
+        ({"cidr": "10.4.0.0/24", "gateway_ip": "224.0.0.1"}, 400, "InvalidInput"),
         ({"cidr": "10.4.0.0/24", "allocation_pools": [{"start": "10.4.0.2",
                                                        "end": "10.4.1.9"}]},
          400, "OutOfBoundsAllocationPool"),

@@ -44,9 +44,11 @@ class ControllerProcess:
     def __init__(self, workdir: Path, options: dict[str, Any] | None = None,
                  host: str = "127.0.0.1", of_host: str = "127.0.0.1",
                  tokens: dict[str, dict[str, str]] | None = None,
-                 nofile: int | None = None) -> None:
+                 nofile: int | None = None,
+                 sections: dict[str, dict[str, Any]] | None = None) -> None:
         """``nofile``: the process's file descriptor limit (RLIMIT_NOFILE), as a small
-        machine or a careless unit file would set it."""
+        machine or a careless unit file would set it. ``sections``: other configuration
+        groups than [ryu_sched], e.g. ``{"quotas": {"quota_network": 2}}``."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.host = host
@@ -58,6 +60,7 @@ class ControllerProcess:
         self.options = dict(options or {})
         self.tokens = tokens
         self.nofile = nofile
+        self.sections = dict(sections or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.workdir / "controller.log"
         self.config_path = self.workdir / "ryu_sched.conf"
@@ -84,13 +87,15 @@ class ControllerProcess:
             group["token_file"] = str(token_file)
         group.update(self.options)
         lines = ["[DEFAULT]", f"ofp_listen_host = {self.of_host}",
-                 f"ofp_tcp_listen_port = {self.of_port}", "", "[ryu_sched]"]
-        for key, value in group.items():
-            if isinstance(value, bool):
-                value = "true" if value else "false"
-            elif isinstance(value, list | tuple):
-                value = ",".join(str(v) for v in value)
-            lines.append(f"{key} = {value}")
+                 f"ofp_tcp_listen_port = {self.of_port}"]
+        for name, options in {"ryu_sched": group, **self.sections}.items():
+            lines += ["", f"[{name}]"]
+            for key, value in options.items():
+                if isinstance(value, bool):
+                    value = "true" if value else "false"
+                elif isinstance(value, list | tuple):
+                    value = ",".join(str(v) for v in value)
+                lines.append(f"{key} = {value}")
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def start(self, timeout: float = 30.0) -> None:
@@ -146,11 +151,13 @@ class ControllerProcess:
             return ""
 
     def request(self, method: str, path: str, body: Any = None, token: str | None = None,
-                raw: bytes | None = None) -> tuple[int, Any]:
+                raw: bytes | None = None, headers: dict[str, str] | None = None
+                ) -> tuple[int, Any]:
         """Raw HTTP (for what openstacksdk would not send): ``(status, parsed JSON or None)``."""
         data = raw if raw is not None else (
             json.dumps(body).encode() if body is not None else None)
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": "application/json",
+                   **(headers or {})}
         if token is not None:
             headers["X-Auth-Token"] = token
         req = urllib.request.Request(self.url + path, data=data, method=method,

@@ -16,6 +16,7 @@ from tests.unit.programmer.programmer_testbed import (
     UPSTREAM_MAC,
     Cloud,
     FakeDatapath,
+    acknowledge,
     connect,
     make_services,
     seed,
@@ -112,7 +113,9 @@ def test_the_programmer_records_where_it_saw_each_port() -> None:
     cloud = seed(services.db)
     programmer = Programmer(services)
     programmer.neighbors.load()
-    connect(programmer, FakeDatapath(SWITCH1), cloud.ports_of[SWITCH1], installed=[])
+    datapath = FakeDatapath(SWITCH1)
+    connect(programmer, datapath, cloud.ports_of[SWITCH1], installed=[])
+    acknowledge(programmer, datapath)
     with services.db.session() as session:
         local = session.get(db.Port, cloud.local_port.id)
         remote = session.get(db.Port, cloud.remote_port.id)
