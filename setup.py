@@ -47,8 +47,8 @@ setup(
             "testtools>=2.5",
             "oslotest>=5",
             "ruff>=0.5",
-        "import-linter>=2.0",
-        "selenium>=4.20",
+            "import-linter>=2.0",
+            "selenium>=4.20",
         ],
     },
     entry_points={
