@@ -50,6 +50,9 @@ RESYNC_SECONDS = 30.0
 GARP_REPEATS = (0.0, 0.5, 1.5)
 #: Flow-stats entries read into the installed table between two yields to the hub.
 READ_CHUNK = 1000
+#: Switches whose flow tables are read at the same time (others wait their turn).
+MAX_CONCURRENT_READS = 4
+READ_TIMEOUT_SECONDS = 30.0
 #: Errors that mean "this switch does not know the bundle extension".
 NO_BUNDLES = {(ofp.OFPET_BAD_REQUEST, ofp.OFPBRC_BAD_EXPERIMENTER),
               (ofp.OFPET_BAD_REQUEST, ofp.OFPBRC_BAD_EXP_TYPE)}
@@ -95,6 +98,9 @@ class Programmer:
         #: per dpid, survives reconnects of the switch
         self._desired: dict[int, DesiredTable] = {}
         self.pause = _yield  # tests that drive the programmer without a hub replace it
+        #: flow-table reads in progress, and switches waiting for their turn (oldest first)
+        self._reads: dict[tuple[str, int, float], float] = {}  # -> when it was requested
+        self._read_queue: dict[tuple[str, int, float], SwitchState] = {}
         self.gc = GcPause()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -131,7 +137,7 @@ class Programmer:
         state = self.switches.get(int(datapath.id or 0))
         if state is not None and state.datapath is datapath:
             LOG.info("switch %016x disconnected", datapath.id)
-            self.gc.release(state.reading)
+            self._read_finished(state)
             del self.switches[int(datapath.id)]
             self._dirty.pop(state.dpid, None)
             self.mark_all_dirty()
@@ -146,8 +152,7 @@ class Programmer:
         if more:
             return
         state.ports, state.port_buffer = state.port_buffer, {}
-        self.gc.hold(state.reading)
-        datapath.send_msg(messages.flow_stats_request(datapath))
+        self._request_read(state)
 
     def flow_stats_reply(self, datapath: Any, body: Iterable[Any], more: bool) -> None:
         state = self._state(datapath)
@@ -159,7 +164,7 @@ class Programmer:
         # Read into the installed table by the worker (in chunks), not here in the
         # connection's receive loop.
         state.read_done = True
-        self.gc.release(state.reading)
+        self._read_finished(state)
         LOG.info("switch %016x has %d flows installed (read %.3fs after connect)", state.dpid,
                  len(state.stats_buffer), time.perf_counter() - state.connected_at)
         # a new switch changes where ports live for every other switch, too
@@ -261,8 +266,49 @@ class Programmer:
     def _read_again(self, state: SwitchState) -> None:
         state.restart_read()
         state.inflight.clear()
-        self.gc.hold(state.reading)
-        state.datapath.send_msg(messages.flow_stats_request(state.datapath))
+        self._request_read(state)
+
+    def _request_read(self, state: SwitchState) -> None:
+        """Read the switch's flow table when a slot is free. The framework parses a whole
+        flow-stats reply in one go without yielding: with many switches reading at once, the
+        API and everything else would wait for all of them."""
+        if state.reading in self._reads:
+            return
+        self._read_queue[state.reading] = state
+        self._admit_reads()
+
+    def _admit_reads(self) -> None:
+        while self._read_queue and len(self._reads) < MAX_CONCURRENT_READS:
+            key, state = next(iter(self._read_queue.items()))
+            del self._read_queue[key]
+            if self.switches.get(state.dpid) is not state:
+                continue  # gone meanwhile
+            self._reads[key] = time.monotonic()
+            self.gc.hold(key)
+            state.datapath.send_msg(messages.flow_stats_request(state.datapath))
+
+    def _read_finished(self, state: SwitchState) -> None:
+        self._read_queue.pop(state.reading, None)
+        if self._reads.pop(state.reading, None) is not None:
+            self.gc.release(state.reading)
+        self._admit_reads()
+
+    def _expire_reads(self) -> None:
+        """A switch that does not answer its flow-stats request in time gives up its slot
+        (it is asked again after the switches waiting)."""
+        now = time.monotonic()
+        for key, since in list(self._reads.items()):
+            state = self.switches.get(key[1])
+            if now - since < READ_TIMEOUT_SECONDS:
+                continue
+            del self._reads[key]
+            self.gc.release(key)
+            if state is not None and state.reading == key and not state.read_done:
+                LOG.warning("switch %016x did not send its flow table in %.0fs; asking again",
+                            state.dpid, READ_TIMEOUT_SECONDS)
+                state.stats_buffer = []
+                self._read_queue[key] = state
+        self._admit_reads()
 
     def _worker(self) -> None:
         while self._running:
@@ -273,6 +319,7 @@ class Programmer:
                 self.model_changed()
             if not self._running:
                 return
+            self._expire_reads()
             self.gc.expire()
             compat.hub.sleep(0.02)  # let a burst of API writes coalesce into one sync
             while self._wake.qsize():
