@@ -132,6 +132,7 @@ def diff(before: dict[int, list[FlowSpec]], after: dict[int, list[FlowSpec]]
 
 
 def report(title: str, before: Snapshot, after: Snapshot) -> None:
+    compile_all(before)  # warm: owner idents are computed once per process
     seconds_before, flows_before = compile_all(before)
     seconds_after, flows_after = compile_all(after)
     added, removed, changed, touched = diff(flows_before, flows_after)

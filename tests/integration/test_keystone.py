@@ -128,6 +128,27 @@ def test_a_reader_lists_but_cannot_create(cloud):
     assert list(reader.network.agents()) == []
 
 
+def test_security_groups_belong_to_their_project(cloud):
+    group = ok(cloud.alpha_member, "security", "group", "create", "alpha-web")
+    assert group["project_id"] == cloud.alpha
+    rule = ok(cloud.alpha_member, "security", "group", "rule", "create", "alpha-web",
+              "--protocol", "tcp", "--dst-port", "8080")
+    assert rule["security_group_id"] == group["id"]
+    beta = cloud.beta_member.sdk()
+    assert {g.name for g in beta.network.security_groups()} == {"default"}
+    with pytest.raises(sdk_exc.NotFoundException):
+        beta.network.get_security_group(group["id"])
+    with pytest.raises(sdk_exc.NotFoundException):
+        beta.network.delete_security_group_rule(rule["id"], ignore_missing=False)
+    reader = cloud.alpha_reader.sdk()
+    assert "alpha-web" in {g.name for g in reader.network.security_groups()}
+    with pytest.raises(sdk_exc.ForbiddenException):
+        reader.network.create_security_group_rule(security_group_id=group["id"],
+                                                  direction="ingress", protocol="udp")
+    admin_view = {g.id for g in cloud.admin.sdk().network.security_groups()}
+    assert group["id"] in admin_view
+
+
 def test_floating_ips_of_other_projects_stay_hidden(cloud):
     admin = cloud.admin.sdk()
     ext = admin.network.create_network(name="public", is_router_external=True)
