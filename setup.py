@@ -26,6 +26,8 @@ setup(
         "alembic>=1.13",
         "webob>=1.8",
         "oslo.config>=9.0",
+        # auth_strategy = keystone: token validation by auth_token, as Neutron does.
+        "keystonemiddleware>=10.0",
         "prometheus-client>=0.17",
     ],
     extras_require={
@@ -40,9 +42,13 @@ setup(
             "hypothesis>=6",
             "openstacksdk>=3",
             "python-openstackclient>=6",
+            # openstacksdk's own functional tests, run against the controller, need these
+            "fixtures>=4",
+            "testtools>=2.5",
+            "oslotest>=5",
             "ruff>=0.5",
-        "import-linter>=2.0",
-        "selenium>=4.20",
+            "import-linter>=2.0",
+            "selenium>=4.20",
         ],
     },
     entry_points={

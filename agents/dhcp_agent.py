@@ -123,6 +123,9 @@ class DhcpAgent(AgentBase):
         if action != "started" and network_id not in self.hosted:
             LOG.info("adopted dnsmasq %s for network %s (%s)", dnsmasq.pid(), network_id,
                      action)
+        if port.get("status") != "ACTIVE":
+            # It serves now: say so (the controller also sees its tap on the switch).
+            self.rpc.call("update_dhcp_port", port["id"], {"status": "ACTIVE"})
         return len(info.get("ports", []))
 
     def _remove_stale_ports(self, namespace: str, keep: str) -> None:

@@ -67,6 +67,11 @@ def render_opts(info: dict[str, Any]) -> str:
         if dns:
             lines.append(f"{tag},option:dns-server," + ",".join(dns))
         routes = []
+        if gateway and ipaddress.IPv4Address(gateway) not in ipaddress.IPv4Network(
+                subnet["cidr"], strict=False):
+            # A gateway outside the subnet is on-link: a host route to it first (RFC 3442
+            # clients ignore option:router when classless routes are given).
+            routes.append(f"{gateway}/32,0.0.0.0")
         for route in subnet.get("host_routes") or []:
             routes.append(f"{route['destination']},{route['nexthop']}")
         if routes:

@@ -10,9 +10,10 @@ routers with ``--interfaces`` subnets each, a gateway on a flat external network
 ``datapath_id`` and ``external_port``; the upstream gateway's MAC is already learnt. Every
 port's recorded location (``bound_dpid``) is its compute switch. Figures:
 
-(a) ``build_snapshot`` from the database (what every sync starts with);
-(b) ``desired_flows`` for compute switch 1 (its share of the ports) and gateway switch 1
-    (its share of the routers): seconds and flow count;
+(a) ``build_snapshot`` from the database (what a model change costs);
+(b) for compute switch 1 (its share of the ports) and gateway switch 1 (its share of the
+    routers): ``desired_flows``, canonical forms of the desired flows, flow mods built by
+    the framework (what ``wire.py`` replaces);
 (c) a freshly connected switch brought to its desired table by the real controller
     (``python -m ryu_sched.launcher``, the same manager as production) against a real
     ``ovs-vswitchd`` 3.x (userspace datapath, private ovsdb-server and run directory, in a
@@ -21,15 +22,22 @@ port's recorded location (``bound_dpid``) is its compute switch. Figures:
     the controller; OpenFlow sees ordinary ports with the ``tap...`` names). Timed from the
     moment the controller is set on the bridge until ``ovs-ofctl dump-aggregate`` reports the
     desired flow count (then the installed cookies are compared with the desired ones); the
-    programmer's own figure comes from its log line;
-(d) the same switch reconnecting, and the controller restarted, with nothing changed:
-    seconds until the programmer reports the switch in sync, and the flow-mods it sent
-    (must be 0; every flow's OVS duration proves none was re-added);
+    programmer's own figure (flows sent, seconds after the connection) comes from its log;
+(d) the same switch reconnecting, and the controller restarted (switches parked on a dead
+    target meanwhile, so that they reconnect when told), with nothing changed: seconds until
+    the programmer reports the switch in sync, its own "after connect" figure, and the
+    flow-mods it sent (must be 0; every flow's OVS duration proves none was re-added);
+(f) the bundle floor: ``ovs-ofctl --bundle add-flows`` of the same flows (``to_ofctl()``
+    text) into the emptied bridge of the same switch;
 (e) baseline: this process speaks OpenFlow to the same switch itself and does what a naive
     controller does on every connect: snapshot + desired flows, delete all, add everything,
-    barrier (the same FlowMods, built by ``ryu_sched.programmer.messages``).
+    barrier (framework-built FlowMods);
+(g) ``--many`` switches (default 50, ``--gateways`` of them gateways; one ovs-vswitchd each,
+    dummy ports) connecting to a fresh controller all at once, then reconnecting all at once
+    to a restarted one: time until every switch is in sync (and every flow verified
+    installed), flow-mods, per-switch times, and the latency of API GETs meanwhile.
 
-Needs root and Open vSwitch for (c)-(e); ``--no-ovs`` runs (a) and (b) only.
+Needs root and Open vSwitch for (c)-(g); ``--no-ovs`` runs (a) and (b) only.
 """
 
 from __future__ import annotations
@@ -45,10 +53,13 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 import uuid
 import warnings
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -87,6 +98,7 @@ UPSTREAM_MAC = "52:54:00:ff:00:01"
 FIRST_VLAN = 100
 GATEWAY_DPID_BASE = 0x1000
 BRIDGE = "br-int"
+PARKED = "tcp:127.0.0.1:9"  # nothing listens there
 
 
 @dataclass
@@ -279,6 +291,14 @@ class Ovs(OvsSandbox):
         return result
 
 
+def park(switches: Any) -> None:
+    """Point every switch at a port where nothing listens (they keep their flows: secure fail
+    mode, never controller-less), so that a restarted controller sees them all connect when
+    the benchmark sets the real target, not whenever their reconnection back-off ends."""
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda ovs: ovs.set_controller(BRIDGE, PARKED), list(switches)))
+
+
 def respelled(target: str) -> str:
     """``tcp:1.2.3.4:6653`` <-> ``tcp:[1.2.3.4]:6653``: a new target makes OVS reconnect now
     (OVS 3.1 otherwise backs off up to 8 s) without ever leaving the bridge controller-less,
@@ -291,30 +311,47 @@ def respelled(target: str) -> str:
 class ControllerLog:
     """The programmer's per-switch sync lines in the controller log."""
 
-    LINE = re.compile(r"switch ([0-9a-f]{16}): (\d+ flow-mods|in sync, nothing sent) "
-                      r"\((\d+) desired\) in ([0-9.]+)s")
+    LINE = re.compile(r"switch ([0-9a-f]{16}): (?:(\d+) flow-mods(?: in (\d+) bundle\(s\))?"
+                      r"|in sync, nothing sent) \((\d+) desired\) in ([0-9.]+)s, "
+                      r"([0-9.]+)s after connect")
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def syncs(self, dpid: int) -> list[tuple[int, int, float]]:
+    def all_syncs(self) -> dict[int, list[Sync]]:
         try:
             text = self.path.read_text(errors="replace")
         except FileNotFoundError:
-            return []
-        return [(int(m.group(2).split()[0]) if m.group(2)[0].isdigit() else 0,
-                 int(m.group(3)), float(m.group(4)))
-                for m in self.LINE.finditer(text) if int(m.group(1), 16) == dpid]
+            return {}
+        result: dict[int, list[Sync]] = {}
+        for m in self.LINE.finditer(text):
+            result.setdefault(int(m.group(1), 16), []).append(Sync(
+                flow_mods=int(m.group(2) or 0), bundles=int(m.group(3) or 0),
+                desired=int(m.group(4)), seconds=float(m.group(5)),
+                after_connect=float(m.group(6))))
+        return result
 
-    def wait_sync(self, dpid: int, seen: int, timeout: float) -> tuple[float, int, int, float]:
-        """Wait for sync line number ``seen`` + 1 of ``dpid``: (when, mods, desired, secs)."""
+    def syncs(self, dpid: int) -> list[Sync]:
+        return self.all_syncs().get(dpid, [])
+
+    def wait_sync(self, dpid: int, seen: int, timeout: float) -> tuple[float, Sync]:
+        """Wait for sync line number ``seen`` + 1 of ``dpid``: (when, that line)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             lines = self.syncs(dpid)
             if len(lines) > seen:
-                return (time.perf_counter(), *lines[seen])
+                return time.perf_counter(), lines[seen]
             time.sleep(0.01)
         raise TimeoutError(f"no sync of switch {dpid:016x} in the controller log ({self.path})")
+
+
+@dataclass(frozen=True)
+class Sync:
+    flow_mods: int
+    bundles: int
+    desired: int
+    seconds: float  # the programmer's own time for the diff and the sending
+    after_connect: float  # from the switch's connection to the end of that sync
 
 
 def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.02) -> float:
@@ -389,7 +426,7 @@ class NaiveController:
         self.listener.close()
 
 
-# --- (c) - (e): real switches -----------------------------------------------------------------
+# --- (c) - (f): real switches -----------------------------------------------------------------
 
 @dataclass
 class Figure:
@@ -401,8 +438,8 @@ class Figure:
     note: str = ""
 
 
-def bench_switches(args: argparse.Namespace, workdir: Path, database: Database,
-                   cloud: Cloud) -> list[Figure]:
+def in_namespace(fn: Any, *args: Any) -> Any:
+    """Run ``fn(*args, env)`` in a private network namespace (removed afterwards)."""
     from tests.topology import cleanup, netns, unique_prefix
     from tests.topology._run import child_env
     from tests.topology.netns import add_netns
@@ -412,35 +449,64 @@ def bench_switches(args: argparse.Namespace, workdir: Path, database: Database,
     add_netns(ns)
     try:
         with netns(ns):
-            return _bench_switches(args, workdir, database, cloud, child_env(prefix))
+            return fn(*args, child_env(prefix))
     finally:
         cleanup(prefix)
 
 
-def _bench_switches(args: argparse.Namespace, workdir: Path, database: Database, cloud: Cloud,
-                    env: dict[str, str]) -> list[Figure]:
+def start_switches(workdir: Path, cloud: Cloud, dpids: list[int], env: dict[str, str],
+                   name: Any = str) -> dict[int, Ovs]:
+    """One ovs-vswitchd per switch, as one per host in production (port names are per
+    daemon), each with its bridge and dummy ports; started in parallel."""
+    switches = {dpid: Ovs(workdir / f"ovs-{name(dpid)}", env) for dpid in dpids}
+
+    def start(dpid: int) -> None:
+        ovs = switches[dpid]
+        ovs.root.mkdir(parents=True)
+        ovs.start()
+        ovs.add_bridge(BRIDGE, dpid, cloud.switch_ports(dpid))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(start, dpids))
+    return switches
+
+
+def controller_for(workdir: Path, database: Database) -> Any:
     from tests.support.controller import ControllerProcess
 
-    compute, gateway = cloud.compute_dpids[0], cloud.gateway_dpids[0]
-    labels = {compute: "compute", gateway: "gateway"}
-    # one ovs-vswitchd per switch, as one per host in production (port names are per daemon)
-    switches = {dpid: Ovs(workdir / f"ovs-{labels[dpid]}", env) for dpid in labels}
-    controller = ControllerProcess(workdir / "controller", options={
+    return ControllerProcess(workdir, options={
         "connection": f"sqlite:///{database.engine.url.database}",
         "allow_automatic_failover": False, "network_auto_schedule": False,
         "router_auto_schedule": False})
+
+
+def bundle_floor(ovs: Ovs, flows: list[FlowSpec], path: Path) -> float:
+    """Seconds for ``ovs-ofctl --bundle add-flows`` of ``flows`` into the emptied bridge."""
+    path.write_text("".join(f.to_ofctl() + "\n" for f in flows))
+    target = f"unix:{ovs.root}/{BRIDGE}.mgmt"
+    ovs.run("ovs-ofctl", "-O", "OpenFlow13", "del-flows", target)
+    started = time.perf_counter()
+    ovs.run("ovs-ofctl", "-O", "OpenFlow13", "--bundle", "add-flows", target, str(path))
+    seconds = time.perf_counter() - started
+    if ovs.flow_count(BRIDGE) != len(flows):
+        raise RuntimeError("ovs-ofctl --bundle add-flows did not install every flow")
+    return seconds
+
+
+def bench_switches(args: argparse.Namespace, workdir: Path, database: Database, cloud: Cloud,
+                   env: dict[str, str]) -> list[Figure]:
+    compute, gateway = cloud.compute_dpids[0], cloud.gateway_dpids[0]
+    labels = {compute: "compute", gateway: "gateway"}
+    started = time.perf_counter()
+    switches = start_switches(workdir, cloud, list(labels), env, labels.get)
+    version = subprocess.run(["ovs-vswitchd", "--version"], capture_output=True,
+                             text=True, check=False).stdout.split("\n")[0].split()[-1]
+    built = ", ".join(f"{labels[d]} {len(cloud.switch_ports(d))}" for d in switches)
+    print(f"    OVS {version}, one daemon per switch, dummy ports ({built}) ready in "
+          f"{time.perf_counter() - started:.2f}s")
+    controller = controller_for(workdir / "controller", database)
     figures: list[Figure] = []
     try:
-        started = time.perf_counter()
-        for dpid, ovs in switches.items():
-            ovs.root.mkdir()
-            ovs.start()
-            ovs.add_bridge(BRIDGE, dpid, cloud.switch_ports(dpid))
-        version = subprocess.run(["ovs-vswitchd", "--version"], capture_output=True,
-                                 text=True, check=False).stdout.split("\n")[0].split()[-1]
-        built = ", ".join(f"{labels[d]} {len(cloud.switch_ports(d))}" for d in switches)
-        print(f"    OVS {version}, one daemon per switch, dummy ports ({built}) ready in "
-              f"{time.perf_counter() - started:.2f}s")
         started = time.perf_counter()
         controller.start(timeout=60)
         print(f"    controller process up (API answers) in "
@@ -460,38 +526,49 @@ def _bench_switches(args: argparse.Namespace, workdir: Path, database: Database,
             ovs.set_controller(BRIDGE, target[dpid])
             t1 = wait_for(lambda ovs=ovs, want=want: ovs.flow_count(BRIDGE) == want, 90,
                           f"{want} flows on the {labels[dpid]} switch")
-            _when, mods, desired_n, prog_s = log.wait_sync(dpid, seen, 30)
+            _when, sync = log.wait_sync(dpid, seen, 30)
             cookies = Counter(cookie for cookie, _ in ovs.flows(BRIDGE))
             same = cookies == Counter(f.cookie for f in expected[dpid])
-            figures.append(Figure("(c) fresh connect", labels[dpid], want, t1 - t0, mods,
-                                  f"programmer {prog_s:.2f}s for {desired_n} desired; "
-                                  f"cookies {'match' if same else 'DIFFER'}"))
+            figures.append(Figure("(c) fresh connect", labels[dpid], want, t1 - t0,
+                                  sync.flow_mods,
+                                  f"{sync.bundles} bundle; sent {sync.after_connect:.2f}s "
+                                  f"after connect; cookies {'match' if same else 'DIFFER'}"))
 
         # (d) the compute switch reconnects; then the controller restarts
-        seen = len(log.syncs(compute))
-        t0 = time.perf_counter()
-        target[compute] = respelled(target[compute])
-        switches[compute].set_controller(BRIDGE, target[compute])
-        t1, mods, desired_n, prog_s = log.wait_sync(compute, seen, 60)
-        figures.append(Figure("(d) switch reconnect", "compute", desired_n, t1 - t0, mods,
-                              f"programmer {prog_s:.2f}s"))
+        for _ in range(args.repeat):
+            seen = len(log.syncs(compute))
+            t0 = time.perf_counter()
+            target[compute] = respelled(target[compute])
+            switches[compute].set_controller(BRIDGE, target[compute])
+            t1, sync = log.wait_sync(compute, seen, 60)
+            figures.append(Figure("(d) switch reconnect", "compute", sync.desired, t1 - t0,
+                                  sync.flow_mods, f"in sync {sync.after_connect:.3f}s after "
+                                  "connect"))
+        for _ in range(args.repeat):
+            park(switches.values())
+            controller.stop()
+            controller.start(timeout=60)
+            seen_by = {d: len(log.syncs(d)) for d in switches}
+            t0 = time.perf_counter()
+            for dpid, ovs in switches.items():
+                ovs.set_controller(BRIDGE, target[dpid])
+            for dpid, ovs in switches.items():
+                t1, sync = log.wait_sync(dpid, seen_by[dpid], 60)
+                since = time.perf_counter() - t0
+                readded = sum(1 for _c, age in ovs.flows(BRIDGE) if age < since)
+                figures.append(Figure("(d) controller restart", labels[dpid], sync.desired,
+                                      t1 - t0, sync.flow_mods,
+                                      f"in sync {sync.after_connect:.3f}s after connect; "
+                                      f"{readded} flows younger than the restart"))
         controller.stop()
-        started = time.perf_counter()
-        controller.start(timeout=60)
-        startup = time.perf_counter() - started
-        seen_by = {d: len(log.syncs(d)) for d in switches}
-        t0 = time.perf_counter()
+
+        # (f) the bundle floor: ovs-ofctl --bundle add-flows of the same flows, same switch
         for dpid, ovs in switches.items():
-            target[dpid] = respelled(target[dpid])
-            ovs.set_controller(BRIDGE, target[dpid])
-        for dpid, ovs in switches.items():
-            t1, mods, desired_n, prog_s = log.wait_sync(dpid, seen_by[dpid], 60)
-            since = time.perf_counter() - t0
-            readded = sum(1 for _c, age in ovs.flows(BRIDGE) if age < since)
-            figures.append(Figure("(d) controller restart", labels[dpid], desired_n, t1 - t0,
-                                  mods, f"process start {startup:.1f}s before; "
-                                  f"{readded} flows younger than the restart"))
-        controller.stop()
+            seconds = min(bundle_floor(ovs, expected[dpid], workdir / "flows.txt")
+                          for _ in range(args.repeat))
+            figures.append(Figure("(f) ovs-ofctl --bundle", labels[dpid], len(expected[dpid]),
+                                  seconds, len(expected[dpid]),
+                                  f"best of {args.repeat}; parses text, one bundle"))
 
         # (e) the naive controller on the same switches, from this process
         for dpid, ovs in switches.items():
@@ -522,22 +599,115 @@ def _bench_switches(args: argparse.Namespace, workdir: Path, database: Database,
 
 
 def print_table(figures: list[Figure]) -> None:
-    print(f"{'':24} {'switch':8} {'flows':>7} {'seconds':>8} {'flow-mods':>10} "
-          f"{'flow-mods/s':>12}  notes")
+    print(f"{'':24} {'switch':8} {'flows':>7} {'seconds':>8} {'flow-mods':>10}  notes")
     for f in figures:
-        rate = f"{f.flow_mods / f.seconds:,.0f}" if f.flow_mods and f.seconds > 0 else "-"
-        print(f"{f.label:24} {f.switch:8} {f.flows:7,} {f.seconds:8.2f} {f.flow_mods:10,} "
-              f"{rate:>12}  {f.note}")
-    by = {(f.label, f.switch): f for f in figures}
+        print(f"{f.label:24} {f.switch:8} {f.flows:7,} {f.seconds:8.2f} {f.flow_mods:10,}  "
+              f"{f.note}")
+    by: dict[tuple[str, str], list[Figure]] = {}
+    for f in figures:
+        by.setdefault((f.label, f.switch), []).append(f)
     for switch in ("compute", "gateway"):
-        naive = by.get(("(e) naive delete+add", switch))
-        if naive is None:
-            continue
-        for label in ("(c) fresh connect", "(d) controller restart", "(d) switch reconnect"):
-            ours = by.get((label, switch))
-            if ours is not None and ours.seconds > 0:
-                print(f"ratio naive / {label[4:]} ({switch}): {naive.seconds / ours.seconds:.2f}x"
-                      f" time, {naive.flow_mods:,} vs {ours.flow_mods:,} flow-mods")
+        floor = by.get(("(f) ovs-ofctl --bundle", switch))
+        fresh = by.get(("(c) fresh connect", switch))
+        if floor and fresh:
+            print(f"fresh connect / bundle floor ({switch}): "
+                  f"{fresh[0].seconds / floor[0].seconds:.2f}x")
+
+
+# --- (g): many switches at once ---------------------------------------------------------------
+
+class ApiProbe:
+    """Times GET requests to the controller's API in a thread while something else runs."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.latencies: list[float] = []
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ApiProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            try:
+                with urllib.request.urlopen(self.url, timeout=30) as response:
+                    response.read()
+                self.latencies.append(time.perf_counter() - started)
+            except OSError:
+                self.errors += 1
+            self._stop.wait(0.05)
+
+    def summary(self) -> str:
+        if not self.latencies:
+            return f"API: no answer ({self.errors} errors)"
+        ordered = sorted(self.latencies)
+        p50 = ordered[len(ordered) // 2]
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        return (f"API GET during it: {len(ordered)} requests, p50 {p50 * 1000:.0f} ms, "
+                f"p99 {p99 * 1000:.0f} ms, max {ordered[-1] * 1000:.0f} ms"
+                + (f", {self.errors} errors" if self.errors else ""))
+
+
+def bench_many(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> None:
+    many = argparse.Namespace(**{**vars(args), "hosts": args.many - args.gateways})
+    database = Database(f"sqlite:///{workdir / 'many.sqlite'}")
+    database.create_schema()
+    cloud = populate(database, many)
+    dpids = cloud.compute_dpids + cloud.gateway_dpids
+    snapshot = take_snapshot(database, cloud, dpids)
+    want = {d: len(desired_flows(snapshot, d)) for d in dpids}
+    started = time.perf_counter()
+    switches = start_switches(workdir / "many", cloud, dpids, env, lambda d: f"{d:x}")
+    print(f"(g) {len(dpids)} switches ({sum(want.values()):,} flows, "
+          f"{min(want.values()):,}-{max(want.values()):,} each), one ovs-vswitchd each, "
+          f"ready in {time.perf_counter() - started:.1f}s")
+    controller = controller_for(workdir / "many" / "controller", database)
+    ext_id = take_snapshot(database, cloud, []).networks[-1].id
+    try:
+        controller.start(timeout=60)
+        log = ControllerLog(controller.log_path)
+        target = f"tcp:127.0.0.1:{controller.of_port}"
+
+        def connect_all(label: str, spelling: str) -> None:
+            seen = {d: len(v) for d, v in log.all_syncs().items()}
+            with ApiProbe(f"{controller.url}/v2.0/networks/{ext_id}") as probe, \
+                    ThreadPoolExecutor(max_workers=16) as pool:
+                t0 = time.perf_counter()
+                list(pool.map(lambda d: switches[d].set_controller(BRIDGE, spelling), dpids))
+                wait_for(lambda: all(len(log.syncs(d)) > seen.get(d, 0) for d in dpids), 300,
+                         f"{len(dpids)} switches synced", interval=0.05)
+                t_synced = time.perf_counter() - t0
+                wait_for(lambda: all(switches[d].flow_count(BRIDGE) == want[d] for d in dpids),
+                         300, "every switch at its desired flow count", interval=0.2)
+                t_installed = time.perf_counter() - t0
+            syncs = {d: log.syncs(d)[seen.get(d, 0)] for d in dpids}
+            after = sorted(s.after_connect for s in syncs.values())
+            mods = sum(s.flow_mods for s in syncs.values())
+            print(f"    {label}: all {len(dpids)} in sync {t_synced:.2f}s after the first "
+                  f"set-controller (all flows verified installed {t_installed:.2f}s); "
+                  f"{mods:,} flow-mods; per switch after its connect: "
+                  f"min {after[0]:.2f}s median {after[len(after) // 2]:.2f}s "
+                  f"max {after[-1]:.2f}s")
+            print(f"    {probe.summary()}")
+
+        connect_all("fresh connect, all at once", target)
+        park(switches.values())
+        controller.stop()
+        controller.start(timeout=60)
+        connect_all("controller restart, all reconnect at once", target)
+    finally:
+        controller.stop()
+        for ovs in switches.values():
+            ovs.stop()
+        database.dispose()
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -551,6 +721,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--interfaces", type=int, default=2, help="subnets per router")
     ap.add_argument("--fips", type=int, default=2, help="floating IPs per router")
     ap.add_argument("--gateways", type=int, default=2, help="gateway switches (L3 agents)")
+    ap.add_argument("--many", type=int, default=50,
+                    help="switches for (g), gateways included (0: skip (g))")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of (d) and (f)")
+    ap.add_argument("--many-only", action="store_true", help="only (g)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-ovs", action="store_true", help="only (a) and (b)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -576,16 +750,19 @@ def main(argv: list[str] | None = None) -> None:
     desired: dict[int, list[FlowSpec]] = {}
     for label, dpid in (("compute", compute), ("gateway", gateway)):
         seconds, desired[dpid] = timed(desired_flows, snapshot, dpid)
-        canon_s, _ = timed(lambda fl: [canonical.of_spec(f) for f in fl], desired[dpid],
-                           repeat=1)
+        canon_s, _ = timed(lambda fl: [canonical.of_spec(f) for f in fl], desired[dpid])
+        mods_s, _ = timed(lambda fl: [messages.flow_add(None, f) for f in fl], desired[dpid])
         extra = (f"{len(cloud.ports_by_host.get(dpid, []))} ports bound" if label == "compute"
                  else f"{cloud.routers_by_gateway.get(dpid, 0)} routers hosted")
-        print(f"(b) desired_flows {label} switch {dpid:#x} ({extra}): {seconds:.3f}s, "
+        print(f"(b) {label} switch {dpid:#x} ({extra}): desired_flows {seconds:.3f}s, "
               f"{len(desired[dpid]):,} flows [{flows_by_table(desired[dpid])}]; "
-              f"canonical forms {canon_s:.3f}s")
+              f"canonical forms {canon_s:.3f}s; flow mods built {mods_s:.3f}s")
     if not args.no_ovs:
-        print("(c)-(e) real Open vSwitch, real controller process:")
-        print_table(bench_switches(args, workdir, database, cloud))
+        if not args.many_only:
+            print("(c)-(f) real Open vSwitch, real controller process:")
+            print_table(in_namespace(bench_switches, args, workdir, database, cloud))
+        if args.many:
+            in_namespace(bench_many, args, workdir)
     database.dispose()
     if args.keep:
         print(f"work directory kept: {workdir}")

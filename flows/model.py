@@ -37,11 +37,14 @@ admin_state_up, security_group_ids, allowed_address_pairs)``
     own MAC. Pair addresses count as members' addresses for remote-group rules. IPv6 pairs are
     ignored.
 
-``Router(id, key, tenant_id, interfaces, gateway, host_dpid)``
+``Router(id, key, tenant_id, interfaces, gateway, host_dpid, routes)``
     ``key`` is a small unique positive int (1 .. 65535): the conntrack zone of the router and
     the router bits of the metadata while a packet is being routed. Keys below 0x8000 keep
     clear of the firewall's per-port zones (flows/zones.py). ``host_dpid`` is the switch
     whose L3 agent hosts the router (None: not scheduled, no flows anywhere except L2 entries).
+    ``routes`` are Neutron's extra routes, a tuple of ``(destination cidr, nexthop ip)``: the
+    router forwards packets for the destination to the port that holds the nexthop address
+    on one of its interfaces' subnets (IPv4 only; others are ignored).
 
 ``RouterInterface(port_id, subnet_id, network_id, ip, mac, cidr)``
 
@@ -315,10 +318,16 @@ class Router:
     interfaces: tuple[RouterInterface, ...] = ()
     gateway: RouterGateway | None = None
     host_dpid: int | None = None
+    routes: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 < self.key < 1 << 16:
             raise ValueError(f"router {self.id}: key {self.key} out of range 1..65535")
+        routes = tuple((str(cidr), str(nexthop)) for cidr, nexthop in self.routes)
+        for cidr, nexthop in routes:
+            ipaddress.ip_network(cidr, strict=False)
+            ipaddress.ip_address(nexthop)
+        object.__setattr__(self, "routes", routes)
 
 
 @dataclass(frozen=True)

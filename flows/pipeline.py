@@ -45,10 +45,17 @@ def desired_flows(snapshot: Snapshot, dpid: int) -> list[FlowSpec]:
 
 def unique_flows(flows: Iterable[FlowSpec]) -> list[FlowSpec]:
     """Sorted, without duplicates by (table, priority, match)."""
-    chosen: dict[tuple, FlowSpec] = {}
-    for flow in sorted(set(flows), key=FlowSpec.sort_key):
-        kept = chosen.setdefault(flow.key, flow)
-        if kept is not flow:
-            LOG.warning("conflicting flows for one key, keeping %s, dropping %s",
-                        kept.to_ofctl(), flow.to_ofctl())
-    return list(chosen.values())
+    by_key: dict[tuple, list[FlowSpec]] = {}
+    for flow in flows:
+        by_key.setdefault(flow.key, []).append(flow)
+    chosen = []
+    for group in by_key.values():
+        if len(group) > 1:  # identical flows are one; different ones are a conflict
+            group = sorted(set(group), key=FlowSpec.sort_key)
+            for dropped in group[1:]:
+                LOG.warning("conflicting flows for one key, keeping %s, dropping %s",
+                            group[0].to_ofctl(), dropped.to_ofctl())
+        chosen.append(group[0])
+    # keys are unique now: table, priority and match alone give FlowSpec.sort_key's order
+    chosen.sort(key=lambda f: (f.table, -f.priority, f.match.sort_key()))
+    return chosen

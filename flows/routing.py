@@ -7,11 +7,21 @@ L3_ENTRY, internal side:
 
 ROUTING, per router (``metadata=<router>/ROUTER_MASK``):
 
+* 340 + prefix length ``ip,nw_dst=<destination>`` of an extra route whose destination lies
+  inside an attached subnet and is narrower than it: to the nexthop, as below. Above the host
+  entries, so that the narrower route wins, as longest-prefix matching decides.
 * 300 ``ip,nw_dst=<host ip>`` for every up port with a fixed IP in one of the router's
   subnets: eth_src := the interface MAC of that subnet, eth_dst := the port's MAC, dec_ttl,
   metadata := destination network (+ routed bit), go to L2_FORWARD (which may send it through
   the uplink, tagged, to the host where the port is bound).
 * 200 ``ip,nw_dst=<subnet>``: any other address of an attached subnet: drop.
+* 160 + prefix length ``ip,nw_dst=<destination>`` of every other extra route (Neutron's
+  ``routes``): to the port that holds the nexthop address on the attached subnet that
+  contains it, exactly as a host route to that port. Longer prefixes first; an attached
+  subnet beats a route as wide as or wider than itself; a route, even ``0.0.0.0/0``, beats
+  the egress through the gateway below (Neutron's router replaces its default route the
+  same way). While no up port holds the nexthop address, the route drops its packets rather
+  than let them leak out through the gateway.
 * 150 / 100: egress through floating-IP SNAT / router SNAT (see :mod:`flows.nat`).
 * 0 anything else: dropped.
 
@@ -42,6 +52,10 @@ from flows.tables import Table
 PRIO_ENTER_ROUTER = 100
 PRIO_HOST_ROUTE = 300
 PRIO_SUBNET_DROP = 200
+#: Extra routes: base + prefix length (0..32), below the attached subnets...
+PRIO_EXTRA_ROUTE = 160
+#: ...or above their host entries for a route narrower than the attached subnet it is in.
+PRIO_EXTRA_ROUTE_IN_SUBNET = 340
 
 
 def cidr_match(cidr: str) -> tuple[str, str]:
@@ -73,6 +87,42 @@ def ipv4_interfaces(router: Router) -> list[RouterInterface]:
     return sorted(result, key=lambda i: (i.subnet_id, i.port_id))
 
 
+def route_priority(destination: ipaddress.IPv4Network,
+                   attached: list[ipaddress.IPv4Network]) -> int:
+    """Longest-prefix matching among the extra routes and the attached subnets."""
+    narrower = any(destination.subnet_of(net) and destination.prefixlen > net.prefixlen
+                   for net in attached)
+    base = PRIO_EXTRA_ROUTE_IN_SUBNET if narrower else PRIO_EXTRA_ROUTE
+    return base + destination.prefixlen
+
+
+def extra_route_flows(view: SwitchView, router: Router, cookie: int) -> list[FlowSpec]:
+    """ROUTING entries of the router's extra routes (see the module's description)."""
+    flows: list[FlowSpec] = []
+    interfaces = ipv4_interfaces(router)
+    attached = [ipaddress.IPv4Network(i.cidr, strict=False) for i in interfaces]
+    routes: dict[ipaddress.IPv4Network, ipaddress.IPv4Address] = {}
+    for destination_text, nexthop_text in sorted(router.routes):
+        try:
+            destination = ipaddress.IPv4Network(destination_text, strict=False)
+            nexthop = ipaddress.IPv4Address(nexthop_text)
+        except ValueError:
+            continue   # IPv6: not in this pipeline
+        routes.setdefault(destination, nexthop)   # one nexthop per destination: the lowest
+    for destination, nexthop in routes.items():
+        iface = next((i for i, net in zip(interfaces, attached, strict=True)
+                      if nexthop in net), None)
+        if iface is None or iface.network_id not in view.networks:
+            continue
+        holder = next((port for ip, port in view.hosts_in_subnet(iface.subnet_id)
+                       if ip == str(nexthop) and port.network_id == iface.network_id), None)
+        fields = {} if destination.prefixlen == 0 else {"ipv4_dst": cidr_match(str(destination))}
+        actions = deliver_actions(view, iface, holder) if holder is not None else ()
+        flows.append(FlowSpec(Table.ROUTING, route_priority(destination, attached),
+                              router_match(router, **fields), actions, cookie))
+    return flows
+
+
 def routing_flows(view: SwitchView) -> list[FlowSpec]:
     flows: list[FlowSpec] = []
     for router in view.hosted_routers:
@@ -97,4 +147,5 @@ def routing_flows(view: SwitchView) -> list[FlowSpec]:
                 flows.append(FlowSpec(Table.ROUTING, PRIO_HOST_ROUTE,
                                       router_match(router, ipv4_dst=ip),
                                       deliver_actions(view, iface, port), cookie))
+        flows.extend(extra_route_flows(view, router, cookie))
     return flows

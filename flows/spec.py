@@ -153,7 +153,7 @@ class Match(Mapping[str, MatchValue]):
     ``Match(in_port=3, eth_type=0x0800, ipv4_dst=('10.0.0.0', '255.255.255.0'))``
     """
 
-    __slots__ = ("_dict", "_items")
+    __slots__ = ("_dict", "_hash", "_items", "_sort_key")
 
     def __init__(self, fields: Mapping[str, MatchValue] | None = None, /,
                  **kwargs: MatchValue) -> None:
@@ -177,6 +177,8 @@ class Match(Mapping[str, MatchValue]):
         items = tuple(sorted(merged.items(), key=lambda kv: kv[0]))
         object.__setattr__(self, "_items", items)
         object.__setattr__(self, "_dict", dict(items))
+        object.__setattr__(self, "_hash", hash(items))
+        object.__setattr__(self, "_sort_key", None)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Match is immutable")
@@ -190,8 +192,14 @@ class Match(Mapping[str, MatchValue]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def items(self):  # type: ignore[override]  # the dict's view: faster than Mapping's
+        return self._dict.items()
+
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+        return self._dict.get(key, default)
+
     def __hash__(self) -> int:
-        return hash(self._items)
+        return self._hash
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Match):
@@ -203,7 +211,9 @@ class Match(Mapping[str, MatchValue]):
         return f"Match({inner})"
 
     def sort_key(self) -> tuple:
-        return tuple((k, repr(v)) for k, v in self._items)
+        if self._sort_key is None:
+            object.__setattr__(self, "_sort_key", tuple((k, repr(v)) for k, v in self._items))
+        return self._sort_key
 
     def to_ofctl(self) -> str:
         items = sorted(self._items, key=lambda kv: _FIELD_ORDER[kv[0]])

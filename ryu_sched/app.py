@@ -2,8 +2,9 @@
 
 Launch with ``osken-manager ryu_sched.app --config-file etc/ryu_sched.conf`` (or
 ``ryu-sched-controller``, which also works with Ryu 4.34). The app owns the database, spawns
-the Neutron API server and the agent registry (RPC endpoint, monitor) as green threads, and
-hands OpenFlow events to the programmer.
+the Neutron API server (with the operator page at ``/dashboard/``), the Prometheus metrics
+listener and the agent registry (RPC endpoint, monitor) as green threads, and hands OpenFlow
+events to the programmer.
 
 On PostgreSQL several controllers may share the database: each one serves the API and the
 agent endpoint, one leader elected by the lease (``ryu_sched/leadership``) runs the
@@ -31,6 +32,10 @@ from ryu_sched.leadership import (
     SoleLeadership,
     default_holder_id,
 )
+from ryu_sched.observability.actions import ControllerActions
+from ryu_sched.observability.metrics import Metrics
+from ryu_sched.observability.server import MetricsServer
+from ryu_sched.observability.web import OperatorApp
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.registry.component import RegistryComponent
 from ryu_sched.resources.agent_scheduler import DhcpPorts
@@ -52,8 +57,11 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         holder = default_holder_id()
         leadership: Leadership = SoleLeadership(holder) if db.is_sqlite else \
             ElectedLeadership(LeaderElector(Lease(db), settings.leader_lease_time, holder))
-        self.services = Services(settings=settings, db=db, leadership=leadership)
+        self.metrics = Metrics()
+        self.services = Services(settings=settings, db=db, leadership=leadership,
+                                 metrics=self.metrics)
         self.api_server: ApiServer | None = None
+        self.metrics_server: MetricsServer | None = None
         self.rpc_server: RpcServer | None = None
         # The app serves the agent endpoint itself (limits, TLS from the settings); the
         # registry provides its dispatcher and hears about closed connections.
@@ -82,9 +90,16 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         self.rpc_server.start()
         self.programmer.start()
         # The API last: once it answers, the agent endpoint is up too.
-        self.api_server = ApiServer(build_app(self.services), settings.api_host,
-                                    settings.api_port)
+        actions = ControllerActions(self.services)
+        self.metrics.set_status_source(actions.status)
+        api = build_app(self.services)
+        self.api_server = ApiServer(OperatorApp(api, actions, self.metrics,
+                                                api.auth.context_for),
+                                    settings.api_host, settings.api_port)
+        self.metrics_server = MetricsServer(self.metrics, settings.metrics_host,
+                                            settings.metrics_port)
         self.api_server.start()
+        self.metrics_server.start()
         self.services.leadership.start()
         LOG.info("ryu-sched started (framework %s, database %s)", compat.FRAMEWORK,
                  self.services.db.engine.url.render_as_string(hide_password=True))
@@ -106,6 +121,8 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         self.registry.stop()
         if self.api_server is not None:
             self.api_server.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         self.services.db.dispose()
         super().stop()
 

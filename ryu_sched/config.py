@@ -29,6 +29,9 @@ OPTS = [
     cfg.IntOpt("api_max_request_body_size", default=114688, min=1024,
                help="Largest request body in bytes the API reads (413 above), as "
                     "oslo.middleware's max_request_body_size that Neutron uses."),
+    cfg.HostAddressOpt("metrics_host", default="127.0.0.1",
+                       help="Prometheus metrics (/metrics) listen address."),
+    cfg.PortOpt("metrics_port", default=9698, help="Prometheus metrics listen port."),
     cfg.HostAddressOpt("rpc_host", default="127.0.0.1", help="Agent RPC listen address."),
     cfg.PortOpt("rpc_port", default=9697, help="Agent RPC (MessagePack-RPC) listen port."),
     # agent RPC endpoint: mutual TLS
@@ -66,16 +69,21 @@ OPTS = [
     cfg.IntOpt("rpc_max_frame_size", default=1024 * 1024, min=1024,
                help="Largest frame an agent may send, in bytes; a larger one closes its "
                     "connection."),
-    cfg.StrOpt("auth_strategy", default="noauth", choices=["noauth", "token"],
-               help="noauth: every request is admin. token: X-Auth-Token looked up in "
-                    "token_file."),
+    cfg.StrOpt("auth_strategy", default="noauth", choices=["noauth", "token", "keystone"],
+               help="keystone: tokens validated by keystonemiddleware's auth_token, "
+                    "configured in [keystone_authtoken]. token: X-Auth-Token looked up in "
+                    "token_file (tests, labs without Keystone). noauth: every request is "
+                    "admin (labs)."),
     cfg.StrOpt("token_file", default="",
-               help="JSON file mapping tokens to {project_id, role} (auth_strategy=token)."),
+               help="JSON file mapping tokens to {project_id, role} (auth_strategy=token); "
+                    "role: admin, member or reader."),
     cfg.ListOpt("network_vlan_ranges", default=["physnet1:100:3999"],
                 help="physnet:vlan_min:vlan_max ranges for tenant networks."),
     cfg.ListOpt("bridge_mappings", default=["physnet1:uplink"],
                 help="physnet:port_name of the uplink carrying that physnet on every bridge."),
     cfg.IntOpt("global_physnet_mtu", default=1500, help="MTU of tenant networks."),
+    cfg.IntOpt("max_routes", default=30, min=0,
+               help="Extra routes a router may have (Neutron's max_routes)."),
     # registry and scheduler
     cfg.IntOpt("agent_down_time", default=15, min=1,
                help="Seconds without a heartbeat after which an agent is dead "
@@ -109,9 +117,28 @@ OPTS = [
 ]
 
 
+QUOTA_GROUP = "quotas"
+#: Default quotas per project, with Neutron's option names. Unlimited (-1) unless configured
+#: (Neutron's defaults are 100, 100, 500, 10, 50 and 10): an upgrade limits nobody.
+QUOTA_DEFAULTS = {"network": -1, "subnet": -1, "port": -1, "router": -1, "floatingip": -1,
+                  "rbac_policy": -1}
+QUOTA_OPTS = [
+    cfg.IntOpt("default_quota", default=-1, min=-1,
+               help="Default quota of a resource without its own quota_<resource> option "
+                    "(-1: unlimited)."),
+    *(cfg.IntOpt(f"quota_{name}", default=limit, min=-1,
+                 help=f"Number of {name} resources a project may own (-1: unlimited).")
+      for name, limit in QUOTA_DEFAULTS.items()),
+]
+
+
 def register_opts(conf: cfg.ConfigOpts) -> None:
     try:
         conf.register_opts(OPTS, group=GROUP)
+    except cfg.DuplicateOptError:
+        pass
+    try:
+        conf.register_opts(QUOTA_OPTS, group=QUOTA_GROUP)
     except cfg.DuplicateOptError:
         pass
 
@@ -156,6 +183,8 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 9696
     api_max_request_body_size: int = 114688
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9698
     rpc_host: str = "127.0.0.1"
     rpc_port: int = 9697
     rpc_tls_cert_file: str = ""
@@ -172,11 +201,16 @@ class Settings:
     rpc_max_frame_size: int = 1024 * 1024
     auth_strategy: str = "noauth"
     token_file: str = ""
+    # The configuration files and directories the controller was started with: where
+    # auth_strategy = keystone reads [keystone_authtoken] (keystonemiddleware's options).
+    config_files: tuple[str, ...] = ()
+    config_dirs: tuple[str, ...] = ()
     network_vlan_ranges: dict[str, list[tuple[int, int]]] = dataclasses.field(
         default_factory=lambda: {"physnet1": [(100, 3999)]})
     bridge_mappings: dict[str, str] = dataclasses.field(
         default_factory=lambda: {"physnet1": "uplink"})
     global_physnet_mtu: int = 1500
+    max_routes: int = 30
     agent_down_time: int = 15
     monitor_interval: float = 0.0
     heartbeat_flush_interval: float = 1.0
@@ -190,6 +224,9 @@ class Settings:
     max_agents_per_type: int = 10000
     agent_expiry_time: int = 0
     leader_lease_time: float = 3.0
+    # [quotas]: default limit per resource name (-1: unlimited), and for resources without one.
+    quotas: dict[str, int] = dataclasses.field(default_factory=lambda: dict(QUOTA_DEFAULTS))
+    default_quota: int = -1
 
     @property
     def effective_monitor_interval(self) -> float:
@@ -240,8 +277,20 @@ def check_rpc_settings(settings: Settings) -> None:
             f"see README), or rpc_allow_insecure = true to accept the risk.")
 
 
+def _cli_value(conf: cfg.ConfigOpts, name: str) -> list[str]:
+    """``--config-file`` / ``--config-dir`` as parsed (absent before the conf was called)."""
+    try:
+        value = getattr(conf, name)
+    except cfg.NoSuchOptError:
+        return []
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
 def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
     group: Any = getattr(conf, GROUP)
+    quotas: Any = getattr(conf, QUOTA_GROUP)
     connection = group.connection
     if not connection:
         os.makedirs(group.state_path, exist_ok=True)
@@ -251,6 +300,8 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         api_host=group.api_host,
         api_port=group.api_port,
         api_max_request_body_size=group.api_max_request_body_size,
+        metrics_host=group.metrics_host,
+        metrics_port=group.metrics_port,
         rpc_host=group.rpc_host,
         rpc_port=group.rpc_port,
         rpc_tls_cert_file=group.rpc_tls_cert_file,
@@ -267,9 +318,12 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         rpc_max_frame_size=group.rpc_max_frame_size,
         auth_strategy=group.auth_strategy,
         token_file=group.token_file,
+        config_files=tuple(_cli_value(conf, "config_file")),
+        config_dirs=tuple(_cli_value(conf, "config_dir")),
         network_vlan_ranges=parse_vlan_ranges(group.network_vlan_ranges),
         bridge_mappings=parse_mappings(group.bridge_mappings),
         global_physnet_mtu=group.global_physnet_mtu,
+        max_routes=group.max_routes,
         agent_down_time=group.agent_down_time,
         monitor_interval=group.monitor_interval,
         heartbeat_flush_interval=group.heartbeat_flush_interval,
@@ -283,6 +337,8 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         max_agents_per_type=group.max_agents_per_type,
         agent_expiry_time=group.agent_expiry_time,
         leader_lease_time=group.leader_lease_time,
+        quotas={name: getattr(quotas, f"quota_{name}") for name in QUOTA_DEFAULTS},
+        default_quota=quotas.default_quota,
     )
     check_rpc_settings(settings)
     return settings

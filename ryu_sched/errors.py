@@ -277,6 +277,127 @@ class NoNetworkAvailable(ServiceUnavailable):
                       "allocation.")
 
 
+# --- security groups and allowed address pairs ----------------------------------------------
+
+class SecurityGroupNotFound(NotFound):
+    type_name = "SecurityGroupNotFound"
+    message_format = "Security group %(id)s does not exist"
+
+
+class SecurityGroupRuleNotFound(NotFound):
+    type_name = "SecurityGroupRuleNotFound"
+    message_format = "Security group rule %(id)s does not exist"
+
+
+class SecurityGroupInUse(InUse):
+    type_name = "SecurityGroupInUse"
+    message_format = "Security Group %(id)s in use."
+
+
+class SecurityGroupCannotRemoveDefault(InUse):
+    type_name = "SecurityGroupCannotRemoveDefault"
+    message_format = "Insufficient rights for removing default security group."
+
+
+class SecurityGroupCannotUpdateDefault(InUse):
+    type_name = "SecurityGroupCannotUpdateDefault"
+    message_format = "Updating default security group not allowed."
+
+
+class SecurityGroupDefaultAlreadyExists(InUse):
+    type_name = "SecurityGroupDefaultAlreadyExists"
+    message_format = "Default security group already exists."
+
+
+class SecurityGroupRuleExists(InUse):
+    type_name = "SecurityGroupRuleExists"
+    message_format = "Security group rule already exists. Rule id is %(rule_id)s."
+
+
+class SecurityGroupRuleInvalidProtocol(InvalidInput):
+    type_name = "SecurityGroupRuleInvalidProtocol"
+    message_format = ("Security group rule protocol %(protocol)s not supported. Only "
+                      "protocol values %(values)s and integer representations [0 to 255] "
+                      "are supported.")
+
+
+class SecurityGroupRemoteGroupAndRemoteIpPrefix(InvalidInput):
+    type_name = "SecurityGroupRemoteGroupAndRemoteIpPrefix"
+    message_format = "Only remote_ip_prefix or remote_group_id may be provided."
+
+
+class SecurityGroupProtocolRequiredWithPorts(InvalidInput):
+    type_name = "SecurityGroupProtocolRequiredWithPorts"
+    message_format = "Must also specify protocol if port range is given."
+
+
+class SecurityGroupInvalidPortRange(InvalidInput):
+    type_name = "SecurityGroupInvalidPortRange"
+    message_format = "For TCP/UDP protocols, port_range_min must be <= port_range_max"
+
+
+class SecurityGroupInvalidPortValue(InvalidInput):
+    type_name = "SecurityGroupInvalidPortValue"
+    message_format = "Invalid value for port %(port)s"
+
+
+class SecurityGroupInvalidIcmpValue(InvalidInput):
+    type_name = "SecurityGroupInvalidIcmpValue"
+    message_format = ("Invalid value for ICMP %(field)s (%(attr)s) %(value)s. It must be 0 "
+                      "to 255.")
+
+
+class SecurityGroupMissingIcmpType(InvalidInput):
+    type_name = "SecurityGroupMissingIcmpType"
+    message_format = "ICMP code (port-range-max) %(value)s is provided but ICMP type " \
+                     "(port-range-min) is missing."
+
+
+class SecurityGroupInvalidProtocolForPortRange(InvalidInput):
+    type_name = "SecurityGroupInvalidProtocolForPortRange"
+    message_format = ("Invalid protocol %(protocol)s for port range, only supported for "
+                      "TCP and UDP (and ICMP type and code).")
+
+
+class SecurityGroupRuleParameterConflict(InvalidInput):
+    type_name = "SecurityGroupRuleParameterConflict"
+    message_format = "Conflicting value ethertype %(ethertype)s for CIDR %(cidr)s"
+
+
+class InvalidCIDR(BadRequest):
+    type_name = "InvalidCIDR"
+    message_format = "Invalid CIDR %(input)s given as IP prefix."
+
+
+class PortSecurityAndIPRequiredForSecurityGroups(InvalidInput):
+    type_name = "PortSecurityAndIPRequiredForSecurityGroups"
+    message_format = ("Port security must be enabled and port must have an IP address in "
+                      "order to use security groups.")
+
+
+class PortSecurityPortHasSecurityGroup(InUse):
+    type_name = "PortSecurityPortHasSecurityGroup"
+    message_format = ("Port has security group associated. Cannot disable port security or "
+                      "IP address until security group is removed.")
+
+
+class AddressPairAndPortSecurityRequired(Conflict):
+    type_name = "AddressPairAndPortSecurityRequired"
+    message_format = ("Port Security must be enabled in order to have allowed address pairs "
+                      "on a port.")
+
+
+class DuplicateAddressPairInRequest(InvalidInput):
+    type_name = "DuplicateAddressPairInRequest"
+    message_format = ("Request contains duplicate address pair: mac_address %(mac_address)s "
+                      "ip_address %(ip_address)s.")
+
+
+class AllowedAddressPairExhausted(BadRequest):
+    type_name = "AllowedAddressPairExhausted"
+    message_format = "The number of allowed address pair exceeds the maximum %(quota)s."
+
+
 # --- the agent-scheduler extension (the registry) -----------------------------------------
 
 class AgentNotFound(NotFound):
@@ -316,3 +437,76 @@ class RouterHostedByL3Agent(Conflict):
 class RouterNotHostedByL3Agent(Conflict):
     type_name = "RouterNotHostedByL3Agent"
     message_format = "The router %(router_id)s is not hosted by L3 agent %(agent_id)s."
+
+
+# --- standard attributes, quotas, RBAC, extra routes --------------------------------------
+
+class PreconditionFailed(NeutronError):
+    status = 412
+    type_name = "PreconditionFailed"
+    message_format = "A precondition failed."
+
+
+class RevisionNumberConstraintFailed(PreconditionFailed):
+    type_name = "RevisionNumberConstraintFailed"
+    message_format = "Constrained to %(expected)s, but current revision is %(current)s"
+
+
+class TagNotFound(NotFound):
+    type_name = "TagNotFound"
+    message_format = "Tag %(tag)s could not be found."
+
+
+class DefaultExternalNetworkExists(Conflict):
+    type_name = "DefaultExternalNetworkExists"
+    message_format = "Unable to set a default external network: %(net_id)s already is one."
+
+
+class OverQuota(Conflict):
+    type_name = "OverQuota"
+    message_format = "Quota exceeded for resources: %(overs)s."
+
+
+class InvalidQuotaValue(Conflict):
+    type_name = "InvalidQuotaValue"
+    message_format = ("Change would make the limit lower than the usage for the following "
+                      "resources: %(unders)s.")
+
+
+class InvalidSharedSetting(Conflict):
+    type_name = "InvalidSharedSetting"
+    message_format = ("Unable to reconfigure sharing settings for network %(network)s. "
+                      "Multiple tenants are using it.")
+
+
+class RbacPolicyInUse(Conflict):
+    type_name = "RbacPolicyInUse"
+    message_format = ("RBAC policy on object %(object_id)s cannot be removed because other "
+                      "objects depend on it.\nDetails: %(details)s")
+
+
+class DuplicateRbacPolicy(Conflict):
+    type_name = "DuplicateRbacPolicy"
+    message_format = "An RBAC policy already exists with those values."
+
+
+class RbacPolicyNotFound(NotFound):
+    type_name = "RbacPolicyNotFound"
+    message_format = "RBAC policy of type %(object_type)s with ID %(id)s not found"
+
+
+class InvalidRoutes(BadRequest):
+    type_name = "InvalidRoutes"
+    message_format = "Invalid format for routes: %(routes)s, %(reason)s."
+
+
+class RoutesExhausted(BadRequest):
+    type_name = "RoutesExhausted"
+    message_format = ("Unable to complete operation for %(router_id)s. The number of routes "
+                      "exceeds the maximum %(quota)s.")
+
+
+class RouterInterfaceInUseByRoute(InUse):
+    type_name = "RouterInterfaceInUseByRoute"
+    message_format = ("Router interface for subnet %(subnet_id)s on router %(router_id)s "
+                      "cannot be deleted, as it is required by one or more routes.")

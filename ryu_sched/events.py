@@ -198,6 +198,30 @@ class FloatingIpChanged(Event):
         return tuple(r for r in dict.fromkeys((self.router_id, self.previous_router_id)) if r)
 
 
+@dataclasses.dataclass(frozen=True)
+class SecurityGroupChanged(Event):
+    """A security group was created, renamed or deleted (with its rules, and the rules of
+    other groups that named it as their remote group)."""
+
+    name: ClassVar[str] = "security_group"
+    action: Action
+    security_group_id: str
+    project_id: str = ""
+    changed: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class SecurityGroupRuleChanged(Event):
+    """A rule was added to or removed from a group (or its description changed)."""
+
+    name: ClassVar[str] = "security_group_rule"
+    action: Action
+    rule_id: str
+    security_group_id: str
+    remote_group_id: str | None = None
+    direction: str = ""
+
+
 # --- the registry -------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)

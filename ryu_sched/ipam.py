@@ -93,10 +93,21 @@ def default_gateway(net: Net4) -> IPv4 | None:
     return None if net.prefixlen >= 31 else net[1]
 
 
+#: Addresses no gateway can have: "this network", loopback, multicast, reserved/broadcast.
+NOT_UNICAST: tuple[Net4, ...] = (Net4("0.0.0.0/8"), Net4("127.0.0.0/8"), Net4("224.0.0.0/4"),
+                                 Net4("240.0.0.0/4"))
+
+
 def validate_gateway(net: Net4, gateway: IPv4) -> None:
-    if gateway not in usable_range(net):
+    """Inside the CIDR: a usable address (not the network or broadcast address). Outside it
+    (an on-link gateway, as Neutron allows): any unicast address."""
+    if gateway in net:
+        if gateway not in usable_range(net):
+            raise errors.InvalidInput(
+                error_message=f"Gateway IP {gateway} is not a usable address of subnet {net}")
+    elif any(gateway in reserved for reserved in NOT_UNICAST):
         raise errors.InvalidInput(
-            error_message=f"Gateway IP {gateway} is not a usable address of subnet {net}")
+            error_message=f"Gateway IP {gateway} is not a unicast address")
 
 
 def subtract(pools: Iterable[Pool], ip: IPv4) -> list[Pool]:

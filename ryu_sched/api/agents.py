@@ -77,8 +77,10 @@ def show_stats(req: ApiRequest) -> tuple[int, Any]:
 ROUTES = [
     Route("GET", "/v2.0/agents", list_agents),
     Route("GET", "/v2.0/agents/{id}", show_agent),
-    Route("PUT", "/v2.0/agents/{id}", update_agent),
-    Route("DELETE", "/v2.0/agents/{id}", delete_agent),
+    Route("PUT", "/v2.0/agents/{id}", update_agent, action="update_agent",
+          target=show_agent),
+    Route("DELETE", "/v2.0/agents/{id}", delete_agent, action="delete_agent",
+          target=show_agent),
     *hosted_routes(HostedKind.NETWORK, "dhcp-networks", "dhcp-agents"),
     *hosted_routes(HostedKind.ROUTER, "l3-routers", "l3-agents"),
     Route("POST", "/v2.0/agent-scheduler/rebalance", rebalance),

@@ -1,4 +1,4 @@
-"""Serve the API WSGI app on the eventlet hub."""
+"""Serve a WSGI app (the API, the metrics) on the eventlet hub."""
 
 from __future__ import annotations
 
@@ -17,14 +17,15 @@ class _QuietLog:
 
 
 class ApiServer:
-    def __init__(self, app: Any, host: str, port: int) -> None:
+    def __init__(self, app: Any, host: str, port: int, name: str = "Neutron API") -> None:
         self.app = app
+        self.name = name
         self.socket = eventlet.listen((host, port), backlog=256)
         self.host, self.port = self.socket.getsockname()[:2]
         self._thread: Any = None
 
     def start(self) -> None:
-        LOG.info("Neutron API listening on %s:%s", self.host, self.port)
+        LOG.info("%s listening on %s:%s", self.name, self.host, self.port)
         self._thread = eventlet.spawn(
             eventlet.wsgi.server, self.socket, self.app, log=_QuietLog(),
             max_size=1000, socket_timeout=60,

@@ -20,7 +20,13 @@ def list_versions(req: ApiRequest) -> tuple[int, Any]:
 def show_v2(req: ApiRequest) -> tuple[int, Any]:
     base = _base_url(req) + "/v2.0/"
     resources = [("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
-                 ("router", "routers"), ("floatingip", "floatingips"), ("agent", "agents")]
+                 ("router", "routers"), ("floatingip", "floatingips"), ("agent", "agents"),
+                 ("security_group", "security-groups"),
+                 ("security_group_rule", "security-group-rules"),
+                 ("network_ip_availability", "network-ip-availabilities"),
+                 ("availability_zone", "availability_zones"),
+                 ("service_provider", "service-providers"),
+                 ("rbac_policy", "rbac-policies"), ("quota", "quotas")]
     return 200, {"resources": [
         {"name": single, "collection": plural,
          "links": [{"href": base + plural, "rel": "self"}]} for single, plural in resources]}
@@ -42,11 +48,53 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external "
      "application"),
     ("port-security", "Port Security", "Provides port security"),
+    ("security-group", "security-group", "The security groups extension."),
+    ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
     ("availability_zone", "Availability Zone", "The availability zone extension."),
     ("network_availability_zone", "Network Availability Zone",
      "Availability zone support for network."),
     ("router_availability_zone", "Router Availability Zone",
      "Availability zone support for router."),
+    ("standard-attr-tag", "Tag support for resources with standard attribute",
+     "Enables to set tag on resources with standard attribute."),
+    ("tag-creation", "Tag creation extension", "Allow to create multiple tags for a resource"),
+    ("standard-attr-revisions", "Resource revision numbers",
+     "This extension will display the revision number of neutron resources."),
+    ("revision-if-match", "If-Match constraints based on revision_number",
+     "Extension indicating that If-Match based on revision_number is supported."),
+    ("standard-attr-timestamp", "Resource timestamps",
+     "Adds created_at and updated_at fields to all Neutron resources that have Neutron "
+     "standard attributes."),
+    ("standard-attr-description", "standard-attr-description",
+     "Extension to add descriptions to standard attributes"),
+    ("fip-port-details", "Floating IP Port Details Extension",
+     "Add port_details attribute to Floating IP resource"),
+    ("filter-validation", "Filter parameters validation",
+     "Provides validation on filter parameters."),
+    ("network-ip-availability", "Network IP Availability",
+     "Provides IP availability data for each network and subnet."),
+    ("service-type", "Neutron Service Type Management",
+     "API for retrieving service providers for Neutron advanced services"),
+    ("pagination", "Pagination support",
+     "Extension that indicates that pagination is enabled."),
+    ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
+    ("project-id", "project_id field enabled",
+     "Extension that indicates that project_id field is enabled."),
+    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
+    ("extraroute-atomic", "Atomically add/remove extra routes",
+     "Edit extra routes of a router on server side by atomically adding/removing extra "
+     "routes"),
+    ("rbac-policies", "RBAC Policies", "Allows creation and modification of policies "
+     "that control tenant access to resources."),
+    ("quotas", "Quota management support", "Expose functions for quotas management per "
+     "tenant"),
+    ("quota_details", "Quota details management support",
+     "Expose functions for quotas usage statistics per project"),
+    ("quota-check-limit", "Quota engine limit check",
+     "Support for checking the resource usage before applying a new quota limit"),
+    ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
+    ("net-mtu-writable", "Network MTU (writable)",
+     "Provides a writable MTU attribute for a network resource."),
 ]
 
 

@@ -1,4 +1,4 @@
-"""A small webob WSGI application: routing, JSON, auth context and Neutron error bodies.
+"""A small webob WSGI application: routing, JSON, policy checks and Neutron error bodies.
 
 Resource modules declare ``ROUTES``: a list of :class:`Route`. A handler receives an
 :class:`ApiRequest` plus the path parameters and returns ``(status, body_or_None)``.
@@ -19,9 +19,11 @@ import eventlet
 import webob
 
 from ryu_sched import errors
+from ryu_sched.api import auth
 from ryu_sched.api import body as body_limits
-from ryu_sched.resources import common, listing
+from ryu_sched.resources import common, listing, policy
 from ryu_sched.resources.context import Context as RequestContext
+from ryu_sched.resources.if_match import if_match
 from ryu_sched.services import Services
 
 LOG = logging.getLogger(__name__)
@@ -35,6 +37,11 @@ class Route:
     pattern: str              # e.g. "/v2.0/networks/{id}"
     handler: Handler
     public: bool = False      # answered without authentication (discovery documents)
+    # Every method but GET needs a member or admin (resources.policy). ``action`` names the
+    # refused rule; ``target``, for a write on one object, shows it first (with the path's
+    # parameters) so that a reader gets 404 for what it may not see, as Neutron answers.
+    action: str = ""
+    target: Callable[..., object] | None = None
 
     def compile(self) -> re.Pattern[str]:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.pattern.rstrip("/"))
@@ -122,10 +129,13 @@ class Collection:
     create: CreateFn
     update: UpdateFn
     delete: DeleteFn
+    #: The URL's name of the collection when it differs from the JSON key (``plural``):
+    #: ``security-groups`` holds ``security_groups``.
+    url_name: str = ""
 
     @property
     def path(self) -> str:
-        return "/v2.0/" + self.plural
+        return "/v2.0/" + (self.url_name or self.plural)
 
 
 def _int_param(req: ApiRequest, name: str) -> int | None:
@@ -183,10 +193,16 @@ class EncodedJson:
     data: bytes
 
 
-def _encoder(fields: list[str]) -> listing.Finisher:
+def shown(req: ApiRequest, resource: str | None, item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` as ``req`` may see it: without admin-only attributes, then ``fields``."""
+    if resource is not None:
+        item = policy.shown(resource, item, req.context)
+    return common.select_fields(item, req.fields)
+
+
+def _encoder(req: ApiRequest, resource: str | None) -> listing.Finisher:
     def finish(batch: list[dict[str, Any]]) -> list[Any]:
-        return [(item["id"], json.dumps(common.select_fields(item, fields)))
-                for item in batch]
+        return [(item["id"], json.dumps(shown(req, resource, item))) for item in batch]
     return finish
 
 
@@ -194,13 +210,15 @@ def list_response(req: ApiRequest, col: Collection) -> EncodedJson:
     """A collection's page of ``req`` (see :func:`page_response`)."""
     return page_response(req, col.plural,
                          lambda query, finish: col.page(req.services, req.context, query,
-                                                        finish))
+                                                        finish),
+                         resource=col.singular)
 
 
 PageOf = Callable[[listing.ListQuery, listing.Finisher], listing.Page]
 
 
-def page_response(req: ApiRequest, plural: str, page_of: PageOf) -> EncodedJson:
+def page_response(req: ApiRequest, plural: str, page_of: PageOf,
+                  resource: str | None = None) -> EncodedJson:
     """The page as JSON, ``fields`` applied, and ``<plural>_links`` when paging by ``limit``.
 
     Items are encoded batch by batch while they are read (see :data:`listing.Finisher`).
@@ -208,7 +226,7 @@ def page_response(req: ApiRequest, plural: str, page_of: PageOf) -> EncodedJson:
     page started at a marker); with ``page_reverse`` the roles are as seen from the page.
     """
     query = list_query(req)
-    page = page_of(query, _encoder(req.fields))
+    page = page_of(query, _encoder(req, resource))
     items: list[tuple[str, str]] = page.items
     parts = ['{"', plural, '": [', ", ".join(text for _, text in items), "]"]
     links = []
@@ -230,7 +248,7 @@ def collection_routes(col: Collection) -> list[Route]:
 
     def show(req: ApiRequest, id: str) -> tuple[int, Any]:
         item = col.get(req.services, req.context, id)
-        return 200, {col.singular: common.select_fields(item, req.fields)}
+        return 200, {col.singular: shown(req, col.singular, item)}
 
     def create(req: ApiRequest) -> tuple[int, Any]:
         body = req.json_body()
@@ -244,55 +262,33 @@ def collection_routes(col: Collection) -> list[Route]:
             for index, entry in enumerate(entries):
                 if index:
                     eventlet.sleep(0)
-                created.append(col.create(req.services, req.context, entry))
+                created.append(shown(req, col.singular,
+                                     col.create(req.services, req.context, entry)))
             return 201, {col.plural: created}
         attrs = req.json_body(col.singular)
-        return 201, {col.singular: col.create(req.services, req.context, attrs)}
+        return 201, {col.singular: shown(req, col.singular,
+                                         col.create(req.services, req.context, attrs))}
 
     def update(req: ApiRequest, id: str) -> tuple[int, Any]:
         attrs = req.json_body(col.singular)
-        return 200, {col.singular: col.update(req.services, req.context, id, attrs)}
+        with if_match(req.request.headers, col.singular, id):
+            return 200, {col.singular: shown(req, col.singular,
+                                             col.update(req.services, req.context, id, attrs))}
 
     def delete(req: ApiRequest, id: str) -> tuple[int, Any]:
-        col.delete(req.services, req.context, id)
+        with if_match(req.request.headers, col.singular, id):
+            col.delete(req.services, req.context, id)
         return 204, None
 
     return [
         Route("GET", col.path, list_items),
-        Route("POST", col.path, create),
+        Route("POST", col.path, create, action=f"create_{col.singular}"),
         Route("GET", col.path + "/{id}", show),
-        Route("PUT", col.path + "/{id}", update),
-        Route("DELETE", col.path + "/{id}", delete),
+        Route("PUT", col.path + "/{id}", update, action=f"update_{col.singular}",
+              target=show),
+        Route("DELETE", col.path + "/{id}", delete, action=f"delete_{col.singular}",
+              target=show),
     ]
-
-
-def load_tokens(path: str) -> dict[str, RequestContext]:
-    """Token file: ``{"<token>": {"project_id": "...", "role": "admin"|"member"}}``."""
-    if not path:
-        return {}
-    with open(path, encoding="utf-8") as handle:
-        data = json.load(handle)
-    tokens: dict[str, RequestContext] = {}
-    for token, entry in data.items():
-        role = str(entry.get("role", "member"))
-        tokens[token] = RequestContext(project_id=str(entry["project_id"]),
-                                       is_admin=role == "admin", roles=(role,))
-    return tokens
-
-
-class Authenticator:
-    def __init__(self, strategy: str, token_file: str) -> None:
-        self.strategy = strategy
-        self.tokens = load_tokens(token_file) if strategy == "token" else {}
-
-    def context_for(self, request: webob.Request) -> RequestContext:
-        if self.strategy == "noauth":
-            project = request.headers.get("X-Project-Id", "") or "admin"
-            return RequestContext(project_id=project, is_admin=True, roles=("admin",))
-        token = request.headers.get("X-Auth-Token")
-        if not token or token not in self.tokens:
-            raise errors.NotAuthenticated()
-        return self.tokens[token]
 
 
 class InternalServerError(errors.NeutronError):
@@ -313,7 +309,10 @@ def _json_response(status: int, body: Any) -> webob.Response:
 
 
 def _error_response(exc: errors.NeutronError) -> webob.Response:
-    return _json_response(exc.status, exc.body())
+    response = _json_response(exc.status, exc.body())
+    # 401 from Keystone's middleware: WWW-Authenticate says where to get a token.
+    response.headerlist.extend(getattr(exc, "headers", ()))
+    return response
 
 
 def decode_path(environ: dict[str, Any]) -> str:
@@ -351,7 +350,7 @@ class ApiApplication:
 
     def __init__(self, services: Services, routes: Iterable[Route]) -> None:
         self.services = services
-        self.auth = Authenticator(services.settings.auth_strategy, services.settings.token_file)
+        self.auth = auth.authenticator_for(services.settings)
         self.routes = [(route, route.compile()) for route in routes]
         self.max_body = services.settings.api_max_request_body_size
 
@@ -375,10 +374,15 @@ class ApiApplication:
             matched_path = True
             if route.method != request.method:
                 continue
-            context = (RequestContext("", False) if route.public
+            context = (RequestContext("", False, roles=()) if route.public
                        else self.auth.context_for(request))
             api_request = ApiRequest(request, context, self.services, path=path,
                                      params=params, raw_body=raw)
+            if route.method != "GET" and not route.public and not context.may_write:
+                if route.target is not None:
+                    route.target(api_request, **match.groupdict())
+                policy.require_write(context, route.action or
+                                     f"{route.method} {route.pattern}")
             status, body = route.handler(api_request, **match.groupdict())
             return _json_response(status, body)
         if matched_path:

@@ -21,7 +21,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
 
 def new_id() -> str:
@@ -41,7 +41,25 @@ class TimestampMixin:
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
-class Network(TimestampMixin, Base):
+class StandardAttrMixin:
+    """Neutron's standard attributes beyond timestamps and description.
+
+    ``revision_number`` starts at 1 and is bumped once by every transaction that changes the
+    row or one of its collections (``ryu_sched/db/revisions.py``). Tags live in one table per
+    resource, ``<Class>Tag`` (``<singular>_tags``), deleted with the resource.
+    """
+
+    # Last in the table, where the migration that introduced it added it.
+    revision_number: Mapped[int] = mapped_column(BigInteger, default=1, server_default="1",
+                                                 sort_order=100)
+
+    @declared_attr
+    def tag_rows(cls) -> Mapped[list[Any]]:
+        return relationship(f"{cls.__name__}Tag", cascade="all, delete-orphan",
+                            passive_deletes=True, order_by=f"{cls.__name__}Tag.tag")
+
+
+class Network(StandardAttrMixin, TimestampMixin, Base):
     __tablename__ = "networks"
     __table_args__ = (UniqueConstraint("physical_network", "segmentation_id"),)
 
@@ -61,12 +79,15 @@ class Network(TimestampMixin, Base):
     availability_zone_hints: Mapped[list[Any]] = mapped_column(default=list)
     # Default of its ports' port_security_enabled (Neutron's port-security extension).
     port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The default external network (Neutron's auto-allocated-topology ``is_default``).
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0",
+                                             sort_order=101)
 
     subnets: Mapped[list[Subnet]] = relationship(
         back_populates="network", cascade="all, delete-orphan", passive_deletes=True)
 
 
-class Subnet(TimestampMixin, Base):
+class Subnet(StandardAttrMixin, TimestampMixin, Base):
     __tablename__ = "subnets"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -86,7 +107,7 @@ class Subnet(TimestampMixin, Base):
     network: Mapped[Network] = relationship(back_populates="subnets")
 
 
-class Port(TimestampMixin, Base):
+class Port(StandardAttrMixin, TimestampMixin, Base):
     __tablename__ = "ports"
     __table_args__ = (UniqueConstraint("network_id", "mac_address"),)
 
@@ -109,6 +130,16 @@ class Port(TimestampMixin, Base):
     fixed_ips: Mapped[list[IPAllocation]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, lazy="selectin",
         order_by="IPAllocation.ip_address")
+    security_group_bindings: Mapped[list[SecurityGroupPortBinding]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin",
+        order_by="SecurityGroupPortBinding.security_group_id")
+    allowed_address_pairs: Mapped[list[AllowedAddressPair]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin",
+        order_by="AllowedAddressPair.position")
+
+    @property
+    def security_group_ids(self) -> list[str]:
+        return [b.security_group_id for b in self.security_group_bindings]
 
 
 class IPAllocation(Base):
@@ -125,7 +156,79 @@ class IPAllocation(Base):
     ip_address: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
-class Router(TimestampMixin, Base):
+class SecurityGroup(TimestampMixin, Base):
+    """A set of rules that allow traffic to and from the ports bound to it."""
+
+    __tablename__ = "securitygroups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True, default="")
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(String(1024), default="")
+
+    rules: Mapped[list[SecurityGroupRule]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin",
+        foreign_keys="SecurityGroupRule.security_group_id",
+        order_by="(SecurityGroupRule.created_at, SecurityGroupRule.id)")
+
+
+class SecurityGroupRule(TimestampMixin, Base):
+    """One rule: ``protocol`` as the API was given it (a lower-case name or a decimal
+    number, None for any); ``remote_ip_prefix`` in canonical CIDR form."""
+
+    __tablename__ = "securitygrouprules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True, default="")
+    security_group_id: Mapped[str] = mapped_column(
+        ForeignKey("securitygroups.id", ondelete="CASCADE"), index=True)
+    remote_group_id: Mapped[str | None] = mapped_column(
+        ForeignKey("securitygroups.id", ondelete="CASCADE"), nullable=True, index=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    ethertype: Mapped[str] = mapped_column(String(16), default="IPv4")
+    protocol: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    port_range_min: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    port_range_max: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    remote_ip_prefix: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    description: Mapped[str] = mapped_column(String(1024), default="")
+
+
+class DefaultSecurityGroup(Base):
+    """The ``default`` group of each project; the primary key makes a second one
+    impossible, however many requests race to create it."""
+
+    __tablename__ = "default_security_groups"
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    security_group_id: Mapped[str] = mapped_column(
+        ForeignKey("securitygroups.id", ondelete="CASCADE"), unique=True)
+
+
+class SecurityGroupPortBinding(Base):
+    """A port in a group. A group with ports cannot be deleted (no cascade from groups)."""
+
+    __tablename__ = "securitygroupportbindings"
+
+    port_id: Mapped[str] = mapped_column(
+        ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True)
+    security_group_id: Mapped[str] = mapped_column(
+        ForeignKey("securitygroups.id"), primary_key=True, index=True)
+
+
+class AllowedAddressPair(Base):
+    """An address (or CIDR) a port may send from besides its fixed IPs, with a MAC."""
+
+    __tablename__ = "allowedaddresspairs"
+
+    port_id: Mapped[str] = mapped_column(
+        ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True)
+    mac_address: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ip_address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The order the API was given the pairs in, which it answers with.
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Router(StandardAttrMixin, TimestampMixin, Base):
     __tablename__ = "routers"
 
     key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -140,6 +243,10 @@ class Router(TimestampMixin, Base):
     enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
     availability_zone_hints: Mapped[list[Any]] = mapped_column(default=list)
 
+    route_rows: Mapped[list[RouterRoute]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin",
+        order_by="(RouterRoute.destination, RouterRoute.nexthop)")
+
 
 class RouterPort(Base):
     """A port owned by a router (interface or gateway)."""
@@ -153,7 +260,7 @@ class RouterPort(Base):
     port_type: Mapped[str] = mapped_column(String(255))
 
 
-class FloatingIP(TimestampMixin, Base):
+class FloatingIP(StandardAttrMixin, TimestampMixin, Base):
     __tablename__ = "floatingips"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -227,3 +334,85 @@ class LearnedNeighbor(Base):
     ip_address: Mapped[str] = mapped_column(String(64), primary_key=True)
     mac_address: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+# --- tags (standard attributes) -----------------------------------------------------------
+
+class NetworkTag(Base):
+    __tablename__ = "network_tags"
+
+    resource_id: Mapped[str] = mapped_column(
+        ForeignKey("networks.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(60), primary_key=True, index=True)
+
+
+class SubnetTag(Base):
+    __tablename__ = "subnet_tags"
+
+    resource_id: Mapped[str] = mapped_column(
+        ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(60), primary_key=True, index=True)
+
+
+class PortTag(Base):
+    __tablename__ = "port_tags"
+
+    resource_id: Mapped[str] = mapped_column(
+        ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(60), primary_key=True, index=True)
+
+
+class RouterTag(Base):
+    __tablename__ = "router_tags"
+
+    resource_id: Mapped[str] = mapped_column(
+        ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(60), primary_key=True, index=True)
+
+
+class FloatingIPTag(Base):
+    __tablename__ = "floatingip_tags"
+
+    resource_id: Mapped[str] = mapped_column(
+        ForeignKey("floatingips.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(60), primary_key=True, index=True)
+
+
+class Quota(Base):
+    """A project's own limit for one resource (``network``, ``port``...); without a row the
+    configured default applies. -1: unlimited."""
+
+    __tablename__ = "quotas"
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class NetworkRBAC(Base):
+    """An RBAC policy on a network: ``action`` (``access_as_shared`` / ``access_as_external``)
+    granted by ``project_id`` (the policy's owner) to ``target_project`` (a project or ``*``).
+    ``networks.shared`` / ``router_external`` are kept as what these rows say: a wildcard
+    shared policy exists / any external policy exists."""
+
+    __tablename__ = "networkrbacs"
+    __table_args__ = (UniqueConstraint("action", "object_id", "target_project"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True, default="")
+    object_id: Mapped[str] = mapped_column(
+        ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    target_project: Mapped[str] = mapped_column(String(255), index=True)
+    action: Mapped[str] = mapped_column(String(255))
+
+
+class RouterRoute(Base):
+    """An extra route of a router (Neutron's ``routes``): packets for ``destination`` go to
+    the port that holds ``nexthop`` on one of the router's subnets."""
+
+    __tablename__ = "routerroutes"
+
+    router_id: Mapped[str] = mapped_column(
+        ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True)
+    destination: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nexthop: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -72,6 +72,12 @@ class Metrics:
         if count:
             self.moves.labels(kind, reason).inc(count)
 
+    def failed_over(self, seconds: float) -> None:
+        self.failover_seconds.observe(seconds)
+
+    def synced_switch(self, seconds: float) -> None:
+        self.switch_sync_seconds.observe(seconds)
+
     def sent_flow_mods(self, dpid: int, count: int) -> None:
         if count:
             self.flow_mods.labels(f"{dpid:016x}").inc(count)

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import webob
 
 from ryu_sched import errors
+from ryu_sched.api import body as body_limits
 from ryu_sched.observability.metrics import Metrics
 from ryu_sched.observability.status import Status
 from ryu_sched.resources.context import Context
@@ -31,6 +32,9 @@ from ryu_sched.resources.context import Context
 LOG = logging.getLogger(__name__)
 
 PREFIX = "/dashboard"
+#: The page's action bodies are a few ids: anything bigger is refused (413).
+MAX_ACTION_BODY = 4096
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _ASSETS = {"dashboard.html": "text/html", "dashboard.js": "text/javascript",
            "dashboard.css": "text/css"}
 
@@ -42,17 +46,20 @@ class OperatorActions(Protocol):
 
     def timeline(self, limit: int) -> list[dict[str, Any]]: ...
 
-    def drain(self, agent_id: str) -> int: ...
+    def drain(self, context: Context, agent_id: str) -> list[dict[str, Any]]: ...
 
-    def move(self, kind: str, object_id: str, from_agent_id: str, to_agent_id: str) -> None: ...
+    def move(self, context: Context, kind: str, object_id: str, from_agent_id: str,
+             to_agent_id: str) -> dict[str, Any]: ...
 
 
 def _asset(name: str) -> bytes:
     return resources.files("ryu_sched.observability").joinpath("static", name).read_bytes()
 
 
-def resource_of(path: str) -> str:
-    """The metric label of a request path: ``/v2.0/ports/<id>`` -> ``ports``."""
+def resource_of(path: str, known: frozenset[str] | None = None) -> str:
+    """The metric label of a request path: ``/v2.0/ports/<id>`` -> ``ports``. With
+    ``known`` (the API's resources), anything else is ``other``: a client must not be able
+    to mint new series by asking for made-up paths."""
     parts = [p for p in path.split("/") if p]
     if not parts:
         return "root"
@@ -61,9 +68,23 @@ def resource_of(path: str) -> str:
     if not parts:
         return "versions"
     name = parts[0].removesuffix(".json")
-    # keep the label set small and free of ids: a known word, else "other"
+    if known is not None:
+        return name if name in known else "other"
     return name if name.replace("-", "").replace("_", "").isalpha() and len(name) < 40 \
         else "other"
+
+
+def known_resources(api: Any) -> frozenset[str] | None:
+    """The first path segment after ``/v2.0/`` of every route of the API application."""
+    routes = getattr(api, "routes", None)
+    if routes is None:
+        return None
+    names = set()
+    for route, _regex in routes:
+        parts = [p for p in route.pattern.split("/") if p]
+        if len(parts) > 1 and parts[0] == "v2.0" and not parts[1].startswith("{"):
+            names.add(parts[1])
+    return frozenset(names)
 
 
 class OperatorApp:
@@ -73,12 +94,21 @@ class OperatorApp:
         self.actions = actions
         self.metrics = metrics
         self.context_for = context_for
+        self.known = known_resources(api)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == PREFIX or path.startswith(PREFIX + "/"):
-            return self._dashboard(webob.Request(environ))(environ, start_response)
+            request = webob.Request(environ)
+            try:
+                # Read (bounded) first: an unread body would be drained by the server to
+                # keep the connection, however large.
+                raw = b"" if request.method in ("GET", "HEAD") else \
+                    body_limits.read_body(environ, MAX_ACTION_BODY)
+            except (body_limits.RequestEntityTooLarge, body_limits.IncompleteBody) as exc:
+                return _refuse(environ, start_response, exc)
+            return self._dashboard(request, raw)(environ, start_response)
         started = time.perf_counter()
         status_holder: list[int] = []
 
@@ -88,14 +118,19 @@ class OperatorApp:
                 start_response(status, headers)
 
         body = self.api(environ, recording_start)
-        self.metrics.observe_api(environ.get("REQUEST_METHOD", "GET"), resource_of(path),
+        method = str(environ.get("REQUEST_METHOD", ""))
+        self.metrics.observe_api(method if method in _METHODS else "other",
+                                 resource_of(path, self.known),
                                  status_holder[0] if status_holder else 0,
                                  time.perf_counter() - started)
         return body
 
     # --- the page ----------------------------------------------------------------------
 
-    def _dashboard(self, request: webob.Request) -> webob.Response:
+    def _dashboard(self, request: webob.Request, raw: bytes) -> webob.Response:
+        if request.path_info == PREFIX:
+            # the page's assets are relative to /dashboard/
+            return webob.Response(status=301, location=PREFIX + "/")
         path = request.path_info[len(PREFIX):].strip("/")
         try:
             if request.method == "GET" and path in ("", "index.html"):
@@ -110,14 +145,15 @@ class OperatorApp:
                 state["timeline"] = self.actions.timeline(100)
                 return _json(200, state)
             if request.method == "POST" and path == "actions/drain":
-                body = _body(request)
-                moved = self.actions.drain(_text(body, "agent_id"))
-                return _json(200, {"moved": moved})
+                body = _body(raw)
+                moves = self.actions.drain(context, _text(body, "agent_id"))
+                return _json(200, {"moves": moves})
             if request.method == "POST" and path == "actions/move":
-                body = _body(request)
-                self.actions.move(_text(body, "kind"), _text(body, "id"),
-                                  _text(body, "from_agent_id"), _text(body, "to_agent_id"))
-                return _json(200, {})
+                body = _body(raw)
+                move = self.actions.move(context, _text(body, "kind"), _text(body, "id"),
+                                         _text(body, "from_agent_id"),
+                                         _text(body, "to_agent_id"))
+                return _json(200, {"move": move})
             raise errors.NotFound(f"The resource could not be found: {request.path_info}")
         except errors.NeutronError as exc:
             return _json(exc.status, exc.body())
@@ -138,9 +174,26 @@ def _json(status: int, body: Any) -> webob.Response:
                           content_type="application/json", charset="utf-8")
 
 
-def _body(request: webob.Request) -> dict[str, Any]:
+def _refuse(environ: dict[str, Any], start_response: Callable[..., Any],
+            exc: errors.NeutronError) -> Iterable[bytes]:
+    """Answer a body we will not read, and close the connection instead of draining it."""
+    response = _json(exc.status, exc.body())
     try:
-        body = json.loads(request.body or b"{}")
+        write = start_response(response.status, [*response.headerlist, ("Connection", "close")])
+        write(response.body)
+        body_limits.drain(environ)
+    except OSError:
+        pass  # the client has gone
+    if "eventlet.input" in environ:
+        from eventlet.wsgi import WSGI_LOCAL
+
+        WSGI_LOCAL.already_handled = True
+    return []
+
+
+def _body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise errors.HTTPBadRequest(msg="Malformed request body") from None
     if not isinstance(body, dict):

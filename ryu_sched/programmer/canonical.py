@@ -24,6 +24,7 @@ from flows.spec import (
     FIELDS,
     IPV4,
     MAC,
+    Conjunction,
     Ct,
     DecNwTtl,
     FlowSpec,
@@ -120,13 +121,17 @@ def _spec_action(action: Any) -> tuple[Any, ...]:
         return ("dec_ttl",)
     if kind is MoveField:
         return ("move", action.src, action.dst, action.n_bits, 0, 0)
+    if kind is Conjunction:
+        return ("conj", action.id, action.clause, action.n_clauses)
     if kind is Ct:
-        nat: tuple[Any, ...] = ()
+        nested: tuple[Any, ...] = ()
+        if action.mark is not None:
+            nested = (("set", "ct_mark", action.mark),)
         if action.nat is not None:
             ip = None if action.nat.ip is None else ipv4_int(action.nat.ip)
-            nat = (("nat", NAT_FLAGS[action.nat.kind], ip, ip, None, None),)
+            nested = (*nested, ("nat", NAT_FLAGS[action.nat.kind], ip, ip, None, None))
         return ("ct", NX_CT_F_COMMIT if action.commit else 0, action.zone,
-                NX_CT_RECIRC_NONE if action.table is None else int(action.table), 0, nat)
+                NX_CT_RECIRC_NONE if action.table is None else int(action.table), 0, nested)
     raise TypeError(f"unsupported action {action!r}")
 
 
@@ -173,9 +178,19 @@ def _nat_form(nat: Any) -> tuple[Any, ...]:
 def _stats_ct(action: Any) -> tuple[Any, ...]:
     zone: Any = action.zone_ofs_nbits if not action.zone_src else (
         "field", action.zone_src, action.zone_ofs_nbits)
-    nested = tuple(_nat_form(a) if type(a).__name__ == "NXActionNAT" else _unknown(a)
-                   for a in action.actions)
+    nested = tuple(_NESTED_ACTIONS.get(type(a).__name__, _unknown)(a) for a in action.actions)
     return ("ct", action.flags, zone, action.recirc_table, action.alg, nested)
+
+
+def _stats_set_field(action: Any) -> tuple[Any, ...]:
+    return ("set", action.key, field_value(action.key, action.value))
+
+
+#: What a ct action may hold: a NAT, or the set_field of a ct_mark (``exec(...)``).
+_NESTED_ACTIONS: dict[str, Callable[[Any], tuple[Any, ...]]] = {
+    "NXActionNAT": _nat_form,
+    "OFPActionSetField": _stats_set_field,
+}
 
 
 def _stats_output(action: Any) -> tuple[Any, ...]:
@@ -191,13 +206,15 @@ def _unknown(thing: Any) -> tuple[Any, ...]:
 # the framework (the programmer hands it what the framework parsed).
 _STATS_ACTIONS: dict[str, Callable[[Any], tuple[Any, ...]]] = {
     "OFPActionOutput": _stats_output,
-    "OFPActionSetField": lambda a: ("set", a.key, field_value(a.key, a.value)),
+    "OFPActionSetField": _stats_set_field,
     "OFPActionPushVlan": lambda a: ("push_vlan", a.ethertype),
     "OFPActionPopVlan": lambda a: ("pop_vlan",),
     "OFPActionDecNwTtl": lambda a: ("dec_ttl",),
     "NXActionRegMove": lambda a: ("move", _nxm_name(a.src_field), _nxm_name(a.dst_field),
                                   a.n_bits, a.src_ofs, a.dst_ofs),
     "NXActionCT": _stats_ct,
+    # on the wire (and so in parsed stats) a conjunction's clauses count from 0
+    "NXActionConjunction": lambda a: ("conj", a.id, a.clause + 1, a.n_clauses),
 }
 
 

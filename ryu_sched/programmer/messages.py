@@ -13,6 +13,7 @@ from flows.spec import (
     FIELDS,
     IPV4,
     MAC,
+    Conjunction,
     Ct,
     DecNwTtl,
     FlowSpec,
@@ -54,21 +55,27 @@ def _action(action: Any) -> Any:
     if isinstance(action, MoveField):
         return parser.NXActionRegMove(src_field=action.src, dst_field=action.dst,
                                       n_bits=action.n_bits)
+    if isinstance(action, Conjunction):
+        # OVS numbers a conjunction's clauses from 0 on the wire (1 in ovs-ofctl and here).
+        return parser.NXActionConjunction(clause=action.clause - 1,
+                                          n_clauses=action.n_clauses, id_=action.id)
     if isinstance(action, Ct):
-        nat_actions = []
+        nested: list[Any] = []
+        if action.mark is not None:
+            nested.append(parser.OFPActionSetField(ct_mark=action.mark))
         if action.nat is not None:
             flags = {"src": NX_NAT_F_SRC, "dst": NX_NAT_F_DST, None: 0}[action.nat.kind]
             if action.nat.ip is not None:
-                nat_actions.append(parser.NXActionNAT(
+                nested.append(parser.NXActionNAT(
                     flags, range_ipv4_min=action.nat.ip, range_ipv4_max=action.nat.ip))
             else:
-                nat_actions.append(parser.NXActionNAT(flags))
+                nested.append(parser.NXActionNAT(flags))
         return parser.NXActionCT(
             flags=compat.nicira_ext.NX_CT_F_COMMIT if action.commit else 0,
             zone_src="", zone_ofs_nbits=action.zone,
             recirc_table=(compat.nicira_ext.NX_CT_RECIRC_NONE if action.table is None
                           else int(action.table)),
-            alg=0, actions=nat_actions)
+            alg=0, actions=nested)
     raise TypeError(f"unsupported action {action!r}")
 
 

@@ -54,6 +54,9 @@ LOG = logging.getLogger(__name__)
 
 ofp = compat.ofproto_v1_3
 
+#: Ports implemented by the router's flows whose status follows the router's switch.
+_ROUTER_PORTS = frozenset({fm.OWNER_ROUTER_INTERFACE, fm.OWNER_ROUTER_GATEWAY})
+
 ARP_RETRY_SECONDS = 2.0
 RESYNC_SECONDS = 30.0
 #: Delays before each round of gratuitous ARPs after a router appears on a switch.
@@ -62,6 +65,9 @@ GARP_REPEATS = (0.0, 0.5, 1.5)
 MODEL_READ_ATTEMPTS = 5
 #: Flow-stats entries read into the installed table between two yields to the hub.
 READ_CHUNK = 1000
+#: Switches whose flow tables are read at the same time (others wait their turn).
+MAX_CONCURRENT_READS = 4
+READ_TIMEOUT_SECONDS = 30.0
 #: Errors that mean "this switch does not know the bundle extension".
 NO_BUNDLES = {(ofp.OFPET_BAD_REQUEST, ofp.OFPBRC_BAD_EXPERIMENTER),
               (ofp.OFPET_BAD_REQUEST, ofp.OFPBRC_BAD_EXP_TYPE)}
@@ -118,9 +124,14 @@ class Programmer:
         self._model_version = 0
         self._locations: dict[str, int] = {}
         self._locations_version = 0
+        #: port id -> (the switch whose flows it waits for, the status to record then)
+        self._waiting: dict[str, tuple[int, PortLocation]] = {}
         #: per dpid, survives reconnects of the switch
         self._desired: dict[int, DesiredTable] = {}
         self.pause = _yield  # tests that drive the programmer without a hub replace it
+        #: flow-table reads in progress, and switches waiting for their turn (oldest first)
+        self._reads: dict[tuple[str, int, float], float] = {}  # -> when it was requested
+        self._read_queue: dict[tuple[str, int, float], SwitchState] = {}
         self.gc = GcPause()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -197,7 +208,7 @@ class Programmer:
         """MASTER, then read the switch again: the requests are handled in order, so the
         table read is the one no other controller can change any more."""
         self._request_role(state, Role.MASTER, epoch)
-        self.gc.release(state.reading)
+        self._read_finished(state)         # (a read in progress gives up its turn)
         state.restart_read()
         state.inflight.clear()
         state.port_buffer = {}
@@ -263,7 +274,7 @@ class Programmer:
         state = self.switches.get(int(datapath.id or 0))
         if state is not None and state.datapath is datapath:
             LOG.info("switch %016x disconnected", datapath.id)
-            self.gc.release(state.reading)
+            self._read_finished(state)
             del self.switches[int(datapath.id)]
             self._dirty.pop(state.dpid, None)
             self.mark_all_dirty()
@@ -278,8 +289,7 @@ class Programmer:
         if more:
             return
         state.ports, state.port_buffer = state.port_buffer, {}
-        self.gc.hold(state.reading)
-        datapath.send_msg(messages.flow_stats_request(datapath))
+        self._request_read(state)
 
     def flow_stats_reply(self, datapath: Any, body: Iterable[Any], more: bool) -> None:
         state = self._state(datapath)
@@ -291,7 +301,7 @@ class Programmer:
         # Read into the installed table by the worker (in chunks), not here in the
         # connection's receive loop.
         state.read_done = True
-        self.gc.release(state.reading)
+        self._read_finished(state)
         LOG.info("switch %016x has %d flows installed (read %.3fs after connect)", state.dpid,
                  len(state.stats_buffer), time.perf_counter() - state.connected_at)
         # a new switch changes where ports live for every other switch, too
@@ -312,6 +322,7 @@ class Programmer:
         if not self.leading:
             return        # (a slave gets none; an EQUAL connection would)
         parsed = packets.parse_arp(data)
+        self.services.metrics.packet_in("other" if parsed is None else "arp")
         if parsed is None:
             return
         opcode, src_mac, src_ip, _dst_mac, _dst_ip = parsed
@@ -325,6 +336,9 @@ class Programmer:
         state = self._state(datapath)
         if state is not None:
             state.acknowledged(xid)
+            if not state.inflight and any(dpid == state.dpid
+                                          for dpid, _ in self._waiting.values()):
+                self._wake.put(None)   # ports waiting for these flows can be ACTIVE now
 
     def error(self, datapath: Any, msg: Any) -> None:
         """An error from the switch. For a flow mod (plain or added to a bundle: Open vSwitch
@@ -399,8 +413,51 @@ class Programmer:
     def _read_again(self, state: SwitchState) -> None:
         state.restart_read()
         state.inflight.clear()
-        self.gc.hold(state.reading)
-        state.datapath.send_msg(messages.flow_stats_request(state.datapath))
+        # what was sent is in doubt: ports waiting for it wait for the next sync instead
+        self._waiting = {p: w for p, w in self._waiting.items() if w[0] != state.dpid}
+        self._request_read(state)
+
+    def _request_read(self, state: SwitchState) -> None:
+        """Read the switch's flow table when a slot is free. The framework parses a whole
+        flow-stats reply in one go without yielding: with many switches reading at once, the
+        API and everything else would wait for all of them."""
+        if state.reading in self._reads:
+            return
+        self._read_queue[state.reading] = state
+        self._admit_reads()
+
+    def _admit_reads(self) -> None:
+        while self._read_queue and len(self._reads) < MAX_CONCURRENT_READS:
+            key, state = next(iter(self._read_queue.items()))
+            del self._read_queue[key]
+            if self.switches.get(state.dpid) is not state:
+                continue  # gone meanwhile
+            self._reads[key] = time.monotonic()
+            self.gc.hold(key)
+            state.datapath.send_msg(messages.flow_stats_request(state.datapath))
+
+    def _read_finished(self, state: SwitchState) -> None:
+        self._read_queue.pop(state.reading, None)
+        if self._reads.pop(state.reading, None) is not None:
+            self.gc.release(state.reading)
+        self._admit_reads()
+
+    def _expire_reads(self) -> None:
+        """A switch that does not answer its flow-stats request in time gives up its slot
+        (it is asked again after the switches waiting)."""
+        now = time.monotonic()
+        for key, since in list(self._reads.items()):
+            state = self.switches.get(key[1])
+            if now - since < READ_TIMEOUT_SECONDS:
+                continue
+            del self._reads[key]
+            self.gc.release(key)
+            if state is not None and state.reading == key and not state.read_done:
+                LOG.warning("switch %016x did not send its flow table in %.0fs; asking again",
+                            state.dpid, READ_TIMEOUT_SECONDS)
+                state.stats_buffer = []
+                self._read_queue[key] = state
+        self._admit_reads()
 
     def _worker(self) -> None:
         while self._running:
@@ -411,11 +468,13 @@ class Programmer:
                 self.model_changed()
             if not self._running:
                 return
+            self._expire_reads()
             self.gc.expire()
             compat.hub.sleep(0.02)  # let a burst of API writes coalesce into one sync
             while self._wake.qsize():
                 self._wake.get()
             try:
+                self.record_acknowledged()
                 self.sync_dirty()
             except Exception:
                 LOG.exception("flow sync failed; retrying on the next change")
@@ -438,14 +497,15 @@ class Programmer:
             with self.gc.held("sync"):
                 snapshot = self.snapshot()
                 self._last_snapshot = snapshot
-                self._record_port_locations(snapshot)
+                changes = self._port_changes(snapshot)
                 for dpid in dirty:
                     state = self.switches.get(dpid)
                     if state is not None and state.ready and self.may_program(state):
                         self.sync_switch(state, snapshot)
                         self._pause()
+                self._record_port_statuses(changes)
                 self._announce_moves(snapshot)
-        except (NotLeading, FencedOut):
+        except NotLeading:
             self.stats.syncs_abandoned += 1
             LOG.warning("sync abandoned: this controller no longer leads")
 
@@ -517,6 +577,7 @@ class Programmer:
         self.stats.syncs += 1
         self.stats.last_desired = len(table.specs)
         self.stats.last_sync_seconds = time.perf_counter() - started
+        self.services.metrics.synced_switch(self.stats.last_sync_seconds)
         first, state.synced = not state.synced, True
         since = time.perf_counter() - state.connected_at
         if sent:
@@ -551,31 +612,85 @@ class Programmer:
         bundles = sum(1 for s in sent.values() if s.carried is Carried.BUNDLE_COMMIT)
         self.stats.flow_mods += len(changes)
         self.stats.bundles += bundles
+        self.services.metrics.sent_flow_mods(state.dpid, len(changes))
         return len(changes), bundles
 
     # --- port locations -----------------------------------------------------------------
 
-    def _record_port_locations(self, snapshot: fm.Snapshot) -> None:
-        """Record where each port's tap is (and its status), through the service layer,
-        when that differs from what the database has."""
+    def _port_changes(self, snapshot: fm.Snapshot) -> list[tuple[PortLocation, int | None]]:
+        """Each port whose location or status differs from what the database has, with the
+        switch whose flows must be acknowledged before it is recorded (None: at once).
+
+        - A port with a tap (a VM's, a DHCP port): where its tap is seen (or was last seen,
+          on a switch not connected now); ACTIVE when it is up and there, once that switch
+          has its flows; DOWN otherwise. A DHCP port never seen on any switch is left to its
+          agent's report (``update_dhcp_port``).
+        - A router interface or gateway port: ACTIVE once the switch of the router's L3 agent
+          has the router's flows, DOWN while the router is hosted nowhere (or is down); kept
+          as it is while that switch is not connected.
+        - A floating IP port: no status of its own."""
         model = self._current_model()
-        changes: list[PortLocation] = []
+        hosts = {r.id: r.host_dpid for r in snapshot.routers}
+        changes: list[tuple[PortLocation, int | None]] = []
         for port in snapshot.ports:
-            if port.router_owned:
-                continue
-            dpid = snapshot.port_locations.get(port.id)
-            status = PortStatus.of(dpid, port.admin_state_up)
             recorded = model.recorded.get(port.id)
-            if recorded is None or (recorded.dpid, recorded.status) != (dpid, status):
-                changes.append(PortLocation(port.id, dpid, status))
-        if not changes:
+            wait: int | None = None
+            if port.device_owner in _ROUTER_PORTS:
+                host = hosts.get(port.device_id)
+                if host is None:
+                    want = PortLocation(port.id, None, PortStatus.DOWN)
+                elif host in self.switches and self.switches[host].ready:
+                    want, wait = PortLocation(port.id, None, PortStatus.ACTIVE), host
+                else:
+                    continue
+            elif port.router_owned:
+                continue
+            else:
+                dpid = snapshot.port_locations.get(port.id)
+                if dpid is None and port.device_owner == fm.OWNER_DHCP and (
+                        recorded is None or recorded.dpid is None):
+                    continue
+                want = PortLocation(port.id, dpid, PortStatus.of(dpid, port.admin_state_up))
+                if want.status is PortStatus.ACTIVE and dpid in self.switches:
+                    wait = dpid
+            if recorded is None or (recorded.dpid, recorded.status) != (want.dpid, want.status):
+                changes.append((want, wait))
+        return changes
+
+    def _record_port_statuses(self, changes: list[tuple[PortLocation, int | None]]) -> None:
+        """Record what waits for nothing now; the rest once its switch has acknowledged its
+        flows (:meth:`record_acknowledged`). Recomputed every round: what waits from an
+        earlier round and is no longer a change is dropped."""
+        self._waiting = {c.port_id: (wait, c) for c, wait in changes if wait is not None}
+        self._record([c for c, wait in changes if wait is None])
+        self.record_acknowledged()
+
+    def record_acknowledged(self) -> None:
+        """Record the statuses whose switch has acknowledged every flow sent to it."""
+        done: list[PortLocation] = []
+        for port_id, (dpid, change) in list(self._waiting.items()):
+            state = self.switches.get(dpid)
+            if state is None or not state.ready:
+                del self._waiting[port_id]   # gone: the next round decides again
+            elif not state.inflight:
+                del self._waiting[port_id]
+                done.append(change)
+        self._record(done)
+
+    def _record(self, changes: list[PortLocation]) -> None:
+        """Write ``changes`` through the service layer (one PortLocated event each), as the
+        leader: through its fence."""
+        if not changes or not self.leading:
             return
-        record_port_locations(self.services, changes)
-        # a model read later has these; the one in hand is told directly (unless a change
-        # came in while we wrote: then the model is read again anyway)
-        if self._model is model:
-            self._model = model.with_recorded(
-                {c.port_id: Recorded(c.dpid, str(c.status)) for c in changes})
+        try:
+            record_port_locations(self.services, changes)
+        except FencedOut as exc:
+            LOG.warning("port statuses not recorded, no longer the leader: %s", exc)
+            return
+        # a model read later has these; the one in hand is told directly
+        model = self._current_model()
+        self._model = model.with_recorded(
+            {c.port_id: Recorded(c.dpid, str(c.status)) for c in changes})
 
     # --- ARP for upstream gateways, gratuitous ARP after moves ---------------------------
 

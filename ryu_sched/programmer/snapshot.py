@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from flows import model as fm
 from ryu_sched.db import models as db
+from ryu_sched.programmer import firewall_model
 from ryu_sched.shared.vocabulary import AgentType
 
 
@@ -47,6 +48,7 @@ class Model:
     ports: tuple[fm.Port, ...]
     routers: tuple[fm.Router, ...]
     floating_ips: tuple[fm.FloatingIP, ...]
+    security_groups: tuple[fm.SecurityGroup, ...]
     #: dpid -> the external interface its L3 agent reports
     external_ports: Mapping[int, str]
     #: port id -> where the port was last recorded (``ports.bound_dpid``, ``status``)
@@ -67,8 +69,9 @@ def build_snapshot(session: Session, switch_ports: Mapping[int, Mapping[str, int
 
 
 def read_model(session: Session, neighbors: Mapping[str, str]) -> Model:
-    """The database's networks, subnets, ports, routers (placed on their L3 agent's switch,
-    gateways with the upstream MAC from ``neighbors``) and floating IPs."""
+    """The database's networks, subnets, ports (with their security groups and allowed
+    address pairs), routers (placed on their L3 agent's switch, gateways with the upstream
+    MAC from ``neighbors``), floating IPs and security groups."""
     networks = session.scalars(select(db.Network)).all()
     subnets = session.scalars(select(db.Subnet)).all()
     ports = session.scalars(select(db.Port)).all()
@@ -97,7 +100,8 @@ def read_model(session: Session, neighbors: Mapping[str, str]) -> Model:
         id=p.id, network_id=p.network_id, mac=p.mac_address.lower(),
         fixed_ips=tuple((a.subnet_id, a.ip_address) for a in p.fixed_ips),
         device_owner=p.device_owner, device_id=p.device_id,
-        port_security_enabled=p.port_security_enabled, admin_state_up=p.admin_state_up)
+        port_security_enabled=p.port_security_enabled, admin_state_up=p.admin_state_up,
+        **firewall_model.port_fields(p))
         for p in ports]
 
     host_of_router: dict[str, int] = {}
@@ -152,7 +156,8 @@ def read_model(session: Session, neighbors: Mapping[str, str]) -> Model:
         snap_routers.append(fm.Router(
             id=router.id, key=router.key, tenant_id=router.project_id,
             interfaces=tuple(interfaces), gateway=gateway,
-            host_dpid=host_of_router.get(router.id)))
+            host_dpid=host_of_router.get(router.id),
+            routes=tuple((r.destination, r.nexthop) for r in router.route_rows)))
 
     snap_fips = [fm.FloatingIP(
         id=f.id, floating_ip=f.floating_ip_address, floating_network_id=f.floating_network_id,
@@ -162,6 +167,7 @@ def read_model(session: Session, neighbors: Mapping[str, str]) -> Model:
     return Model(
         networks=tuple(snap_networks), subnets=tuple(snap_subnets), ports=tuple(snap_ports),
         routers=tuple(snap_routers), floating_ips=tuple(snap_fips),
+        security_groups=firewall_model.security_groups(session),
         external_ports=external_ports,
         recorded={p.id: Recorded(p.bound_dpid, p.status) for p in ports},
         tap_to_port={fm.tap_name(p.id): p.id for p in ports})
@@ -174,6 +180,7 @@ def assemble(model: Model, switch_ports: Mapping[int, Mapping[str, int]],
     (``port_locations``: :func:`locations` of the same, when already computed)."""
     return fm.Snapshot(networks=model.networks, subnets=model.subnets, ports=model.ports,
                        routers=model.routers, floating_ips=model.floating_ips,
+                       security_groups=model.security_groups,
                        switches=[fm.Switch(dpid=dpid, ports=dict(switch_ports[dpid]),
                                            uplinks=dict(uplinks),
                                            external_port=model.external_ports.get(dpid))

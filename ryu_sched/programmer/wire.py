@@ -22,6 +22,7 @@ from flows.spec import (
     FIELDS,
     IPV4,
     MAC,
+    Conjunction,
     Ct,
     DecNwTtl,
     FlowSpec,
@@ -47,7 +48,7 @@ OFPIT_GOTO_TABLE, OFPIT_WRITE_METADATA, OFPIT_APPLY_ACTIONS = 1, 2, 4
 OFPAT_OUTPUT, OFPAT_PUSH_VLAN, OFPAT_POP_VLAN = 0, 17, 18
 OFPAT_DEC_NW_TTL, OFPAT_SET_FIELD, OFPAT_EXPERIMENTER = 24, 25, 0xFFFF
 NX_VENDOR_ID = 0x00002320
-NXAST_REG_MOVE, NXAST_CT, NXAST_NAT = 6, 35, 36
+NXAST_REG_MOVE, NXAST_CONJUNCTION, NXAST_CT, NXAST_NAT = 6, 34, 35, 36
 NX_CT_F_COMMIT = 1
 NX_CT_RECIRC_NONE = 0xFF
 NX_NAT_F_SRC, NX_NAT_F_DST = 1, 2
@@ -69,7 +70,8 @@ _OXM: dict[str, tuple[int, int]] = {
     "icmpv4_code": (OXM_CLASS_BASIC, 20), "arp_op": (OXM_CLASS_BASIC, 21),
     "arp_spa": (OXM_CLASS_BASIC, 22), "arp_tpa": (OXM_CLASS_BASIC, 23),
     "arp_sha": (OXM_CLASS_BASIC, 24), "arp_tha": (OXM_CLASS_BASIC, 25),
-    "ct_state": (NXM_CLASS_NX, 105), "ct_zone": (NXM_CLASS_NX, 106),
+    "conj_id": (NXM_CLASS_NX, 37), "ct_state": (NXM_CLASS_NX, 105),
+    "ct_zone": (NXM_CLASS_NX, 106), "ct_mark": (NXM_CLASS_NX, 107),
 }
 #: the order fields are written in
 _ORDER = {name: (cls == OXM_CLASS_BASIC, num) for name, (cls, num) in _OXM.items()}
@@ -84,6 +86,7 @@ _NX_HEADER = struct.Struct("!HHIH")
 _REG_MOVE = struct.Struct("!HHHII")
 _CT = struct.Struct("!HIHB3xH")
 _NAT = struct.Struct("!2xHH")
+_CONJUNCTION = struct.Struct("!BBI")
 _WRITE_METADATA = struct.Struct("!HH4xQQ")
 _GOTO = struct.Struct("!HHB3x")
 _INSTRUCTION_HEADER = struct.Struct("!HH4x")
@@ -140,6 +143,11 @@ def _oxm_name_header(name: str) -> int:
     return _oxm_header(name, False, _width(name))
 
 
+def _set_field(name: str, value: Any) -> bytes:
+    field = _oxm(name, value)
+    return _pad8(struct.pack("!HH", OFPAT_SET_FIELD, len(_pad8(b"1234" + field))) + field)
+
+
 def action_bytes(action: Any) -> bytes:
     kind = type(action)
     if kind is Output:
@@ -148,9 +156,7 @@ def action_bytes(action: Any) -> bytes:
         port = OFPP_IN_PORT if action.port == "IN_PORT" else int(action.port)
         return _OUTPUT.pack(OFPAT_OUTPUT, 16, port, 0)
     if kind is SetField:
-        field = _oxm(action.field, action.value)
-        return _pad8(struct.pack("!HH", OFPAT_SET_FIELD, len(_pad8(b"1234" + field)))
-                     + field)
+        return _set_field(action.field, action.value)
     if kind is PushVlan:
         return _PUSH_VLAN.pack(OFPAT_PUSH_VLAN, 8, action.ethertype)
     if kind is PopVlan:
@@ -161,15 +167,18 @@ def action_bytes(action: Any) -> bytes:
         return _NX_HEADER.pack(OFPAT_EXPERIMENTER, 24, NX_VENDOR_ID, NXAST_REG_MOVE) + (
             struct.pack("!HHHII", action.n_bits, 0, 0, _oxm_name_header(action.src),
                         _oxm_name_header(action.dst)))
+    if kind is Conjunction:  # clauses count from 0 on the wire
+        return _NX_HEADER.pack(OFPAT_EXPERIMENTER, 16, NX_VENDOR_ID, NXAST_CONJUNCTION) + (
+            _CONJUNCTION.pack(action.clause - 1, action.n_clauses, action.id))
     if kind is Ct:
-        nested = b""
+        nested = b"" if action.mark is None else _set_field("ct_mark", action.mark)
         if action.nat is not None:
             flags = {"src": NX_NAT_F_SRC, "dst": NX_NAT_F_DST, None: 0}[action.nat.kind]
             if action.nat.ip is None:
-                nested = _nx(NXAST_NAT, _NAT.pack(flags, 0))
+                nested += _nx(NXAST_NAT, _NAT.pack(flags, 0))
             else:
                 ip = socket.inet_aton(action.nat.ip)
-                nested = _nx(NXAST_NAT, _NAT.pack(
+                nested += _nx(NXAST_NAT, _NAT.pack(
                     flags, NX_NAT_RANGE_IPV4_MIN | NX_NAT_RANGE_IPV4_MAX) + ip + ip)
         table = NX_CT_RECIRC_NONE if action.table is None else int(action.table)
         body = _CT.pack(NX_CT_F_COMMIT if action.commit else 0, 0, action.zone, table, 0)

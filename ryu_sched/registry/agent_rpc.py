@@ -45,6 +45,10 @@ class DhcpPorts(Protocol):
         """Delete the host's DHCP port of a network no longer hosted there."""
 
 
+#: What a DHCP agent reports of its port: ACTIVE once its dnsmasq serves, DOWN if it stops.
+DHCP_PORT_STATUSES = ("ACTIVE", "DOWN")
+
+
 def _args(params: list[Any], *types: type) -> list[Any]:
     if len(params) != len(types):
         raise BadParams(f"expected {len(types)} params, got {len(params)}")
@@ -196,10 +200,13 @@ class AgentRpc:
 
     def _update_dhcp_port(self, conn: Any, port_id: str,
                           attrs: dict[str, Any]) -> dict[str, Any]:
-        allowed = {"fixed_ips", "binding:host_id", "admin_state_up", "name", "device_id"}
+        allowed = {"fixed_ips", "binding:host_id", "admin_state_up", "name", "device_id",
+                   "status"}
         unknown = set(attrs) - allowed
         if unknown:
             raise BadParams(f"attributes not allowed: {sorted(map(str, unknown))}")
+        if "status" in attrs and attrs["status"] not in DHCP_PORT_STATUSES:
+            raise BadParams(f"status must be one of {list(DHCP_PORT_STATUSES)}")
         port = self.dhcp_ports.get(port_id)
         if port.get("device_owner") != DeviceOwner.DHCP:
             raise RpcError(f"port {port_id} is not a DHCP port", "NotADhcpPort")

@@ -47,6 +47,7 @@ class Reasons(enum.StrEnum):
     REBALANCE = "rebalance"
     GATEWAY = "gateway"
     LINK_DOWN = "link_down"
+    MANUAL = "manual"
 
 
 class PlacementPolicy:
@@ -60,6 +61,9 @@ class PlacementPolicy:
         self.drivers: dict[HostedKind, SchedulerDriver] = {
             kind: get_driver(spec.driver_name(settings)) for kind, spec in SPECS.items()}
         self._unplaceable_logged: set[tuple[HostedKind, str]] = set()
+        # Objects that the last scheduling left with fewer agents than wanted (no eligible
+        # candidate): the unhosted ones that no binding shows (operators see them).
+        self.under_hosted: dict[HostedKind, set[str]] = {kind: set() for kind in SPECS}
 
     # --- inputs of the driver -------------------------------------------------------------
 
@@ -113,7 +117,13 @@ class PlacementPolicy:
         """Give every (or each listed) object that is unhosted or under-hosted its agents,
         and move objects off agents that no longer meet the requirements (an agent that
         lost its external port, or reports its external link down)."""
+        ids = None if ids is None else list(ids)
         info = self.facts(spec, ids)
+        short = self.under_hosted[spec.kind]
+        if ids is None:
+            short.clear()
+        else:
+            short.difference_update(ids)
         if not info:
             return [], []
         want = spec.copies(self.settings)
@@ -140,6 +150,7 @@ class PlacementPolicy:
             for request, agents in zip(requests, chosen, strict=True):
                 if len(agents) < request.count:
                     self._log_unplaceable(spec, request.resource_id, len(candidates))
+                    short.add(request.resource_id)
                 pairs.extend((request.resource_id, a) for a in agents)
             added = self.bindings.bind_many(spec, pairs)
         moves = [move for reason in (Reasons.GATEWAY, Reasons.LINK_DOWN)
@@ -175,6 +186,12 @@ class PlacementPolicy:
         old, new = self.agents.find(from_agent), self.agents.find(to_agent)
         return Move(spec.kind, obj_id, from_agent, to_agent, reason,
                     old.host if old else "", new.host if new else "")
+
+    def move_one(self, spec: KindSpec, obj_id: str, from_agent: str, to_agent: str,
+                 reason: str) -> list[Move]:
+        """Move one binding as told (the caller checked that the target may host it)."""
+        return self.bindings.move_many([self._move(spec, obj_id, from_agent, to_agent,
+                                                   reason)])
 
     def evacuate(self, recs: Iterable[AgentRecord], reason: str) -> list[Move]:
         """Move everything the given agents host to other live agents."""

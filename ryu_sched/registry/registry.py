@@ -32,6 +32,7 @@ from ryu_sched.events import BindingChanged
 from ryu_sched.leadership import FencedOut
 from ryu_sched.registry.agent_table import AgentTable, RefreshResult
 from ryu_sched.registry.bindings import BindingChange, BindingStore, Move
+from ryu_sched.registry.history import History
 from ryu_sched.registry.kinds import SPECS, KindSpec, spec_of, spec_of_agent_type
 from ryu_sched.registry.model import AgentRecord
 from ryu_sched.registry.placement import PlacementPolicy, Reasons
@@ -55,6 +56,7 @@ class Registry:
                                          clock)
         self.reconcile_requested = True
         self.monitor_ticks = 0
+        self.history = History(clock, services.metrics)
 
     @property
     def heartbeats(self) -> int:
@@ -64,6 +66,7 @@ class Registry:
         """Read agents and bindings from the database (at start)."""
         self.agents.load()
         self.bindings.load()
+        self.history.preload(self.bindings.moves_log(limit=200))
         LOG.info("registry loaded %d agents, %d network and %d router bindings",
                  len(self.agents), self.bindings.count(HostedKind.NETWORK),
                  self.bindings.count(HostedKind.ROUTER))
@@ -128,6 +131,8 @@ class Registry:
         """One heartbeat (``conn`` is the RPC connection it came over, or None)."""
         report = self.agents.report(state, self.clock())
         rec = report.record
+        if report.status == "revived":
+            self.history.revived(rec)
         if report.placement_changed:
             self.reconcile_requested = True
         if conn is not None and rec.conn is not conn:
@@ -212,6 +217,7 @@ class Registry:
 
     def forget_object(self, kind: HostedKind | str, obj_id: str) -> list[AgentRecord]:
         """The object was deleted (the database cascaded its bindings): its former agents."""
+        self.placement.under_hosted[HostedKind(kind)].discard(obj_id)
         return [rec for agent_id in self.bindings.forget_object(HostedKind(kind), obj_id)
                 if (rec := self.agents.find(agent_id)) is not None]
 
@@ -237,6 +243,29 @@ class Registry:
         self._publish_moves(moves)
         return moves
 
+    def drain(self, agent_id: str) -> list[Move]:
+        """Move everything the agent hosts to other eligible live agents, now (what cannot
+        be placed stays). The agent remains a candidate unless it is disabled."""
+        rec = self.agents.get(agent_id)
+        moves = self.placement.evacuate([rec], Reasons.DRAIN)
+        self._publish_moves(moves)
+        return moves
+
+    def move(self, kind: HostedKind | str, obj_id: str, from_agent: str,
+             to_agent: str) -> list[Move]:
+        """Move one binding by hand (reason ``manual``); the caller checked the target."""
+        spec = spec_of(kind)
+        self.agents.get(from_agent)
+        self.agents.get(to_agent)
+        hosts = self.bindings.hosts_of(spec.kind, obj_id)
+        if from_agent not in hosts:
+            raise spec.not_hosted(obj_id, from_agent)
+        if to_agent in hosts:
+            raise spec.hosted(obj_id, to_agent)
+        moves = self.placement.move_one(spec, obj_id, from_agent, to_agent, Reasons.MANUAL)
+        self._publish_moves(moves)
+        return moves
+
     def moves(self, agent_id: str | None = None, resource_id: str | None = None,
               limit: int = 1000) -> list[dict[str, Any]]:
         return self.bindings.moves_log(agent_id, resource_id, limit)
@@ -250,7 +279,10 @@ class Registry:
         self.monitor_ticks += 1
         summary = {"dead": 0, "moved": 0, "expired": 0, "scheduled": 0}
         if now - self.started >= self.agents.down_time:   # grace period after a start
-            summary["dead"] = len(self.agents.judge(now))
+            dead = self.agents.judge(now)
+            summary["dead"] = len(dead)
+            self.history.judged_dead(dead, self.bindings.load_of,
+                                     self.settings.allow_automatic_failover)
             try:
                 for reason, group in self._leaving().items():
                     moves = self.placement.evacuate(group, reason)
@@ -270,6 +302,7 @@ class Registry:
         except SQLAlchemyError as exc:
             self.reconcile_requested = True
             LOG.error("scheduling deferred to the next monitor tick: %s", exc)
+        self.history.settle(self.bindings.load_of, self.agents.__contains__)
         return summary
 
     def _leaving(self) -> dict[str, list[AgentRecord]]:
@@ -318,7 +351,8 @@ class Registry:
                      rec.agent_type, rec.host)
             self._announce(change, rec)
 
-    def _publish_moves(self, moves: Iterable[Move]) -> None:
+    def _publish_moves(self, moves: Sequence[Move]) -> None:
+        self.history.moves(moves)
         for move in moves:
             for change in move.changes():
                 rec = self.agents.find(change.agent_id)

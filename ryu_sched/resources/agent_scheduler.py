@@ -10,8 +10,9 @@ registry component (the registry does not import this layer, which imports the r
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from ryu_sched import errors
 from ryu_sched.db import models
 from ryu_sched.leadership import FencedOut
+from ryu_sched.registry.bindings import Move
 from ryu_sched.registry.kinds import SPECS, KindSpec
 from ryu_sched.registry.model import AgentRecord, api_time
 from ryu_sched.registry.registry import Registry
@@ -86,8 +88,19 @@ def agent_view(registry: Registry, rec: AgentRecord, now: float) -> dict[str, An
 
 # --- agents -------------------------------------------------------------------------------
 
+def _visible_agent(context: Context, agent_id: str) -> None:
+    """Neutron's get_agent is admin-only and a show it refuses is 404 (so are update and
+    delete, which check visibility first)."""
+    if not context.is_admin:
+        raise errors.AgentNotFound(id=agent_id)
+
+
 def list_agents(services: Services, context: Context,
                 filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every agent for an admin; none for anyone else (Neutron filters lists by the
+    admin-only get_agent rule, item by item: 200 and an empty list)."""
+    if not context.is_admin:
+        return []
     registry = _registry(services, context)
     wanted = common.normalize_filters(filters)
     wanted.pop("configurations", None)          # a map: not filterable, as in Neutron
@@ -98,6 +111,7 @@ def list_agents(services: Services, context: Context,
 
 
 def get_agent(services: Services, context: Context, agent_id: str) -> dict[str, Any]:
+    _visible_agent(context, agent_id)
     registry = _registry(services, context)
     return agent_view(registry, registry.agents.get(agent_id), registry.clock())
 
@@ -105,6 +119,7 @@ def get_agent(services: Services, context: Context, agent_id: str) -> dict[str, 
 def update_agent(services: Services, context: Context, agent_id: str,
                  attrs: Mapping[str, Any]) -> dict[str, Any]:
     """Only ``admin_state_up`` and ``description`` may change."""
+    _visible_agent(context, agent_id)
     registry = _registry(services, context)
     values = check_body("agent", UPDATE_SPEC, attrs, context, create=False)
     values.pop("project_id", None)
@@ -115,6 +130,7 @@ def update_agent(services: Services, context: Context, agent_id: str,
 
 
 def delete_agent(services: Services, context: Context, agent_id: str) -> None:
+    _visible_agent(context, agent_id)
     registry = _registry(services, context)
     registry.delete_agent(agent_id)
     _wake(services, context)
@@ -183,21 +199,67 @@ def list_hosting_agents(services: Services, context: Context, kind: HostedKind,
 def rebalance(services: Services, context: Context,
               body: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     registry = _registry(services, context)
-    if not registry.leading:
-        raise errors.ServiceUnavailable(
-            "Rebalancing runs on the leader controller; this one follows "
-            f"(the lease is held by {services.leadership.view().lease_holder or 'nobody'}).")
     agent_type = (body or {}).get("agent_type")
     if agent_type is not None and agent_type not in tuple(AgentType):
         raise errors.InvalidInput(error_message=f"unknown agent_type {agent_type!r}")
-    registry.flush()
-    try:
+    with _as_leader(services, registry, "Rebalancing"):
+        registry.flush()
         moves = registry.rebalance(agent_type)
-    except FencedOut:
-        raise errors.ServiceUnavailable("This controller lost the leadership while "
-                                        "rebalancing; nothing was moved.") from None
     return [{"resource": m.kind.value, "resource_id": m.resource_id,
              "from_agent_id": m.from_agent, "to_agent_id": m.to_agent} for m in moves]
+
+
+@contextlib.contextmanager
+def _as_leader(services: Services, registry: Registry, action: str) -> Iterator[None]:
+    """Moves of bindings are the leader's (its fence guards them): 503 on a follower, and
+    when the leadership is lost midway (nothing of the fenced write committed)."""
+    if not registry.leading:
+        raise errors.ServiceUnavailable(
+            f"{action} runs on the leader controller; this one follows (the lease is held "
+            f"by {services.leadership.view().lease_holder or 'nobody'}).")
+    try:
+        yield
+    except FencedOut:
+        raise errors.ServiceUnavailable(f"This controller lost the leadership: {action} "
+                                        "stopped; what was not done is not done.") from None
+
+
+def move_view(move: Move) -> dict[str, Any]:
+    return {"resource": move.kind.value, "resource_id": move.resource_id,
+            "from_agent_id": move.from_agent, "from_host": move.from_host,
+            "to_agent_id": move.to_agent, "to_host": move.to_host, "reason": str(move.reason)}
+
+
+def drain(services: Services, context: Context, agent_id: str) -> list[dict[str, Any]]:
+    """Move everything the agent hosts to other eligible live agents now (reason
+    ``drain``); what has no eligible agent stays. The moves made."""
+    registry = _registry(services, context)
+    with _as_leader(services, registry, "Draining"):
+        registry.flush()             # just-registered agents are candidates with their rows
+        return [move_view(m) for m in registry.drain(agent_id)]
+
+
+def move(services: Services, context: Context, kind: HostedKind, obj_id: str,
+         from_agent_id: str, to_agent_id: str) -> dict[str, Any]:
+    """Move one network (router) from one DHCP (L3) agent to another, by hand (reason
+    ``manual``). The target must be of the kind's type, enabled, alive, and meet the
+    requirements a binding by hand must meet."""
+    registry = _registry(services, context)
+    spec = SPECS[kind]
+    registry.flush()
+    _agent_of(registry, spec, from_agent_id, for_binding=False)
+    rec = _agent_of(registry, spec, to_agent_id, for_binding=True)
+    if not registry.is_alive(rec):
+        raise spec.invalid_agent(to_agent_id, "it is not alive")
+    _require_object(services, spec, obj_id)
+    refusal = registry.placement.manual_binding_refusal(spec, obj_id, rec)
+    if refusal:
+        raise spec.invalid_agent(to_agent_id, refusal)
+    with _as_leader(services, registry, "Moving"):
+        moves = registry.move(kind, obj_id, from_agent_id, to_agent_id)
+    if not moves:
+        raise errors.Conflict(f"{spec.kind.value} {obj_id} changed meanwhile; not moved")
+    return move_view(moves[0])
 
 
 def list_moves(services: Services, context: Context,
@@ -253,7 +315,7 @@ class DhcpPorts:
         return ports.create_port(self.services, context, {
             "network_id": network_id, "device_owner": DeviceOwner.DHCP,
             "device_id": device_id, "binding:host_id": host, "name": f"dhcp-{host}",
-            "admin_state_up": True})
+            "admin_state_up": True}, enforce_quota=False)
 
     def get(self, port_id: str) -> dict[str, Any]:
         return ports.get_port(self.services, admin_context(), port_id)

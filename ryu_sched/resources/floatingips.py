@@ -4,6 +4,7 @@ associated with a fixed IP whose subnet a router connects to that external netwo
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,13 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ryu_sched import errors, ipam
-from ryu_sched.db.models import FloatingIP, IPAllocation, Network, Port, Router, RouterPort, new_id
-from ryu_sched.events import Action, FloatingIpChanged
-from ryu_sched.resources import common, listing
+from ryu_sched.db.models import FloatingIP, IPAllocation, Port, Router, RouterPort, new_id
+from ryu_sched.events import Action
+from ryu_sched.resources import common, listing, quotas, tags
+from ryu_sched.resources import network_access as access
 from ryu_sched.resources import ports as ports_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
-from ryu_sched.resources.port_rows import create_port_row, delete_port_row
+from ryu_sched.resources.port_rows import create_port_row, delete_floatingip_row, fip_event
 from ryu_sched.resources.validation import (
     DESCRIPTION,
     Attr,
@@ -35,10 +37,22 @@ SPEC: dict[str, Attr] = {
     "subnet_id": Attr(to_uuid(nullable=True), put=False),
     "port_id": Attr(to_uuid(nullable=True)),
     "fixed_ip_address": Attr(to_str(64, nullable=True)),
+    "tags": tags.TAGS,
 }
 
 
-def to_dict(fip: FloatingIP) -> dict[str, Any]:
+def port_details(port: Port | None) -> dict[str, Any] | None:
+    """What Neutron's ``fip-port-details`` shows of the associated port."""
+    if port is None:
+        return None
+    return {"name": port.name, "network_id": port.network_id,
+            "mac_address": port.mac_address, "admin_state_up": port.admin_state_up,
+            "status": port.status, "device_id": port.device_id,
+            "device_owner": port.device_owner}
+
+
+def to_dict(fip: FloatingIP, port: Port | None = None) -> dict[str, Any]:
+    """``port``: the associated port (``fip.fixed_port_id``), for ``port_details``."""
     return {
         "id": fip.id,
         "description": fip.description,
@@ -50,19 +64,23 @@ def to_dict(fip: FloatingIP) -> dict[str, Any]:
         "fixed_ip_address": fip.fixed_ip_address,
         "router_id": fip.router_id,
         "status": fip.status,
-        "port_details": None,
-        "tags": [],
+        "port_details": port_details(port) if fip.fixed_port_id else None,
+        "tags": tags.tag_list(fip),
+        "revision_number": fip.revision_number,
         **common.timestamps(fip),
     }
 
 
-def fip_event(fip: FloatingIP, action: Action,
-              previous_router_id: str | None = None) -> FloatingIpChanged:
-    return FloatingIpChanged(
-        action=action, floatingip_id=fip.id, floating_ip_address=fip.floating_ip_address,
-        floating_network_id=fip.floating_network_id, port_id=fip.fixed_port_id,
-        fixed_ip_address=fip.fixed_ip_address, router_id=fip.router_id,
-        previous_router_id=previous_router_id if previous_router_id != fip.router_id else None)
+def serialize(session: Session, fip: FloatingIP) -> dict[str, Any]:
+    port = session.get(Port, fip.fixed_port_id) if fip.fixed_port_id else None
+    return to_dict(fip, port)
+
+
+def _serialize_batch(session: Session, fips: list[FloatingIP]) -> list[dict[str, Any]]:
+    port_ids = sorted({f.fixed_port_id for f in fips if f.fixed_port_id})
+    ports = {p.id: p for p in session.scalars(select(Port).where(Port.id.in_(port_ids)))} \
+        if port_ids else {}
+    return [to_dict(f, ports.get(f.fixed_port_id or "")) for f in fips]
 
 
 def load(session: Session, context: Context, fip_id: str) -> FloatingIP:
@@ -133,7 +151,7 @@ def _associate(tx: Tx, context: Context, fip: FloatingIP, port_id: str | None,
 # --- public service functions -------------------------------------------------------------
 
 def get_floatingip(services: Services, context: Context, fip_id: str) -> dict[str, Any]:
-    return common.read(services, lambda s: to_dict(load(s, context, fip_id)))
+    return common.read(services, lambda s: serialize(s, load(s, context, fip_id)))
 
 
 LIST = listing.ListSpec(
@@ -149,10 +167,13 @@ LIST = listing.ListSpec(
         "fixed_ip_address": listing.Column(FloatingIP.fixed_ip_address),
         "router_id": listing.Column(FloatingIP.router_id),
         "status": listing.Column(FloatingIP.status),
+        "revision_number": listing.Column(FloatingIP.revision_number, listing.Kind.INT),
         "created_at": listing.Column(FloatingIP.created_at, listing.Kind.TIME),
         "updated_at": listing.Column(FloatingIP.updated_at, listing.Kind.TIME),
     },
-    serialize=lambda session, rows: [to_dict(f) for f in rows])
+    sql_filters=tags.filters(FloatingIP),
+    serialize=tags.with_tags(_serialize_batch),
+    attributes=functools.cache(lambda: frozenset(to_dict(FloatingIP()))))
 
 
 def page_floatingips(services: Services, context: Context, query: listing.ListQuery,
@@ -173,14 +194,10 @@ def create_floatingip(services: Services, context: Context,
 
     def work(tx: Tx) -> dict[str, Any]:
         session = tx.session
-        network = session.scalar(select(Network).where(
-            Network.id == values["floating_network_id"]))
-        if network is None:
-            raise errors.NetworkNotFound(values["floating_network_id"])
-        if not network.router_external:
-            raise errors.BadRequest(resource="floatingip",
-                                    msg=f"Network {network.id} is not a valid external "
-                                        "network")
+        network = access.load_external(
+            session, context, values["floating_network_id"], "floatingip",
+            f"Network {values['floating_network_id']} is not a valid external network")
+        quotas.enforce(services, session, values["project_id"], "floatingip")
         fixed: dict[str, str] = {}
         if values.get("subnet_id"):
             fixed["subnet_id"] = values["subnet_id"]
@@ -197,12 +214,13 @@ def create_floatingip(services: Services, context: Context,
                          description=values.get("description", ""),
                          floating_network_id=network.id, floating_port_id=port.id,
                          floating_ip_address=port.fixed_ips[0].ip_address)
+        tags.set_tags(fip, values.get("tags", []))
         session.add(fip)
         if values.get("port_id"):
             _associate(tx, context, fip, values["port_id"], values.get("fixed_ip_address"))
         session.flush()
         tx.emit(fip_event(fip, Action.CREATE))
-        return to_dict(fip)
+        return serialize(session, fip)
 
     return common.run(services, work)
 
@@ -224,7 +242,7 @@ def update_floatingip(services: Services, context: Context, fip_id: str,
         after = fip_event(fip, Action.UPDATE, previous_router_id=before.router_id)
         if dataclasses.replace(after, previous_router_id=None) != before:
             tx.emit(after)
-        return to_dict(fip)
+        return serialize(tx.session, fip)
 
     return common.run(services, work)
 
@@ -232,13 +250,6 @@ def update_floatingip(services: Services, context: Context, fip_id: str,
 def delete_floatingip(services: Services, context: Context, fip_id: str) -> None:
     def work(tx: Tx) -> None:
         session = tx.session
-        fip = load(session, context, fip_id)
-        event = fip_event(fip, Action.DELETE)
-        port = session.get(Port, fip.floating_port_id)
-        session.delete(fip)
-        session.flush()
-        if port is not None:
-            delete_port_row(tx, port)
-        tx.emit(event)
+        delete_floatingip_row(tx, load(session, context, fip_id))
 
     common.run(services, work)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, case, false, func, literal, or_, select
@@ -94,6 +94,22 @@ class ListSpec:
     default_order: tuple[Any, ...]
     serialize: Serializer
     sql_filters: Mapping[str, SqlFilter] = dataclasses.field(default_factory=dict)
+    # The names of the resource's API attributes (called by every list that filters: cache
+    # them, e.g. the keys of a blank item). With it, a filter on a key that is neither an
+    # attribute, a column nor an SQL filter is 400, as Neutron's filter-validation answers.
+    attributes: Callable[[], Iterable[str]] | None = None
+
+
+def check_filter_keys(spec: ListSpec, filters: Mapping[str, Any]) -> None:
+    """400 ``HTTPBadRequest`` for filter keys the resource does not have."""
+    if spec.attributes is None or not filters:
+        return
+    known = {*spec.attributes(), *spec.columns, *spec.sql_filters, "tenant_id",
+             "project_id"}
+    unknown = sorted(key for key in filters if key not in known)
+    if unknown:
+        raise errors.HTTPBadRequest(
+            msg="[{}] is invalid attribute for filtering".format(", ".join(unknown)))
 
 
 # --- filters --------------------------------------------------------------------------------
@@ -120,10 +136,10 @@ def split_filters(spec: ListSpec, filters: Mapping[str, Any]
     rest: dict[str, list[str]] = {}
     for key, values in common.normalize_filters(filters).items():
         column = spec.columns.get(key)
-        if column is not None and column.kind is not Kind.TIME:
-            clauses.append(_column_filter(column, values))
-        elif key in spec.sql_filters:
+        if key in spec.sql_filters:   # first: it may refine a column (who sees what)
             clauses.append(spec.sql_filters[key](values))
+        elif column is not None and column.kind is not Kind.TIME:
+            clauses.append(_column_filter(column, values))
         else:
             rest[key] = values
     return clauses, rest
@@ -188,6 +204,7 @@ def _pause() -> None:
 def list_page(services: Services, spec: ListSpec, query: ListQuery,
               scope: Sequence[Any] = (), finish: Finisher | None = None) -> Page:
     """The items of ``query`` among the rows ``scope`` (visibility clauses) admits."""
+    check_filter_keys(spec, query.filters)
     clauses, rest = split_filters(spec, query.filters)
     keys = _order_keys(spec, query.sorts)
     limit = query.limit if query.limit else None

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from ryu_sched import errors, ipam
 from ryu_sched.db.models import FloatingIP, IPAllocation, Network, Port, Subnet, new_id
 from ryu_sched.events import Action, FloatingIpChanged, PortChanged
+from ryu_sched.resources import tags
 from ryu_sched.resources.common import Tx
 
 
@@ -160,6 +161,7 @@ def create_port_row(tx: Tx, network: Network, values: Mapping[str, Any],
         binding_host_id=values.get("binding:host_id", ""),
         port_security_enabled=values.get("port_security_enabled",
                                          network.port_security_enabled))
+    tags.set_tags(port, values.get("tags", []))
     pairs = plan_fixed_ips(session, network.id, values.get("fixed_ips"), port.id)
     session.add(port)
     session.flush()
@@ -167,6 +169,28 @@ def create_port_row(tx: Tx, network: Network, values: Mapping[str, Any],
     session.flush()
     tx.emit(port_event(port, Action.CREATE))
     return port
+
+
+def fip_event(fip: FloatingIP, action: Action,
+              previous_router_id: str | None = None) -> FloatingIpChanged:
+    return FloatingIpChanged(
+        action=action, floatingip_id=fip.id, floating_ip_address=fip.floating_ip_address,
+        floating_network_id=fip.floating_network_id, port_id=fip.fixed_port_id,
+        fixed_ip_address=fip.fixed_ip_address, router_id=fip.router_id,
+        previous_router_id=previous_router_id if previous_router_id != fip.router_id else None)
+
+
+def delete_floatingip_row(tx: Tx, fip: FloatingIP) -> None:
+    """Delete a floating IP and its ``network:floatingip`` port in the current transaction
+    (the port's event first, then the floating IP's)."""
+    session = tx.session
+    event = fip_event(fip, Action.DELETE)
+    port = session.get(Port, fip.floating_port_id)
+    session.delete(fip)
+    session.flush()
+    if port is not None:
+        delete_port_row(tx, port)
+    tx.emit(event)
 
 
 def delete_port_row(tx: Tx, port: Port) -> None:

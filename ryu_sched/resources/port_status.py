@@ -1,10 +1,13 @@
 """Where each port's tap was seen and the status that follows from it: the one writer of
-``ports.bound_dpid`` and of the data-plane status of a port.
+``ports.bound_dpid`` and of the data-plane status of a port (besides a DHCP agent's report
+of its own port, ``update_dhcp_port``, for a port the controller sees on no switch).
 
-The programmer (the leader's) learns locations from the switches' port descriptions and hands
-them here; :func:`record_port_locations` writes the rows that differ in one transaction and
-publishes a :class:`ryu_sched.events.PortLocated` for each of them once it has committed (the
-programmer itself ignores those events: it already knows).
+The programmer (the leader's) learns locations from the switches' port descriptions and
+decides statuses (VM and DHCP ports by their taps, router ports by the router's switch; see
+``Programmer._port_changes``) and hands them here; :func:`record_port_locations` writes the
+rows that differ in one transaction, bumping their revision numbers, and publishes a
+:class:`ryu_sched.events.PortLocated` for each of them once it has committed (the programmer
+itself ignores those events: it already knows).
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ import dataclasses
 import enum
 from collections.abc import Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
-from ryu_sched.db.models import Port
+from ryu_sched.db.models import Port, utcnow
 from ryu_sched.events import PortLocated
 from ryu_sched.resources.common import Tx, run
 from ryu_sched.services import Services
@@ -67,12 +70,19 @@ def record_port_locations(services: Services,
                 location = wanted[port_id]
                 if bound_dpid == location.dpid and status == location.status:
                     continue
-                changed.append({"id": port_id, "bound_dpid": location.dpid,
-                                "status": str(location.status)})
+                changed.append({"b_id": port_id, "b_dpid": location.dpid,
+                                "b_status": str(location.status)})
                 tx.emit(PortLocated(port_id=port_id, network_id=network_id,
                                     status=str(location.status), dpid=location.dpid))
         if changed:
-            tx.session.execute(update(Port), changed)  # bulk UPDATE by primary key
+            # One UPDATE for all the rows; a status change is a change of the port: its
+            # revision number and updated_at move too (standard attributes).
+            table = Port.__table__
+            tx.session.execute(
+                update(table).where(table.c.id == bindparam("b_id")).values(
+                    bound_dpid=bindparam("b_dpid"), status=bindparam("b_status"),
+                    revision_number=table.c.revision_number + 1, updated_at=utcnow()),
+                changed)
         return [event for event in tx.events if isinstance(event, PortLocated)]
 
     return run(services, work)

@@ -7,6 +7,7 @@ resource's transaction are in :mod:`ryu_sched.resources.port_rows`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from ryu_sched import errors
 from ryu_sched.db.models import IPAllocation, Port
 from ryu_sched.events import Action
-from ryu_sched.resources import common, listing
+from ryu_sched.resources import common, listing, port_filters, quotas, tags
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
@@ -40,6 +41,7 @@ from ryu_sched.resources.validation import (
     to_list,
     to_str,
     to_uuid,
+    to_uuid_list,
 )
 from ryu_sched.services import Services
 from ryu_sched.shared.vocabulary import ROUTER_OWNED
@@ -65,11 +67,12 @@ SPEC: dict[str, Attr] = {
     "binding:vnic_type": Attr(_vnic_normal),
     "binding:profile": Attr(to_dict_or_none, admin=True),
     "port_security_enabled": Attr(to_bool),
-    "security_groups": Attr(to_empty_list),
-    "allowed_address_pairs": Attr(to_empty_list),
+    "security_groups": Attr(to_uuid_list(nullable=True)),
+    "allowed_address_pairs": Attr(port_filters.to_address_pairs),
     "extra_dhcp_opts": Attr(to_empty_list),
     # Not settable through Neutron's API; the data plane and agents report it here.
     "status": Attr(to_str(16), post=False, admin=True),
+    "tags": tags.TAGS,
 }
 
 PORT_STATUSES = ("ACTIVE", "DOWN", "BUILD", "ERROR")
@@ -95,10 +98,10 @@ def to_dict(port: Port) -> dict[str, Any]:
         "binding:vif_details": {"port_filter": True} if port.binding_host_id else {},
         "binding:profile": {},
         "port_security_enabled": port.port_security_enabled,
-        "security_groups": [],
-        "allowed_address_pairs": [],
+        **port_filters.api_fields(port),
         "extra_dhcp_opts": [],
-        "tags": [],
+        "tags": tags.tag_list(port),
+        "revision_number": port.revision_number,
         **common.timestamps(port),
     }
 
@@ -145,11 +148,13 @@ LIST = listing.ListSpec(
         "binding:host_id": listing.Column(Port.binding_host_id),
         "port_security_enabled": listing.Column(Port.port_security_enabled,
                                                 listing.Kind.BOOL),
+        "revision_number": listing.Column(Port.revision_number, listing.Kind.INT),
         "created_at": listing.Column(Port.created_at, listing.Kind.TIME),
         "updated_at": listing.Column(Port.updated_at, listing.Kind.TIME),
     },
-    sql_filters={"fixed_ips": _with_fixed_ips},
-    serialize=lambda session, rows: [to_dict(p) for p in rows])
+    sql_filters={"fixed_ips": _with_fixed_ips, **tags.filters(Port)},
+    serialize=tags.with_tags(lambda session, rows: [to_dict(p) for p in rows]),
+    attributes=functools.cache(lambda: frozenset(to_dict(Port()))))
 
 
 def page_ports(services: Services, context: Context, query: listing.ListQuery,
@@ -163,14 +168,20 @@ def list_ports(services: Services, context: Context,
     return page_ports(services, context, listing.ListQuery(filters=filters or {})).items
 
 
-def create_port(services: Services, context: Context, attrs: Mapping[str, Any]
-                ) -> dict[str, Any]:
+def create_port(services: Services, context: Context, attrs: Mapping[str, Any],
+                enforce_quota: bool = True) -> dict[str, Any]:
+    """``enforce_quota`` False: a port the system makes for itself (a DHCP port), which
+    Neutron does not count against the quota when it makes it."""
     values = check_body("port", SPEC, attrs, context, create=True)
 
     def work(tx: Tx) -> dict[str, Any]:
         network = networks_mod.load_for_use(tx.session, context, values["network_id"],
                                             "create_port", allow_shared=True)
-        return to_dict(create_port_row(tx, network, values))
+        if enforce_quota:
+            quotas.enforce(services, tx.session, values["project_id"], "port")
+        port = create_port_row(tx, network, values)
+        port_filters.on_create(tx, context, port, values)
+        return to_dict(port)
 
     return common.run(services, work)
 
@@ -194,6 +205,9 @@ def update_port(services: Services, context: Context, port_id: str,
             if key in values and getattr(port, column) != values[key]:
                 setattr(port, column, values[key])
                 changed.append(key)
+        changed += port_filters.on_update(
+            tx, context, port, values, "port_security_enabled" in changed
+            and port.port_security_enabled)
         if "fixed_ips" in values:
             current = [(a.subnet_id, a.ip_address) for a in port.fixed_ips]
             pairs = plan_fixed_ips(session, port.network_id, values["fixed_ips"], port.id,

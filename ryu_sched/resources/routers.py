@@ -6,6 +6,7 @@ Interface add/remove and gateway set/clear are published as router ``update`` ev
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,14 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ryu_sched import errors, ipam
-from ryu_sched.db.models import FloatingIP, IPAllocation, Network, Port, Router, RouterPort, Subnet
+from ryu_sched.db.models import FloatingIP, IPAllocation, Port, Router, RouterPort, Subnet
 from ryu_sched.events import (
     Action,
     RouterChanged,
     RouterGatewayChanged,
     RouterInterfaceChanged,
 )
-from ryu_sched.resources import common, listing
+from ryu_sched.resources import common, listing, quotas, router_routes, tags
+from ryu_sched.resources import network_access as access
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources import ports as ports_mod
 from ryu_sched.resources import subnets as subnets_mod
@@ -42,8 +44,8 @@ from ryu_sched.resources.validation import (
     check_body,
     to_bool,
     to_dict_or_none,
-    to_empty_list,
     to_false,
+    to_raw,
     to_str_list,
     to_uuid,
 )
@@ -55,11 +57,12 @@ SPEC: dict[str, Attr] = {
     "description": DESCRIPTION,
     "admin_state_up": ADMIN_STATE,
     "external_gateway_info": Attr(to_dict_or_none),
-    "routes": Attr(to_empty_list),
+    "routes": Attr(to_raw),   # checked by router_routes.parse_routes
     "availability_zone_hints": Attr(to_str_list, put=False),
     "ha": Attr(to_false, admin=True),
     "distributed": Attr(to_false, admin=True),
     "flavor_id": Attr(lambda v, n: None if v is None else to_uuid()(v, n), put=False),
+    "tags": tags.TAGS,
 }
 
 INTERFACE = DeviceOwner.ROUTER_INTERFACE
@@ -83,13 +86,14 @@ def to_dict(router: Router, gw_port: Port | None) -> dict[str, Any]:
         "admin_state_up": router.admin_state_up,
         "status": router.status,
         "external_gateway_info": _gateway_info(gw_port, router.enable_snat),
-        "routes": [],
+        "routes": router_routes.route_list(router),
         "availability_zone_hints": list(router.availability_zone_hints or []),
         "availability_zones": [],
         "ha": False,
         "distributed": False,
         "flavor_id": None,
-        "tags": [],
+        "tags": tags.tag_list(router),
+        "revision_number": router.revision_number,
         **common.timestamps(router),
     }
 
@@ -164,12 +168,9 @@ def _clear_gateway(tx: Tx, router: Router) -> None:
 
 def _set_gateway(tx: Tx, context: Context, router: Router, info: dict[str, Any]) -> None:
     session = tx.session
-    network = session.scalar(select(Network).where(Network.id == info["network_id"]))
-    if network is None:
-        raise errors.NetworkNotFound(info["network_id"])
-    if not network.router_external:
-        raise errors.BadRequest(resource="router",
-                                msg=f"Network {network.id} is not an external network")
+    network = access.load_external(
+        session, context, info["network_id"], "router",
+        f"Network {info['network_id']} is not an external network")
     current = session.get(Port, router.gw_port_id) if router.gw_port_id else None
     if current is not None and current.network_id == network.id:
         changed = False
@@ -232,10 +233,13 @@ LIST = listing.ListSpec(
         "project_id": listing.Column(Router.project_id),
         "admin_state_up": listing.Column(Router.admin_state_up, listing.Kind.BOOL),
         "status": listing.Column(Router.status),
+        "revision_number": listing.Column(Router.revision_number, listing.Kind.INT),
         "created_at": listing.Column(Router.created_at, listing.Kind.TIME),
         "updated_at": listing.Column(Router.updated_at, listing.Kind.TIME),
     },
-    serialize=_serialize_batch)
+    sql_filters=tags.filters(Router),
+    serialize=tags.with_tags(_serialize_batch),
+    attributes=functools.cache(lambda: frozenset(to_dict(Router(), None))))
 
 
 def page_routers(services: Services, context: Context, query: listing.ListQuery,
@@ -252,17 +256,23 @@ def list_routers(services: Services, context: Context,
 def create_router(services: Services, context: Context,
                   attrs: Mapping[str, Any]) -> dict[str, Any]:
     values = check_body("router", SPEC, attrs, context, create=True)
+    routes = router_routes.parse_routes(values.get("routes"))
 
     def work(tx: Tx) -> dict[str, Any]:
+        quotas.enforce(services, tx.session, values["project_id"], "router")
         router = Router(project_id=values["project_id"], name=values.get("name", ""),
                         description=values.get("description", ""),
                         admin_state_up=values.get("admin_state_up", True),
                         availability_zone_hints=values.get("availability_zone_hints", []))
+        tags.set_tags(router, values.get("tags", []))
         tx.session.add(router)
         tx.session.flush()
         tx.emit(RouterChanged(Action.CREATE, router.id, router.project_id))
         if values.get("external_gateway_info"):
             _apply_gateway(tx, context, router, values["external_gateway_info"])
+        if routes:
+            router_routes.set_routes(tx.session, router, routes,
+                                     services.settings.max_routes)
         return serialize(tx.session, router)
 
     return common.run(services, work)
@@ -271,6 +281,7 @@ def create_router(services: Services, context: Context,
 def update_router(services: Services, context: Context, router_id: str,
                   attrs: Mapping[str, Any]) -> dict[str, Any]:
     values = check_body("router", SPEC, attrs, context, create=False)
+    routes = router_routes.parse_routes(values["routes"]) if "routes" in values else None
 
     def work(tx: Tx) -> dict[str, Any]:
         router = load(tx.session, context, router_id)
@@ -279,6 +290,9 @@ def update_router(services: Services, context: Context, router_id: str,
             if key in values and getattr(router, key) != values[key]:
                 setattr(router, key, values[key])
                 changed.append(key)
+        if routes is not None and router_routes.set_routes(
+                tx.session, router, routes, services.settings.max_routes):
+            changed.append("routes")
         tx.session.flush()
         if changed:
             tx.emit(RouterChanged(Action.UPDATE, router.id, router.project_id, tuple(changed)))
@@ -301,6 +315,35 @@ def delete_router(services: Services, context: Context, router_id: str) -> None:
         tx.emit(event)
 
     common.run(services, work)
+
+
+def _change_routes(services: Services, context: Context, router_id: str,
+                   body: Mapping[str, Any], add: bool) -> dict[str, Any]:
+    given = router_routes.routes_body(body)
+
+    def work(tx: Tx) -> dict[str, Any]:
+        router = load(tx.session, context, router_id)
+        current = router_routes.routes_of(router)
+        wanted = [*current, *given] if add else [r for r in current if r not in given]
+        if router_routes.set_routes(tx.session, router, wanted,
+                                    services.settings.max_routes):
+            tx.emit(RouterChanged(Action.UPDATE, router.id, router.project_id, ("routes",)))
+        return serialize(tx.session, router)
+
+    return common.run(services, work)
+
+
+def add_extraroutes(services: Services, context: Context, router_id: str,
+                    body: Mapping[str, Any]) -> dict[str, Any]:
+    """``PUT /routers/{id}/add_extraroutes``: add these routes (those already there stay)."""
+    return _change_routes(services, context, router_id, body, add=True)
+
+
+def remove_extraroutes(services: Services, context: Context, router_id: str,
+                       body: Mapping[str, Any]) -> dict[str, Any]:
+    """``PUT /routers/{id}/remove_extraroutes``: remove these routes (absent ones are
+    ignored)."""
+    return _change_routes(services, context, router_id, body, add=False)
 
 
 def _interface_info(router: Router, port: Port) -> dict[str, Any]:
@@ -422,6 +465,9 @@ def remove_router_interface(services: Services, context: Context, router_id: str
             if any(ipam.IPv4(ip) in cidr for ip in fips):
                 raise errors.RouterInterfaceInUseByFloatingIP(subnet_id=subnet.id,
                                                               router_id=router.id)
+            if router_routes.nexthops_in(router, [subnet.cidr]):
+                raise errors.RouterInterfaceInUseByRoute(subnet_id=subnet.id,
+                                                         router_id=router.id)
         info = _interface_info(router, port)
         delete_port_row(tx, port)
         tx.emit(RouterInterfaceChanged(router.id, False, port.id, info["network_id"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,9 +10,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ryu_sched import errors, ipam
+from ryu_sched.db import revisions
 from ryu_sched.db.models import IPAllocation, Network, Port, Subnet
 from ryu_sched.events import Action, SubnetChanged
-from ryu_sched.resources import common, listing
+from ryu_sched.resources import common, listing, quotas, tags
+from ryu_sched.resources import network_access as access
 from ryu_sched.resources import networks as networks_mod
 from ryu_sched.resources.common import Tx
 from ryu_sched.resources.context import Context
@@ -57,6 +60,7 @@ SPEC: dict[str, Attr] = {
     "ipv6_address_mode": Attr(_none_only, put=False),
     "use_default_subnetpool": Attr(to_raw, put=False),
     "dns_publish_fixed_ip": Attr(to_raw),
+    "tags": tags.TAGS,
 }
 
 
@@ -80,7 +84,8 @@ def to_dict(subnet: Subnet) -> dict[str, Any]:
         "subnetpool_id": None,
         "segment_id": None,
         "service_types": [],
-        "tags": [],
+        "tags": tags.tag_list(subnet),
+        "revision_number": subnet.revision_number,
         **common.timestamps(subnet),
     }
 
@@ -91,7 +96,9 @@ def subnet_event(subnet: Subnet, action: Action, changed: tuple[str, ...] = ()
 
 
 def _visible_clause(context: Context) -> Any:
-    visible_nets = select(Network.id).where(or_(Network.shared, Network.router_external))
+    """Its own subnets, and those of the networks it sees (own, or named by an RBAC
+    policy)."""
+    visible_nets = select(Network.id).where(access.visible_clause(context))
     return or_(Subnet.project_id == context.project_id, Subnet.network_id.in_(visible_nets))
 
 
@@ -105,10 +112,13 @@ def load(session: Session, context: Context, subnet_id: str) -> Subnet:
     return subnet
 
 
-def load_owned(session: Session, context: Context, subnet_id: str) -> Subnet:
+def load_owned(session: Session, context: Context, subnet_id: str,
+               action: str = "update_subnet") -> Subnet:
     subnet = load(session, context, subnet_id)
     if not context.can_see(subnet.project_id):
-        raise errors.SubnetNotFound(subnet_id)
+        # Visible (shared or external) but someone else's: Neutron's update and delete
+        # rules refuse what its show rule allows with 403.
+        raise errors.PolicyNotAuthorized(action=action)
     return subnet
 
 
@@ -171,10 +181,13 @@ LIST = listing.ListSpec(
         "cidr": listing.Column(Subnet.cidr),
         "gateway_ip": listing.Column(Subnet.gateway_ip),
         "enable_dhcp": listing.Column(Subnet.enable_dhcp, listing.Kind.BOOL),
+        "revision_number": listing.Column(Subnet.revision_number, listing.Kind.INT),
         "created_at": listing.Column(Subnet.created_at, listing.Kind.TIME),
         "updated_at": listing.Column(Subnet.updated_at, listing.Kind.TIME),
     },
-    serialize=lambda session, rows: [to_dict(s) for s in rows])
+    sql_filters=tags.filters(Subnet),
+    serialize=tags.with_tags(lambda session, rows: [to_dict(s) for s in rows]),
+    attributes=functools.cache(lambda: frozenset(to_dict(Subnet()))))
 
 
 def page_subnets(services: Services, context: Context, query: listing.ListQuery,
@@ -207,6 +220,7 @@ def create_subnet(services: Services, context: Context,
         session = tx.session
         network = networks_mod.load_for_use(session, context, values["network_id"],
                                             "create_subnet", allow_shared=False)
+        quotas.enforce(services, session, values["project_id"], "subnet")
         others = session.execute(select(Subnet.id, Subnet.cidr).where(
             Subnet.network_id == network.id)).all()
         if ipam.find_overlap(net, [(o.id, o.cidr) for o in others]):
@@ -220,7 +234,9 @@ def create_subnet(services: Services, context: Context,
             enable_dhcp=values.get("enable_dhcp", True),
             allocation_pools=[p.as_dict() for p in pools],
             dns_nameservers=nameservers, host_routes=routes)
+        tags.set_tags(subnet, values.get("tags", []))
         session.add(subnet)
+        revisions.touch(network)   # its "subnets" changed
         session.flush()
         tx.emit(subnet_event(subnet, Action.CREATE))
         return to_dict(subnet)
@@ -269,13 +285,16 @@ def update_subnet(services: Services, context: Context, subnet_id: str,
 def delete_subnet(services: Services, context: Context, subnet_id: str) -> None:
     def work(tx: Tx) -> None:
         session = tx.session
-        subnet = load_owned(session, context, subnet_id)
+        subnet = load_owned(session, context, subnet_id, "delete_subnet")
         users = session.execute(
             select(Port).join(IPAllocation, IPAllocation.port_id == Port.id)
             .where(IPAllocation.subnet_id == subnet.id)).scalars().unique().all()
         if any(p.device_owner != DeviceOwner.DHCP for p in users):
             raise errors.SubnetInUse(subnet_id=subnet.id)
         event = subnet_event(subnet, Action.DELETE)
+        network = session.scalar(select(Network).where(Network.id == subnet.network_id))
+        if network is not None:
+            revisions.touch(network)   # its "subnets" changed
         for port in users:
             port.fixed_ips = [a for a in port.fixed_ips if a.subnet_id != subnet.id]
             session.flush()

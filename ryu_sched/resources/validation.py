@@ -94,6 +94,19 @@ def to_uuid(nullable: bool = False) -> Converter:
     return convert
 
 
+def to_uuid_list(nullable: bool = False) -> Converter:
+    """A list of UUIDs (``security_groups``), duplicates dropped, order kept."""
+    one = to_uuid()
+
+    def convert(value: Any, name: str) -> list[str] | None:
+        if value is None and nullable:
+            return None
+        if not isinstance(value, list):
+            raise _bad(name, f"'{value}' is not a list")
+        return list(dict.fromkeys(one(item, name) for item in value))
+    return convert
+
+
 def to_str_list(value: Any, name: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _bad(name, f"'{value}' is not a list of strings")

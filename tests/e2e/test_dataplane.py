@@ -43,6 +43,11 @@ class DataplaneCloud:
         self.p2 = lab.create_port(self.net_a, "10.0.0.12", project_id="tenant-a")
         self.p4 = lab.create_port(self.net_c, "10.1.0.14", project_id="tenant-a")
         self.p3 = lab.create_port(self.net_b, "10.0.0.13", project_id="tenant-b")
+        # Tenant A's ports are in its default group (ingress only from its members); the
+        # internet pings vm4 through a floating IP below.
+        conn.network.create_security_group_rule(
+            security_group_id=self.p1.security_group_ids[0], direction="ingress",
+            protocol="icmp", remote_ip_prefix="0.0.0.0/0")
         self.vm1 = self._vm(self.h1, "vm1", self.p1, "10.0.0.1")
         self.vm2 = self._vm(self.h2, "vm2", self.p2, "10.0.0.1")
         self.vm4 = self._vm(self.h2, "vm4", self.p4, "10.1.0.1")

@@ -97,7 +97,7 @@ def test_subnet_defaults_and_validation(ctl, conn):
         ({"cidr": "10.3.0.1/24"}, 400, "InvalidInput"),                 # host bits set
         ({"cidr": "2001:db8::/64", "ip_version": 6}, 400, "InvalidInput"),
         ({"cidr": "10.1.0.128/25"}, 400, "InvalidInput"),               # overlaps sub
-        ({"cidr": "10.4.0.0/24", "gateway_ip": "10.5.0.1"}, 400, "InvalidInput"),
+        ({"cidr": "10.4.0.0/24", "gateway_ip": "224.0.0.1"}, 400, "InvalidInput"),
         ({"cidr": "10.4.0.0/24", "allocation_pools": [{"start": "10.4.0.2",
                                                        "end": "10.4.1.9"}]},
          400, "OutOfBoundsAllocationPool"),
@@ -122,7 +122,9 @@ def test_ports_mac_and_fixed_ip_allocation(ctl, conn):
     assert first.mac_address.startswith("fa:16:3e:")
     assert first.fixed_ips == [{"subnet_id": sub.id, "ip_address": "10.20.0.2"}]
     assert first.status == "DOWN" and first.is_port_security_enabled
-    assert first.binding_vif_type == "unbound" and first.security_group_ids == []
+    assert first.binding_vif_type == "unbound"
+    default = conn.network.find_security_group("default", project_id=first.project_id)
+    assert first.security_group_ids == [default.id]   # the project's default group
     wanted = conn.network.create_port(network_id=net.id, mac_address="fa:16:3e:00:00:42",
                                       fixed_ips=[{"ip_address": "10.20.0.5"}],
                                       device_owner="compute:nova", device_id="vm-1",
@@ -146,7 +148,8 @@ def test_ports_mac_and_fixed_ip_allocation(ctl, conn):
     conn.network.delete_port(more[0])
     moved = conn.network.update_port(first, fixed_ips=[{"ip_address": "10.20.0.3"}],
                                      name="moved", binding_host_id="host-b",
-                                     is_port_security_enabled=False, device_id="vm-2")
+                                     is_port_security_enabled=False, security_group_ids=[],
+                                     device_id="vm-2")
     assert moved.fixed_ips == [{"subnet_id": sub.id, "ip_address": "10.20.0.3"}]
     assert moved.binding_host_id == "host-b" and not moved.is_port_security_enabled
     for port in [first, wanted, *more[1:]]:

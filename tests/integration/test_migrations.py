@@ -4,6 +4,7 @@ made by newer code; and ``ryu-sched-db-manage`` and the controller do the same."
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 import threading
@@ -12,7 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, inspect, select, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    Table,
+    create_engine,
+    func,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ryu_sched.cluster.event_log import ClusterEvent
@@ -28,8 +43,17 @@ from tests.support.controller import ControllerProcess
 pytestmark = pytest.mark.integration
 
 FIRST = migrations.INITIAL_REVISION
-LATER_TABLES = (LeaderLease.__tablename__, ClusterEvent.__tablename__)   # revisions 0002, 0003
-TABLES_OF_FIRST = [t for t in metadata().sorted_tables if t.name not in LATER_TABLES]
+
+
+
+def make_database_from_before_migrations(engine: Engine, without: tuple[str, ...] = ()
+                                         ) -> None:
+    """The tables ``create_all`` made before migrations existed (exactly revision 0001's,
+    whatever the models have become since), minus ``without``, and no ``alembic_version``."""
+    migrations.upgrade(engine, FIRST)
+    with engine.begin() as connection:
+        for name in (migrations.VERSION_TABLE, *without):
+            connection.execute(text(f"DROP TABLE {name}"))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -85,27 +109,53 @@ def revision_of(engine: Engine) -> SchemaState:
         return migrations.status(connection).state
 
 
-def fill(session: Session) -> None:
-    """A little of everything the first revision holds."""
-    net = m.Network(id="net-1", name="tenant", physical_network="physnet1",
-                    segmentation_id=101, availability_zone_hints=["az1"])
-    session.add(net)
-    session.flush()
-    session.add(m.Subnet(id="sub-1", network_id="net-1", cidr="10.0.0.0/24",
-                         gateway_ip="10.0.0.1", allocation_pools=[{"start": "10.0.0.2",
-                                                                   "end": "10.0.0.9"}]))
-    session.add(m.Port(id="port-1", network_id="net-1", mac_address="fa:16:3e:00:00:01",
-                       bound_dpid=2**40))
-    session.flush()
-    session.add(m.IPAllocation(port_id="port-1", subnet_id="sub-1", network_id="net-1",
-                               ip_address="10.0.0.5"))
-    session.add(m.Agent(id="agent-1", agent_type="DHCP agent", host="h1",
-                        configurations={"networks": 1}))
-    session.flush()
-    session.add(m.NetworkDhcpAgentBinding(network_id="net-1", dhcp_agent_id="agent-1"))
-    session.add(BindingMove(resource="network", resource_id="net-1", from_agent_id="a0",
-                            to_agent_id="agent-1", reason="failover"))
-    session.add(LearnedNeighbor(ip_address="203.0.113.1", mac_address="00:00:5e:00:01:01"))
+def insert(connection: Connection, table_name: str, **values: Any) -> None:
+    """A row in the table as the database has it (columns of any older revision): columns
+    not given get a plain value of their type."""
+    table = Table(table_name, MetaData(), autoload_with=connection)
+    row = dict(values)
+    for column in table.columns:
+        if column.name in row or column.nullable or column.server_default is not None \
+                or column.autoincrement is True:
+            continue
+        if isinstance(column.type, JSON):
+            row[column.name] = {}
+        elif isinstance(column.type, Boolean):
+            row[column.name] = True
+        elif isinstance(column.type, DateTime):
+            row[column.name] = dt.datetime(2024, 1, 1)
+        elif isinstance(column.type, Integer):
+            row[column.name] = 1 if not column.primary_key else None
+        else:
+            row[column.name] = ""
+    connection.execute(table.insert().values(**{k: v for k, v in row.items()
+                                                 if v is not None}))
+
+
+def fill(engine: Engine) -> None:
+    """A little of everything the first revision holds, written with that revision's
+    columns (the models may have more)."""
+    with engine.begin() as connection:
+        insert(connection, "networks", id="net-1", name="tenant", network_type="vlan",
+               physical_network="physnet1", segmentation_id=101, mtu=1500,
+               status="ACTIVE", availability_zone_hints=["az1"], shared=False,
+               router_external=False)
+        insert(connection, "subnets", id="sub-1", network_id="net-1", cidr="10.0.0.0/24",
+               ip_version=4, gateway_ip="10.0.0.1",
+               allocation_pools=[{"start": "10.0.0.2", "end": "10.0.0.9"}],
+               dns_nameservers=[], host_routes=[])
+        insert(connection, "ports", id="port-1", network_id="net-1",
+               mac_address="fa:16:3e:00:00:01", bound_dpid=2**40, status="DOWN")
+        insert(connection, "ipallocations", port_id="port-1", subnet_id="sub-1",
+               network_id="net-1", ip_address="10.0.0.5")
+        insert(connection, "agents", id="agent-1", agent_type="DHCP agent", host="h1",
+               configurations={"networks": 1})
+        insert(connection, "networkdhcpagentbindings", network_id="net-1",
+               dhcp_agent_id="agent-1", binding_index=1)
+        insert(connection, "bindingmoves", resource="network", resource_id="net-1",
+               from_agent_id="a0", to_agent_id="agent-1", reason="failover")
+        insert(connection, "learned_neighbors", ip_address="203.0.113.1",
+               mac_address="00:00:5e:00:01:01")
 
 
 def assert_filled(db: Database) -> None:
@@ -142,25 +192,67 @@ def test_upgrade_builds_exactly_the_schema_of_the_models(url: str, second_url: s
 
 def test_upgrade_from_the_first_revision_keeps_the_data(url: str, engine: Engine) -> None:
     migrations.upgrade(engine, FIRST)
-    assert not any(inspect(engine).has_table(name) for name in LATER_TABLES)
-    with Session(engine) as session, session.begin():
-        fill(session)
+    assert not inspect(engine).has_table(LeaderLease.__tablename__)
+    fill(engine)
     db = Database(url)
     try:
         before = db.create_schema()
         assert (before.state, before.revision) == (SchemaState.BEHIND, FIRST)
         assert revision_of(db.engine) is SchemaState.CURRENT
-        assert all(inspect(db.engine).has_table(name) for name in LATER_TABLES)
+        assert inspect(db.engine).has_table(LeaderLease.__tablename__)
+        assert inspect(db.engine).has_table(ClusterEvent.__tablename__)
         assert_filled(db)
     finally:
         db.dispose()
 
 
+def test_ports_from_before_security_groups_stay_open_after_the_upgrade(url: str,
+                                                                      engine: Engine) -> None:
+    migrations.upgrade(engine, "0002")
+    fill(engine)
+    with engine.begin() as connection:
+        insert(connection, "ports", id="dhcp-1", network_id="net-1",
+               mac_address="fa:16:3e:00:00:02", device_owner="network:dhcp")
+        insert(connection, "ports", id="open-1", network_id="net-1",
+               mac_address="fa:16:3e:00:00:03", port_security_enabled=False)
+    migrations.upgrade(engine)
+    with Session(engine) as session:
+        assert session.get(m.Port, "port-1").security_group_ids == [
+            session.scalars(select(m.SecurityGroup.id)).one()]
+        group = session.scalars(select(m.SecurityGroup)).one()
+        assert group.name == "legacy-allow-all"
+        assert sorted((r.direction, r.ethertype, r.protocol, r.remote_ip_prefix,
+                       r.remote_group_id) for r in group.rules) == [
+            ("egress", "IPv4", None, None, None), ("egress", "IPv6", None, None, None),
+            ("ingress", "IPv4", None, None, None), ("ingress", "IPv6", None, None, None)]
+        assert session.get(m.Port, "dhcp-1").security_group_ids == []
+        assert session.get(m.Port, "open-1").security_group_ids == []
+
+
+def test_shared_and_external_networks_become_their_wildcard_policies(url: str,
+                                                                    engine: Engine) -> None:
+    migrations.upgrade(engine, "0006")
+    with engine.begin() as connection:
+        for net_id, shared, external in (("shared-1", True, False), ("ext-1", False, True),
+                                         ("both-1", True, True), ("plain-1", False, False)):
+            insert(connection, "networks", id=net_id, project_id=f"p-{net_id}",
+                   network_type="flat", physical_network=net_id, mtu=1500, status="ACTIVE",
+                   availability_zone_hints=[], shared=shared, router_external=external)
+    migrations.upgrade(engine)
+    with Session(engine) as session:
+        policies = sorted((p.object_id, p.action, p.target_project, p.project_id)
+                          for p in session.scalars(select(m.NetworkRBAC)))
+    assert policies == [
+        ("both-1", "access_as_external", "*", "p-both-1"),
+        ("both-1", "access_as_shared", "*", "p-both-1"),
+        ("ext-1", "access_as_external", "*", "p-ext-1"),
+        ("shared-1", "access_as_shared", "*", "p-shared-1")]
+
+
 def test_a_database_from_before_migrations_is_adopted_with_its_rows(url: str,
                                                                    engine: Engine) -> None:
-    metadata().create_all(engine, tables=TABLES_OF_FIRST)
-    with Session(engine) as session, session.begin():
-        fill(session)
+    make_database_from_before_migrations(engine)
+    fill(engine)
     db = Database(url)
     try:
         assert db.create_schema().state is SchemaState.UNVERSIONED
@@ -173,8 +265,7 @@ def test_a_database_from_before_migrations_is_adopted_with_its_rows(url: str,
 
 
 def test_adopting_creates_the_tables_an_old_database_lacks(url: str, engine: Engine) -> None:
-    metadata().create_all(engine, tables=[t for t in TABLES_OF_FIRST
-                                          if t.name != LearnedNeighbor.__tablename__])
+    make_database_from_before_migrations(engine, without=(LearnedNeighbor.__tablename__,))
     db = Database(url)
     try:
         assert db.create_schema().state is SchemaState.UNVERSIONED
@@ -291,10 +382,12 @@ def test_db_manage_will_not_migrate_a_sqlite_file_a_controller_uses(tmp_path: Pa
 def test_controller_adopts_a_database_from_before_migrations(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/old.sqlite"
     engine = create_engine(url)
-    metadata().create_all(engine, tables=TABLES_OF_FIRST)
-    with Session(engine) as session, session.begin():
-        session.add(m.Network(id="6f1c1f2e-0000-4000-8000-000000000001", name="kept",
-                              physical_network="physnet1", segmentation_id=100))
+    make_database_from_before_migrations(engine)
+    with engine.begin() as connection:
+        insert(connection, "networks", id="6f1c1f2e-0000-4000-8000-000000000001",
+               name="kept", network_type="vlan", physical_network="physnet1",
+               segmentation_id=100, mtu=1500, status="ACTIVE", availability_zone_hints=[],
+               shared=False, router_external=False)
     engine.dispose()
     with ControllerProcess(tmp_path / "controller", {"connection": url}) as controller:
         status, body = controller.request("GET", "/v2.0/networks")

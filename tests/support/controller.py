@@ -44,19 +44,23 @@ class ControllerProcess:
     def __init__(self, workdir: Path, options: dict[str, Any] | None = None,
                  host: str = "127.0.0.1", of_host: str = "127.0.0.1",
                  tokens: dict[str, dict[str, str]] | None = None,
-                 nofile: int | None = None) -> None:
+                 nofile: int | None = None,
+                 sections: dict[str, dict[str, Any]] | None = None) -> None:
         """``nofile``: the process's file descriptor limit (RLIMIT_NOFILE), as a small
-        machine or a careless unit file would set it."""
+        machine or a careless unit file would set it. ``sections``: other configuration
+        groups than [ryu_sched], e.g. ``{"quotas": {"quota_network": 2}}``."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.host = host
         self.of_host = of_host
         self.api_port = free_port(host)
         self.rpc_port = free_port(host)
+        self.metrics_port = free_port(host)
         self.of_port = free_port(of_host)
         self.options = dict(options or {})
         self.tokens = tokens
         self.nofile = nofile
+        self.sections = dict(sections or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.workdir / "controller.log"
         self.config_path = self.workdir / "ryu_sched.conf"
@@ -65,11 +69,16 @@ class ControllerProcess:
     def url(self) -> str:
         return f"http://{self.host}:{self.api_port}"
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.host}:{self.metrics_port}/metrics"
+
     def write_config(self) -> None:
         group: dict[str, Any] = {
             "state_path": str(self.workdir / "state"),
             "api_host": self.host, "api_port": self.api_port,
             "rpc_host": self.host, "rpc_port": self.rpc_port,
+            "metrics_host": self.host, "metrics_port": self.metrics_port,
         }
         if self.tokens is not None:
             token_file = self.workdir / "tokens.json"
@@ -78,13 +87,15 @@ class ControllerProcess:
             group["token_file"] = str(token_file)
         group.update(self.options)
         lines = ["[DEFAULT]", f"ofp_listen_host = {self.of_host}",
-                 f"ofp_tcp_listen_port = {self.of_port}", "", "[ryu_sched]"]
-        for key, value in group.items():
-            if isinstance(value, bool):
-                value = "true" if value else "false"
-            elif isinstance(value, list | tuple):
-                value = ",".join(str(v) for v in value)
-            lines.append(f"{key} = {value}")
+                 f"ofp_tcp_listen_port = {self.of_port}"]
+        for name, options in {"ryu_sched": group, **self.sections}.items():
+            lines += ["", f"[{name}]"]
+            for key, value in options.items():
+                if isinstance(value, bool):
+                    value = "true" if value else "false"
+                elif isinstance(value, list | tuple):
+                    value = ",".join(str(v) for v in value)
+                lines.append(f"{key} = {value}")
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def start(self, timeout: float = 30.0) -> None:
@@ -140,11 +151,13 @@ class ControllerProcess:
             return ""
 
     def request(self, method: str, path: str, body: Any = None, token: str | None = None,
-                raw: bytes | None = None, timeout: float = 10.0) -> tuple[int, Any]:
+                raw: bytes | None = None, headers: dict[str, str] | None = None,
+                timeout: float = 10.0) -> tuple[int, Any]:
         """Raw HTTP (for what openstacksdk would not send): ``(status, parsed JSON or None)``."""
         data = raw if raw is not None else (
             json.dumps(body).encode() if body is not None else None)
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": "application/json",
+                   **(headers or {})}
         if token is not None:
             headers["X-Auth-Token"] = token
         req = urllib.request.Request(self.url + path, data=data, method=method,

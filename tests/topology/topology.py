@@ -104,6 +104,7 @@ class Topology(AbstractContextManager["Topology"]):
         self.env: dict[str, str] = child_env(prefix)
         self.hosts: dict[str, Host] = {}
         self.vms: dict[str, VM] = {}
+        self.bare_namespaces: set[str] = set()   # bare namespaces (add_namespace), by name
         self.internet = Internet(self)
         self._popens: list[subprocess.Popen[str]] = []
         self._pingers: list[ContinuousPing] = []
@@ -208,7 +209,7 @@ class Topology(AbstractContextManager["Topology"]):
         if not _NAME_RE.match(name) or name in _RESERVED:
             raise ValueError(f"name {name!r} must match {_NAME_RE.pattern} and not be "
                              f"one of {_RESERVED}")
-        if name in self.hosts or name in self.vms:
+        if name in self.hosts or name in self.vms or name in self.bare_namespaces:
             raise ValueError(f"name {name!r} is taken")
 
     def add_host(self, name: str, gateway: bool = False, of_port: int | Sequence[int] = 6653,
@@ -247,6 +248,15 @@ class Topology(AbstractContextManager["Topology"]):
         if ip_cidr:
             vm.set_ip(ip_cidr, gateway)
         return vm
+
+    def add_namespace(self, name: str) -> str:
+        """A bare namespace ``<prefix><name>`` (no switch port: e.g. a network behind a VM
+        that routes, linked to it with :meth:`veth`); deleted with the topology."""
+        self._check_name(name)
+        ns = self.prefix + name
+        self.bare_namespaces.add(name)
+        add_netns(ns)
+        return ns
 
     # --- running things ----------------------------------------------------------------
 

@@ -48,10 +48,20 @@ def test_no_gateway_gives_the_whole_usable_range():
     assert [str(p) for p in ipam.default_pools(net, None)] == ["10.0.0.1-10.0.0.2"]
 
 
-@pytest.mark.parametrize("gateway", ["10.0.0.0", "10.0.0.255", "10.0.1.1"])
-def test_gateway_must_be_a_usable_address_of_the_subnet(gateway):
+@pytest.mark.parametrize("gateway", ["10.0.0.0", "10.0.0.255", "0.0.0.1", "127.0.0.1",
+                                     "224.0.0.1", "255.255.255.255"])
+def test_gateway_must_be_a_usable_address_of_the_subnet_or_unicast_outside(gateway):
     with pytest.raises(errors.InvalidInput):
         ipam.validate_gateway(ipam.parse_cidr("10.0.0.0/24"), IP(gateway))
+
+
+@pytest.mark.parametrize("gateway", ["10.0.1.1", "192.0.2.1", "10.0.0.1"])
+def test_a_gateway_outside_the_subnet_is_accepted_as_neutron_does(gateway):
+    net = ipam.parse_cidr("10.0.0.0/24")
+    ipam.validate_gateway(net, IP(gateway))
+    pools = ipam.default_pools(net, IP(gateway))
+    ipam.validate_pools(net, pools, IP(gateway))
+    assert sum(p.size for p in pools) == 254 - (IP(gateway) in net)
 
 
 def test_pool_outside_cidr_is_400():

@@ -82,7 +82,7 @@ FILTERS = [{"name": ["a", ""]}, {"shared": ["True"]}, {"shared": ["0"]}, {"share
            {"mtu": ["1500", "9000"]}, {"mtu": ["01500"]}, {"provider:segmentation_id": ["None"]},
            {"provider:physical_network": ["", "physnet1"]}, {"tenant_id": ["p2"]},
            {"project_id": ["p1"], "name": ["b"], "router:external": ["false"]},
-           {"availability_zones": [""]}, {"is_default": ["False"], "limit_me": ["x"]}]
+           {"availability_zones": [""]}, {"is_default": ["False"], "ipv4_address_scope": [""]}]
 
 
 @pytest.mark.parametrize("filters", FILTERS)
@@ -105,6 +105,11 @@ def test_visibility_applies_to_lists_and_markers(services):
     with pytest.raises(errors.HTTPBadRequest, match="marker"):
         networks.page_networks(services, member, listing.ListQuery(limit=2,
                                                                    marker=hidden["id"]))
+
+
+def test_filters_on_what_the_resource_does_not_have_are_refused(services):
+    with pytest.raises(errors.HTTPBadRequest, match=r"\[limit_me\] is invalid attribute"):
+        networks.list_networks(services, admin_context(), {"name": ["a"], "limit_me": ["x"]})
 
 
 @pytest.mark.parametrize("key", ["subnets", "tags", "nope"])

@@ -151,6 +151,8 @@
     }
   }
 
+  // Timeline entries: moves ("network" | "router": an object from one host to another),
+  // "agent" (judged dead, or back) and "failover" (all of a dead agent's objects placed).
   function drawTimeline(state) {
     const body = $("#timeline tbody");
     body.replaceChildren();
@@ -158,12 +160,15 @@
       const row = document.createElement("tr");
       row.dataset.moveKind = m.kind;
       row.dataset.reason = m.reason;
+      row.dataset.objectId = m.object_id;
+      row.dataset.fromHost = m.from_host;
+      const isMove = m.kind === "network" || m.kind === "router";
       cell(row, m.time);
       cell(row, m.kind);
-      cell(row, m.object_id);
+      cell(row, isMove ? m.object_id : `agent ${m.object_id}`);
       cell(row, m.from_host);
       cell(row, m.to_host);
-      cell(row, m.reason);
+      cell(row, m.kind === "failover" ? `failover: ${m.moved} moved` : m.reason);
       cell(row, m.duration === null ? "" : `${m.duration.toFixed(2)} s`);
       body.appendChild(row);
     }
@@ -172,7 +177,8 @@
   async function refresh() {
     const state = await call("GET", "/dashboard/state");
     drawAgents(state);
-    drawPlacements(state);
+    // a Move target being chosen is not rebuilt under the operator's hands
+    if (!$("#placements").contains(document.activeElement)) drawPlacements(state);
     drawSwitches(state);
     drawTimeline(state);
     const alive = state.agents.filter((a) => a.alive).length;

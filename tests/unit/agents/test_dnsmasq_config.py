@@ -43,6 +43,17 @@ def test_options_carry_gateway_dns_routes_and_mtu_per_subnet() -> None:
     assert not any("10.9.0" in line for line in lines)
 
 
+def test_a_gateway_outside_the_subnet_is_reached_on_link() -> None:
+    info = {"subnets": [{"id": "s", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.9.1",
+                         "host_routes": [{"destination": "192.0.2.0/24",
+                                          "nexthop": "10.0.0.254"}]}], "ports": []}
+    assert ("tag:subnet0,option:classless-static-route,10.0.9.1/32,0.0.0.0,"
+            "192.0.2.0/24,10.0.0.254,0.0.0.0/0,10.0.9.1") in render_opts(info).splitlines()
+    info["subnets"][0]["host_routes"] = []
+    assert ("tag:subnet0,option:classless-static-route,10.0.9.1/32,0.0.0.0,"
+            "0.0.0.0/0,10.0.9.1") in render_opts(info).splitlines()
+
+
 def test_subnet_without_gateway_sends_no_router() -> None:
     info = {"subnets": [{"id": "s", "cidr": "10.0.0.0/24", "gateway_ip": None}], "ports": []}
     assert render_opts(info).splitlines() == ["tag:subnet0,option:router"]

@@ -194,3 +194,11 @@ def connect(programmer: Programmer, datapath: FakeDatapath, ports: dict[str, int
     programmer.flow_stats_reply(datapath, installed[:half], more=True)  # two multiparts
     programmer.flow_stats_reply(datapath, installed[half:], more=False)
     programmer.sync_dirty()
+
+
+def acknowledge(programmer: Programmer, datapath: FakeDatapath) -> None:
+    """The switch answers every barrier sent so far (it has applied everything before it);
+    the programmer then records the port statuses that waited for that."""
+    for barrier in datapath.barriers():
+        programmer.barrier_reply(datapath, barrier.xid)
+    programmer.record_acknowledged()

@@ -13,11 +13,14 @@ from flows.pipeline import desired_flows
 from flows.spec import Ct, FlowSpec, Match, Nat, Output
 from ryu_sched.programmer import canonical, messages
 from tests.unit.flows.flows_testbed import make_snapshot, make_two_router_snapshot
+from tests.unit.flows.sg_testbed import make_local_fip_snapshot, make_secured_snapshot
 from tests.unit.programmer.programmer_testbed import FakeDatapath, flow_stats
 
 
-@pytest.mark.parametrize("snapshot", [make_snapshot(), make_two_router_snapshot()],
-                         ids=["one router", "two routers"])
+@pytest.mark.parametrize("snapshot", [make_snapshot(), make_two_router_snapshot(),
+                                      make_secured_snapshot(), make_local_fip_snapshot()],
+                         ids=["one router", "two routers", "security groups",
+                              "firewall and floating IP on one switch"])
 def test_spec_and_parsed_stats_of_its_flow_mod_have_one_form(snapshot: object) -> None:
     for dpid in (1, 2, 3):
         for spec in desired_flows(snapshot, dpid):  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ import pytest
 from flows.pipeline import desired_flows
 from flows.spec import (
     MULTICAST_BIT,
+    Conjunction,
     Ct,
     DecNwTtl,
     FlowSpec,
@@ -22,6 +23,7 @@ from flows.spec import (
 )
 from ryu_sched.programmer import messages, wire
 from tests.unit.flows.flows_testbed import make_snapshot, make_two_router_snapshot
+from tests.unit.flows.sg_testbed import make_local_fip_snapshot, make_secured_snapshot
 from tests.unit.programmer.programmer_testbed import FakeDatapath
 
 XID = 0x1234
@@ -54,6 +56,14 @@ EVERY_KIND = [
     FlowSpec(50, 100, Match(eth_type=0x800, ip_proto=1, icmpv4_type=8, icmpv4_code=0),
              (SetField("icmpv4_type", 0), SetField("ipv4_src", "1.2.3.4"),
               SetField("eth_src", "fa:16:3e:00:00:09"), DecNwTtl()), cookie=7),
+    FlowSpec(72, 100, Match(eth_type=0x800, ip_proto=6, tcp_dst=(0x1388, 0xFFFC)),
+             (Conjunction(7, 2, 3), Conjunction(0xFFFFFFFF, 1, 64)), cookie=8),
+    FlowSpec(72, 100, Match(eth_type=0x800, ip_proto=17, udp_dst=(1024, 0xFC00),
+                            ct_zone=32777, ct_mark=(1, 1), conj_id=99),
+             (GotoTable(74),), cookie=9),
+    FlowSpec(72, 10, Match(eth_type=0x800, ct_state=(0x22, 0x22), ct_zone=32777),
+             (Ct(commit=True, zone=32777, mark=1), Ct(commit=True, zone=5, mark=0),
+              Output(3)), cookie=10),
 ]
 
 
@@ -62,8 +72,10 @@ def test_every_kind_of_field_and_action(spec: FlowSpec) -> None:
     assert wire.flow_add(XID, spec) == framework_bytes(spec)
 
 
-@pytest.mark.parametrize("snapshot", [make_snapshot(), make_two_router_snapshot()],
-                         ids=["one router", "two routers"])
+@pytest.mark.parametrize("snapshot", [make_snapshot(), make_two_router_snapshot(),
+                                      make_secured_snapshot(), make_local_fip_snapshot()],
+                         ids=["one router", "two routers", "security groups",
+                              "firewall and floating IP on one switch"])
 def test_every_flow_of_the_pipeline(snapshot: object) -> None:
     for dpid in (1, 2, 3):
         for spec in desired_flows(snapshot, dpid):  # type: ignore[arg-type]

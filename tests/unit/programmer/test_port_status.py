@@ -3,6 +3,8 @@ the programmer does not react to its own events."""
 
 from __future__ import annotations
 
+from sqlalchemy import delete, select
+
 from flows.model import tap_name
 from ryu_sched.db import models as db
 from ryu_sched.events import Event, PortLocated
@@ -12,6 +14,7 @@ from tests.unit.programmer.programmer_testbed import (
     SWITCH1,
     SWITCH2,
     FakeDatapath,
+    acknowledge,
     connect,
     make_services,
     ofp,
@@ -56,6 +59,18 @@ def test_status_follows_location_and_admin_state() -> None:
     assert PortStatus.of(None, True) is PortStatus.DOWN
 
 
+def _statuses(services, *port_ids: str) -> dict[str, tuple[int | None, str]]:
+    with services.db.session() as session:
+        return {p: (row.bound_dpid, row.status) for p in port_ids
+                if (row := session.get(db.Port, p)) is not None}
+
+
+def _router_ports(services, router_id: str) -> list[str]:
+    with services.db.session() as session:
+        return sorted(p.id for p in session.scalars(
+            select(db.Port).where(db.Port.device_id == router_id)))
+
+
 def test_the_programmer_records_through_the_service_and_ignores_its_own_events() -> None:
     services = make_services()
     cloud = seed(services.db)
@@ -67,10 +82,16 @@ def test_the_programmer_records_through_the_service_and_ignores_its_own_events()
     services.bus.subscribe(lambda e: located.append(e) if isinstance(e, PortLocated) else None)
     datapath = FakeDatapath(SWITCH1)
     connect(programmer, datapath, cloud.ports_of[SWITCH1], installed=[])
-    # the local port's tap is on switch 1; the remote one stays where it was recorded
+    # The remote port stays where it was recorded (switch 2 is not connected): at once. The
+    # local port and the router's ports wait until switch 1 has acknowledged its flows.
     assert {(e.port_id, e.dpid, e.status) for e in located} == {
-        (cloud.local_port.id, SWITCH1, "ACTIVE"), (cloud.remote_port.id, SWITCH2, "ACTIVE")}
-    assert len(located) == 2
+        (cloud.remote_port.id, SWITCH2, "ACTIVE")}
+    located.clear()
+    acknowledge(programmer, datapath)
+    router_ports = _router_ports(services, cloud.router.id)
+    assert {(e.port_id, e.dpid, e.status) for e in located} == {
+        (cloud.local_port.id, SWITCH1, "ACTIVE"),
+        *((port_id, None, "ACTIVE") for port_id in router_ports)}
     assert programmer._dirty == {}  # its own events made no work
     reads = programmer.stats.model_reads
     located.clear()
@@ -82,3 +103,65 @@ def test_the_programmer_records_through_the_service_and_ignores_its_own_events()
         (cloud.local_port.id, None, "DOWN")]
     assert programmer.stats.model_reads == reads  # a tap going away is no model change
     assert programmer._dirty == {}
+
+
+def test_a_status_waits_for_the_barrier_after_the_flows_it_needs() -> None:
+    services = make_services()
+    cloud = seed(services.db)
+    programmer = Programmer(services)
+    programmer.neighbors.load()
+    programmer.pause = lambda: None
+    datapath = FakeDatapath(SWITCH1)
+    connect(programmer, datapath, cloud.ports_of[SWITCH1], installed=[])
+    programmer.record_acknowledged()
+    assert _statuses(services, cloud.local_port.id)[cloud.local_port.id] == (None, "DOWN")
+    # a barrier answered before the last one settles only what was sent before it
+    *earlier, last = datapath.barriers()
+    for barrier in earlier:
+        programmer.barrier_reply(datapath, barrier.xid)
+    programmer.record_acknowledged()
+    assert _statuses(services, cloud.local_port.id)[cloud.local_port.id] == (None, "DOWN")
+    programmer.barrier_reply(datapath, last.xid)
+    programmer.record_acknowledged()
+    assert _statuses(services, cloud.local_port.id)[cloud.local_port.id] == \
+        (SWITCH1, "ACTIVE")
+
+
+def test_router_ports_follow_the_routers_switch() -> None:
+    services = make_services()
+    cloud = seed(services.db)
+    programmer = Programmer(services)
+    programmer.neighbors.load()
+    programmer.pause = lambda: None
+    router_ports = _router_ports(services, cloud.router.id)
+    # Not connected yet: nothing is decided for them.
+    assert {s for _d, s in _statuses(services, *router_ports).values()} == {"DOWN"}
+    datapath = FakeDatapath(SWITCH1)
+    connect(programmer, datapath, cloud.ports_of[SWITCH1], installed=[])
+    acknowledge(programmer, datapath)
+    assert {s for _d, s in _statuses(services, *router_ports).values()} == {"ACTIVE"}
+    # The router loses its agent: hosted nowhere, its ports are DOWN.
+    with services.db.session() as session:
+        session.execute(delete(db.RouterL3AgentBinding))
+    programmer.model_changed()
+    programmer.sync_dirty()
+    acknowledge(programmer, datapath)
+    assert {s for _d, s in _statuses(services, *router_ports).values()} == {"DOWN"}
+
+
+def test_a_dhcp_port_never_seen_on_a_switch_keeps_what_its_agent_reported() -> None:
+    services = make_services()
+    cloud = seed(services.db)
+    with services.db.session() as session:
+        dhcp = db.Port(network_id=cloud.net.id, mac_address="fa:16:3e:00:00:d1",
+                       device_owner="network:dhcp", status="ACTIVE")
+        session.add(dhcp)
+        session.flush()
+        dhcp_id = dhcp.id
+    programmer = Programmer(services)
+    programmer.neighbors.load()
+    programmer.pause = lambda: None
+    datapath = FakeDatapath(SWITCH1)
+    connect(programmer, datapath, cloud.ports_of[SWITCH1], installed=[])
+    acknowledge(programmer, datapath)
+    assert _statuses(services, dhcp_id)[dhcp_id] == (None, "ACTIVE")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from flows.model import Snapshot
 from flows.pipeline import desired_flows
@@ -30,11 +31,14 @@ from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.programmer.send import send_changes
 from tests.support import ovs_sandbox
 from tests.unit.flows.flows_testbed import make_snapshot, make_two_router_snapshot
+from tests.unit.flows.sg_testbed import make_local_fip_snapshot, make_secured_snapshot
 from tests.unit.programmer.ofchannel import BundleAdd, OpenFlowChannel, ofp, parser
 from tests.unit.programmer.programmer_testbed import SWITCH1, flow_stats, make_services, seed
 
 TOOLS = ("ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl")
-SNAPSHOTS = {"one router": make_snapshot(), "two routers": make_two_router_snapshot()}
+SNAPSHOTS = {"one router": make_snapshot(), "two routers": make_two_router_snapshot(),
+             "security groups": make_secured_snapshot(),
+             "firewall and floating IP on one switch": make_local_fip_snapshot()}
 CASES = [(name, dpid) for name, snap in SNAPSHOTS.items() for dpid in (1, 2, 3)
          if snap.switch(dpid) is not None]
 
@@ -244,3 +248,48 @@ def test_a_flow_the_switch_rejects_is_reported_and_the_others_are_installed(
         assert [canonical.stats_key(flow_stats(m)) for m in retried] == [
             canonical.spec_key(bad)]
         assert channel.barrier() != []
+
+
+def test_security_groups_from_the_database_on_a_real_switch_and_a_reconnect_sends_nothing(
+        sandbox: Sandbox, programmer: tuple[Programmer, dict[str, int]]) -> None:
+    """Groups made through the service layer (every kind of rule: remote group, prefix, tcp
+    range as masked blocks, icmp type and code, udp, any protocol), ports joined to them and
+    an address pair: the switch reports exactly the desired forms, conjunctions and ct marks
+    included, and a reconnect sends nothing."""
+    from ryu_sched.db import models as db
+    from ryu_sched.resources import admin_context, ports
+    from ryu_sched.resources import security_group_rules as rules
+    from ryu_sched.resources import security_groups as groups
+
+    prog, switch_ports = programmer
+    services, ctx = prog.services, admin_context("tenant-a")
+    web = groups.create_security_group(services, ctx, {"name": "web"})
+    for attrs in ({"protocol": "tcp", "port_range_min": 1000, "port_range_max": 1999},
+                  {"protocol": "udp", "port_range_min": 53, "port_range_max": 53,
+                   "remote_ip_prefix": "198.51.100.0/24"},
+                  {"protocol": "icmp", "port_range_min": 8, "port_range_max": 0},
+                  {"protocol": "112", "remote_group_id": web["id"]},
+                  {"direction": "egress", "protocol": "tcp", "port_range_min": 443,
+                   "port_range_max": 443, "remote_group_id": web["id"]}):
+        rules.create_security_group_rule(services, ctx, {
+            "security_group_id": web["id"], "direction": "ingress", **attrs})
+    with services.db.session() as session:
+        local, remote = (session.scalars(select(db.Port).where(
+            db.Port.mac_address == mac)).one().id
+            for mac in ("fa:16:3e:00:00:11", "fa:16:3e:00:00:12"))
+    for port_id in (local, remote):
+        ports.update_port(services, ctx, port_id, {
+            "security_groups": [web["id"]],
+            "allowed_address_pairs": [{"ip_address": "10.0.0.128/25"}]})
+    with sandbox.bridge(SWITCH1, switch_ports) as mgmt:
+        with channel_to(mgmt, SWITCH1) as first:
+            connect(prog, first)
+            assert first.errors == []
+            desired = list(prog.desired_table(SWITCH1, prog.snapshot()).specs)
+            assert any(f.conjunctions for f in desired)
+            assert any("conj_id" in f.match for f in desired)
+            assert installed_forms(first.flow_stats()) == forms(desired)
+        prog.switch_disconnected(first)
+        with channel_to(mgmt, SWITCH1) as second:
+            connect(prog, second)
+            assert flow_messages(second) == []

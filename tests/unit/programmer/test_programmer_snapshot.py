@@ -16,6 +16,7 @@ from tests.unit.programmer.programmer_testbed import (
     UPSTREAM_MAC,
     Cloud,
     FakeDatapath,
+    acknowledge,
     connect,
     make_services,
     seed,
@@ -112,10 +113,60 @@ def test_the_programmer_records_where_it_saw_each_port() -> None:
     cloud = seed(services.db)
     programmer = Programmer(services)
     programmer.neighbors.load()
-    connect(programmer, FakeDatapath(SWITCH1), cloud.ports_of[SWITCH1], installed=[])
+    datapath = FakeDatapath(SWITCH1)
+    connect(programmer, datapath, cloud.ports_of[SWITCH1], installed=[])
+    acknowledge(programmer, datapath)
     with services.db.session() as session:
         local = session.get(db.Port, cloud.local_port.id)
         remote = session.get(db.Port, cloud.remote_port.id)
         assert local is not None and remote is not None
         assert (local.bound_dpid, local.status) == (SWITCH1, "ACTIVE")
         assert (remote.bound_dpid, remote.status) == (SWITCH2, "ACTIVE")
+
+
+def test_groups_rules_and_address_pairs_reach_the_snapshot() -> None:
+    from ryu_sched.resources import admin_context, networks, ports, subnets
+    from ryu_sched.resources import security_group_rules as rules
+    from ryu_sched.resources import security_groups as groups
+
+    services = make_services()
+    ctx = admin_context("tenant-a")
+    net = networks.create_network(services, ctx, {"name": "n"})
+    subnets.create_subnet(services, ctx, {"network_id": net["id"], "cidr": "10.0.0.0/24",
+                                          "ip_version": 4})
+    web = groups.create_security_group(services, ctx, {"name": "web"})
+    rule = rules.create_security_group_rule(services, ctx, {
+        "security_group_id": web["id"], "direction": "ingress", "protocol": "tcp",
+        "port_range_min": 8080, "port_range_max": 8080, "remote_ip_prefix": "0.0.0.0/0"})
+    member = ports.create_port(services, ctx, {
+        "network_id": net["id"], "allowed_address_pairs": [
+            {"ip_address": "10.9.0.0/24", "mac_address": "fa:16:3e:00:99:99"},
+            {"ip_address": "10.0.0.100"}]})
+    both = ports.create_port(services, ctx, {"network_id": net["id"],
+                                             "security_groups": [web["id"], member[
+                                                 "security_groups"][0]]})
+    unfiltered = ports.create_port(services, ctx, {"network_id": net["id"],
+                                                   "port_security_enabled": False})
+    closed = ports.create_port(services, ctx, {"network_id": net["id"],
+                                               "security_groups": []})
+    snap = snapshot(services.db, {})
+    by_id = {p.id: p for p in snap.ports}
+    default_id = member["security_groups"][0]
+    assert by_id[member["id"]].security_group_ids == (default_id,)
+    assert by_id[member["id"]].allowed_address_pairs == (
+        ("10.9.0.0/24", "fa:16:3e:00:99:99"), ("10.0.0.100", member["mac_address"]))
+    assert by_id[both["id"]].security_group_ids == tuple(sorted([web["id"], default_id]))
+    assert by_id[unfiltered["id"]].security_group_ids is None
+    assert by_id[unfiltered["id"]].firewalled is False
+    assert by_id[closed["id"]].security_group_ids == ()
+    assert by_id[closed["id"]].firewalled is True
+    groups_by_id = {g.id: g for g in snap.security_groups}
+    assert set(groups_by_id) == {web["id"], default_id}
+    # IPv4 rules only, in the flow compiler's terms
+    assert sorted((r.direction, r.protocol, r.port_range_min, r.remote_ip_prefix,
+                   r.remote_group_id) for r in groups_by_id[default_id].rules) == [
+        (fm.Direction.EGRESS, None, None, None, None),
+        (fm.Direction.INGRESS, None, None, None, default_id)]
+    web_rule = next(r for r in groups_by_id[web["id"]].rules if r.id == rule["id"])
+    assert (web_rule.protocol, web_rule.port_range_min, web_rule.port_range_max,
+            web_rule.remote_ip_prefix) == (6, 8080, 8080, None)

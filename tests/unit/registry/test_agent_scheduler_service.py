@@ -54,8 +54,18 @@ def test_agents_are_listed_sorted_and_filtered_like_other_collections():
 
 def test_agents_are_admin_only_and_unavailable_without_a_registry():
     w, _ = world()
+    (a0,) = w.agents(1)
+    member = Context("p1", is_admin=False)
+    # As Neutron: the list is filtered by the admin-only show rule (empty, not 403) and a
+    # refused show, update or delete is 404; the scheduler extension's calls are 403.
+    assert service.list_agents(w.services, member) == []
+    for call in (lambda: service.get_agent(w.services, member, a0),
+                 lambda: service.update_agent(w.services, member, a0, {"description": "x"}),
+                 lambda: service.delete_agent(w.services, member, a0)):
+        with pytest.raises(errors.AgentNotFound):
+            call()
     with pytest.raises(errors.PolicyNotAuthorized):
-        service.list_agents(w.services, Context("p1", is_admin=False))
+        service.list_hosted(w.services, member, NETWORK, a0)
     w.services.registry = None
     with pytest.raises(errors.ServiceUnavailable):
         service.list_agents(w.services, ADMIN)

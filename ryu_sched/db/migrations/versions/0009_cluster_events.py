@@ -3,8 +3,8 @@
 Events relayed between controllers whose wire form is too large for a PostgreSQL NOTIFY
 payload: the notification carries the row id (ryu_sched/cluster/event_log.py).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0009
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
