@@ -43,7 +43,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.spec import (
+from .spec import (
     CT_EST,
     CT_INV,
     CT_NEW,

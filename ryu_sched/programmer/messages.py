@@ -9,7 +9,8 @@ import functools
 import socket
 from typing import Any
 
-from flows.spec import (
+from ryu_sched import compat
+from ryu_sched.flows.spec import (
     FIELDS,
     IPV4,
     MAC,
@@ -26,7 +27,6 @@ from flows.spec import (
     SetField,
     WriteMetadata,
 )
-from ryu_sched import compat
 
 ofp = compat.ofproto_v1_3
 parser = compat.ofproto_v1_3_parser

@@ -35,10 +35,10 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from flows import model as fm
-from flows.pipeline import desired_flows
 from ryu_sched import compat
 from ryu_sched.events import Event, PortLocated
+from ryu_sched.flows import model as fm
+from ryu_sched.flows.pipeline import desired_flows
 from ryu_sched.leadership import FencedOut
 from ryu_sched.programmer import diff, messages, packets
 from ryu_sched.programmer.gcpause import GcPause
