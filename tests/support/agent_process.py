@@ -1,4 +1,5 @@
-"""Real agent processes (``ryu_sched.agents.dhcp_agent`` / ``ryu_sched.agents.l3_agent``) inside a host namespace.
+"""Real agent processes (``ryu_sched.agents.dhcp_agent`` / ``ryu_sched.agents.l3_agent``)
+inside a host namespace.
 
 An :class:`AgentProcess` runs ``python -m ryu_sched.agents.<kind>_agent`` in the host's network
 namespace with the topology's environment (so it carries the cleanup marker), talking to the
