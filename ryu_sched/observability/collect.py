@@ -31,15 +31,10 @@ def running_registry(services: Any) -> Registry | None:
 
 
 def is_leader(services: Any) -> bool:
-    """Leadership as the cluster layer tells it (``services.leadership`` or
-    ``services.leader``: something with an ``is_leader`` attribute or method, a bool, or a
-    callable); a lone controller leads."""
-    for name in ("leadership", "leader"):
-        role = getattr(services, name, None)
-        if role is not None:
-            value = getattr(role, "is_leader", role)
-            return bool(value() if callable(value) else value)
-    return True
+    """Does this controller lead? ``services.leadership`` says (alone on its database it
+    always does; several on PostgreSQL: the one holding the lease)."""
+    role = getattr(services, "leadership", None)
+    return True if role is None else bool(role.is_leader)
 
 
 def build_status(services: Any) -> Status:

@@ -9,6 +9,7 @@ from typing import Any
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ryu_sched.leadership import SoleLeadership
 from ryu_sched.observability.collect import build_status, is_leader, timeline
 from ryu_sched.observability.metrics import Metrics
 from ryu_sched.services import Services
@@ -156,11 +157,8 @@ class Elector:
 
 def test_leadership_is_read_from_the_cluster_layer_when_there_is_one():
     w = World()
-    assert is_leader(w.services)
-    for leader, expected in ((Elector(False), False), (Elector(True), True),
-                             (lambda: False, False), (False, False)):
-        w.services.leader = leader  # type: ignore[attr-defined]
+    assert is_leader(w.services)           # alone on its database: it leads
+    for role, expected in ((Elector(False), False), (Elector(True), True),
+                           (SoleLeadership(), False), (SoleLeadership(leading=True), True)):
+        w.services.leadership = role  # type: ignore[assignment]
         assert is_leader(w.services) is expected
-    del w.services.leader  # type: ignore[attr-defined]
-    w.services.leadership = Elector(False)  # type: ignore[attr-defined]
-    assert not is_leader(w.services)
