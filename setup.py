@@ -10,8 +10,11 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["ryu_sched", "ryu_sched.*", "agents", "agents.*",
-                                    "flows", "flows.*"]),
+    # flows/ and agents/ stay at the top of the repository but install inside the project's
+    # namespace, so that no other distribution's `flows` or `agents` can collide with them.
+    packages=[*find_packages(include=["ryu_sched", "ryu_sched.*"]),
+              "ryu_sched.flows", "ryu_sched.agents"],
+    package_dir={"ryu_sched.flows": "flows", "ryu_sched.agents": "agents"},
     # The migration scripts are modules of ryu_sched.db.migrations, its template is data.
     package_data={"ryu_sched": ["py.typed", "observability/static/*"],
                   "ryu_sched.db.migrations": ["script.py.mako"]},
@@ -55,8 +58,8 @@ setup(
         "console_scripts": [
             "ryu-sched-controller=ryu_sched.launcher:main",
             "ryu-sched-db-manage=ryu_sched.db.manage:main",
-            "ryu-sched-dhcp-agent=agents.dhcp_agent:main",
-            "ryu-sched-l3-agent=agents.l3_agent:main",
+            "ryu-sched-dhcp-agent=ryu_sched.agents.dhcp_agent:main",
+            "ryu-sched-l3-agent=ryu_sched.agents.l3_agent:main",
         ],
     },
     classifiers=[

@@ -20,9 +20,9 @@ import threading
 import time
 from typing import Any
 
-from agents.config import AgentSettings
-from agents.rpc_client import CallTimeout, Disconnected, RpcCallError, controller_client
-from agents.system import Ovs
+from .config import AgentSettings
+from .rpc_client import CallTimeout, Disconnected, RpcCallError, controller_client
+from .system import Ovs
 
 LOG = logging.getLogger(__name__)
 

@@ -18,11 +18,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agents import system
-from agents.base import AgentBase, SyncIncomplete, setup_logging
-from agents.config import load_settings
-from agents.dnsmasq import Dnsmasq, dhcp_subnets, traversable_by_others
-from agents.rpc_client import RpcCallError
 from ryu_sched.shared.vocabulary import (
     NAMESPACE_PORT_PREFIX,
     TAP_PREFIX,
@@ -30,6 +25,12 @@ from ryu_sched.shared.vocabulary import (
     namespace_port_name,
     tap_name,
 )
+
+from . import system
+from .base import AgentBase, SyncIncomplete, setup_logging
+from .config import load_settings
+from .dnsmasq import Dnsmasq, dhcp_subnets, traversable_by_others
+from .rpc_client import RpcCallError
 
 LOG = logging.getLogger(__name__)
 

@@ -12,9 +12,10 @@ import logging
 import sys
 from typing import Any
 
-from agents.base import AgentBase, setup_logging
-from agents.config import load_settings
 from ryu_sched.shared.vocabulary import AgentType
+
+from .base import AgentBase, setup_logging
+from .config import load_settings
 
 LOG = logging.getLogger(__name__)
 

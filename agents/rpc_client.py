@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agents.config import AgentSettings
 from ryu_sched.shared.client import RpcClient
 from ryu_sched.shared.tls import client_context
 from ryu_sched.shared.wire import CallTimeout, Disconnected, RpcCallError
+
+from .config import AgentSettings
 
 __all__ = ["CallTimeout", "Disconnected", "RpcCallError", "RpcClient", "controller_client"]
 

@@ -8,8 +8,9 @@ thread sends ``GET /`` every 10 ms on a keep-alive connection and records its la
 figures are its p50/p99/max while something else happens:
 
 - (a) a bulk create of ``--ports`` ports in one POST (they fit in the body limit);
-- (b) a ``--big-mb`` MB body sent as fast as the socket takes it: refused by the body limit,
-  the sender reports when the 413 arrived and how much it managed to send;
+- (b) a ``--big-mb`` MB body sent as fast as the socket takes it, again and again for 3 s:
+  refused by the body limit, the sender reports when the 413 arrived and how much it
+  managed to send;
 - (c) with 5,000 / 10,000 / 20,000 ports inserted into the database before the controller
   starts: ``GET /v2.0/ports?limit=100`` (first page, and a page from a marker halfway), the
   time to page through everything by following ``next`` links, and one unpaged
@@ -190,10 +191,19 @@ def send_huge(ctl: ControllerProcess, size: int) -> str:
             f"connection {outcome} after {time.monotonic() - start:.2f}s")
 
 
-def huge_body(ctl: ControllerProcess, megabytes: int) -> None:
-    outcome, _, lat = with_probe(ctl, lambda: send_huge(ctl, megabytes * 1_000_000))
+def huge_body(ctl: ControllerProcess, megabytes: int, seconds: float = 3.0) -> None:
+    """Send the huge body again and again for ``seconds`` (one refusal takes milliseconds)."""
+    def repeat() -> tuple[str, int]:
+        deadline = time.monotonic() + seconds
+        first, count = send_huge(ctl, megabytes * 1_000_000), 1
+        while time.monotonic() < deadline:
+            send_huge(ctl, megabytes * 1_000_000)
+            count += 1
+        return first, count
+
+    (outcome, count), _, lat = with_probe(ctl, repeat)
     print(f"(b) {megabytes} MB body: {outcome}")
-    print(f"    GET / meanwhile: {describe(lat)}")
+    print(f"    sent {count} times in a row; GET / meanwhile: {describe(lat)}")
 
 
 # --- (c) lists ---------------------------------------------------------------------------------

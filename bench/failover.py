@@ -2,7 +2,7 @@
 
 Builds the namespace topology of the end-to-end tests (tests/topology): compute host h1 with
 vm1, gateway hosts g1 and g2 with ext0 to the "internet" namespace, the real controller
-(agent_down_time 3 s by default) and a real L3 agent process (``agents.l3_agent``,
+(agent_down_time 3 s by default) and a real L3 agent process (``ryu_sched.agents.l3_agent``,
 report_interval 1 s) on each gateway. Router r1 (SNAT gateway on the external network) serves
 vm1's subnet. Each run pings the internet server from vm1 every ``--interval`` seconds,
 breaks the gateway that hosts the router, waits until the router has moved and replies flow

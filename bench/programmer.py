@@ -73,18 +73,18 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import insert  # noqa: E402
 
-from flows.model import (  # noqa: E402
+from ryu_sched.db import Database  # noqa: E402
+from ryu_sched.db import models as db  # noqa: E402
+from ryu_sched.db.models import LearnedNeighbor  # noqa: E402
+from ryu_sched.flows.model import (  # noqa: E402
     OWNER_FLOATINGIP,
     OWNER_ROUTER_GATEWAY,
     OWNER_ROUTER_INTERFACE,
     Snapshot,
     tap_name,
 )
-from flows.pipeline import desired_flows  # noqa: E402
-from flows.spec import FlowSpec  # noqa: E402
-from ryu_sched.db import Database  # noqa: E402
-from ryu_sched.db import models as db  # noqa: E402
-from ryu_sched.db.models import LearnedNeighbor  # noqa: E402
+from ryu_sched.flows.pipeline import desired_flows  # noqa: E402
+from ryu_sched.flows.spec import FlowSpec  # noqa: E402
 from ryu_sched.programmer import canonical, messages  # noqa: E402
 from ryu_sched.programmer.snapshot import build_snapshot  # noqa: E402
 from tests.support.ovs_sandbox import OvsSandbox  # noqa: E402

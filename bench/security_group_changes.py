@@ -50,7 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from flows.model import (  # noqa: E402
+from ryu_sched.db import models as db  # noqa: E402
+from ryu_sched.flows.model import (  # noqa: E402
     Direction,
     Network,
     Port,
@@ -61,9 +62,8 @@ from flows.model import (  # noqa: E402
     Switch,
     tap_name,
 )
-from flows.pipeline import desired_flows  # noqa: E402
-from flows.spec import FlowSpec  # noqa: E402
-from ryu_sched.db import models as db  # noqa: E402
+from ryu_sched.flows.pipeline import desired_flows  # noqa: E402
+from ryu_sched.flows.spec import FlowSpec  # noqa: E402
 
 TCP = 6
 PORTS_PER_NETWORK = 250

@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from flows.context import SwitchView  # noqa: E402
-from flows.model import (  # noqa: E402
+from ryu_sched.flows.context import SwitchView  # noqa: E402
+from ryu_sched.flows.model import (  # noqa: E402
     Direction,
     Network,
     Port,
@@ -44,9 +44,9 @@ from flows.model import (  # noqa: E402
     Switch,
     tap_name,
 )
-from flows.pipeline import desired_flows  # noqa: E402
-from flows.security_groups import applies_to_ipv4, what_of  # noqa: E402
-from flows.tables import Table  # noqa: E402
+from ryu_sched.flows.pipeline import desired_flows  # noqa: E402
+from ryu_sched.flows.security_groups import applies_to_ipv4, what_of  # noqa: E402
+from ryu_sched.flows.tables import Table  # noqa: E402
 
 FIREWALL_TABLES = (Table.SG_EGRESS_STATE, Table.SG_EGRESS_RULES, Table.SG_EGRESS_ACCEPT,
                    Table.SG_INGRESS_STATE, Table.SG_INGRESS_RULES, Table.SG_INGRESS_ACCEPT)

@@ -19,12 +19,12 @@ arp_tha := arp_sha, arp_tpa := arp_spa, arp_sha := MAC, arp_spa := IP.
 
 from __future__ import annotations
 
-from flows.context import SwitchView, is_ipv4
-from flows.cookies import CookieKind, cookie_for
-from flows.metadata import NETWORK_MASK
-from flows.model import Network
-from flows.responder import answer_in_place, router_addresses
-from flows.spec import (
+from .context import SwitchView, is_ipv4
+from .cookies import CookieKind, cookie_for
+from .metadata import NETWORK_MASK
+from .model import Network
+from .responder import answer_in_place, router_addresses
+from .spec import (
     ARP_REPLY,
     ARP_REQUEST,
     ETH_TYPE_ARP,
@@ -35,7 +35,7 @@ from flows.spec import (
     Output,
     SetField,
 )
-from flows.tables import Table
+from .tables import Table
 
 PRIO_ANSWER_UPLINK = 110
 PRIO_ANSWER = 100

@@ -7,9 +7,9 @@
 
 from __future__ import annotations
 
-from flows.cookies import BASE_COOKIE
-from flows.spec import FlowSpec, GotoTable, Match
-from flows.tables import PIPELINE, Table
+from .cookies import BASE_COOKIE
+from .spec import FlowSpec, GotoTable, Match
+from .tables import PIPELINE, Table
 
 PRIO_TABLE_MISS = 0
 PRIO_PASS_THROUGH = 1

@@ -13,11 +13,11 @@
 
 from __future__ import annotations
 
-from flows.context import SwitchView
-from flows.cookies import CookieKind, cookie_for
-from flows.metadata import network_value
-from flows.spec import OFPVID_NONE, FlowSpec, GotoTable, Match, PopVlan, WriteMetadata
-from flows.tables import Table
+from .context import SwitchView
+from .cookies import CookieKind, cookie_for
+from .metadata import network_value
+from .spec import OFPVID_NONE, FlowSpec, GotoTable, Match, PopVlan, WriteMetadata
+from .tables import Table
 
 PRIO_CLASSIFY = 100
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
-from flows.model import (
+from .model import (
     FloatingIP,
     Network,
     Port,
@@ -23,8 +23,8 @@ from flows.model import (
     Switch,
     tap_name,
 )
-from flows.spec import OFPVID_PRESENT
-from flows.zones import firewall_zones
+from .spec import OFPVID_PRESENT
+from .zones import firewall_zones
 
 
 @dataclass(frozen=True)

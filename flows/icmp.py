@@ -13,12 +13,12 @@ ping to the gateway would be dropped by ROUTING.
 
 from __future__ import annotations
 
-from flows.context import SwitchView, is_ipv4
-from flows.cookies import CookieKind, cookie_for
-from flows.metadata import NETWORK_MASK
-from flows.model import Network
-from flows.responder import answer_in_place, router_addresses
-from flows.spec import (
+from .context import SwitchView, is_ipv4
+from .cookies import CookieKind, cookie_for
+from .metadata import NETWORK_MASK
+from .model import Network
+from .responder import answer_in_place, router_addresses
+from .spec import (
     ETH_TYPE_IP,
     IP_PROTO_ICMP,
     Action,
@@ -26,7 +26,7 @@ from flows.spec import (
     MoveField,
     SetField,
 )
-from flows.tables import Table
+from .tables import Table
 
 PRIO_ECHO_UPLINK = 120
 PRIO_ECHO = 110

@@ -24,12 +24,12 @@ networks get no L2 flows: whatever arrives from the outside and is not for a rou
 
 from __future__ import annotations
 
-from flows.context import Attachment, SwitchView
-from flows.cookies import CookieKind, cookie_for
-from flows.metadata import NETWORK_MASK, ROUTED_FLAG
-from flows.model import Network
-from flows.spec import ETH_TYPE_IP, Action, Ct, FlowSpec, Match, Output, PushVlan, SetField
-from flows.tables import Table
+from .context import Attachment, SwitchView
+from .cookies import CookieKind, cookie_for
+from .metadata import NETWORK_MASK, ROUTED_FLAG
+from .model import Network
+from .spec import ETH_TYPE_IP, Action, Ct, FlowSpec, Match, Output, PushVlan, SetField
+from .tables import Table
 
 PRIO_ROUTED_HAIRPIN = 110
 PRIO_UNICAST_FIREWALLED = 105

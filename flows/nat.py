@@ -32,12 +32,12 @@ IP, invalid packets) is dropped.
 
 from __future__ import annotations
 
-from flows.context import SwitchView
-from flows.cookies import CookieKind, cookie_for
-from flows.metadata import NETWORK_MASK, ROUTER_MASK, router_value
-from flows.model import Router
-from flows.routing import cidr_match, ipv4_interfaces, router_match
-from flows.spec import (
+from .context import SwitchView
+from .cookies import CookieKind, cookie_for
+from .metadata import NETWORK_MASK, ROUTER_MASK, router_value
+from .model import Router
+from .routing import cidr_match, ipv4_interfaces, router_match
+from .spec import (
     CT_EST,
     CT_NEW,
     CT_REL,
@@ -55,7 +55,7 @@ from flows.spec import (
     SetField,
     WriteMetadata,
 )
-from flows.tables import Table
+from .tables import Table
 
 PRIO_FIP_EGRESS = 150
 PRIO_SNAT_EGRESS = 100

@@ -11,18 +11,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from flows.arp import arp_flows
-from flows.base import base_flows
-from flows.classify import classify_flows
-from flows.context import SwitchView
-from flows.icmp import icmp_flows
-from flows.l2 import l2_flows
-from flows.model import Snapshot
-from flows.nat import nat_flows
-from flows.port_security import port_security_flows
-from flows.routing import routing_flows
-from flows.security_groups import security_group_flows
-from flows.spec import FlowSpec
+from .arp import arp_flows
+from .base import base_flows
+from .classify import classify_flows
+from .context import SwitchView
+from .icmp import icmp_flows
+from .l2 import l2_flows
+from .model import Snapshot
+from .nat import nat_flows
+from .port_security import port_security_flows
+from .routing import routing_flows
+from .security_groups import security_group_flows
+from .spec import FlowSpec
 
 LOG = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ firewall (it would allow it anyway).
 
 from __future__ import annotations
 
-from flows.context import SwitchView, address_match, ipv4_network
-from flows.cookies import CookieKind, cookie_for
-from flows.model import Port
-from flows.spec import (
+from .context import SwitchView, address_match, ipv4_network
+from .cookies import CookieKind, cookie_for
+from .model import Port
+from .spec import (
     ETH_TYPE_ARP,
     ETH_TYPE_IP,
     IP_PROTO_UDP,
@@ -34,7 +34,7 @@ from flows.spec import (
     GotoTable,
     Match,
 )
-from flows.tables import Table
+from .tables import Table
 
 PRIO_DENY = 110
 PRIO_ALLOW = 100

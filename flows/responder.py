@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from flows.context import SwitchView
-from flows.l2 import egress_actions
-from flows.model import Network, Router
-from flows.spec import Action, FlowSpec, Match, MatchValue, Output
+from .context import SwitchView
+from .l2 import egress_actions
+from .model import Network, Router
+from .spec import Action, FlowSpec, Match, MatchValue, Output
 
 
 def answer_in_place(view: SwitchView, network: Network, table: int,

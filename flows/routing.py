@@ -33,11 +33,11 @@ from __future__ import annotations
 
 import ipaddress
 
-from flows.context import SwitchView
-from flows.cookies import CookieKind, cookie_for
-from flows.metadata import NETWORK_MASK, ROUTED_FLAG, ROUTER_MASK, router_value
-from flows.model import Port, Router, RouterInterface
-from flows.spec import (
+from .context import SwitchView
+from .cookies import CookieKind, cookie_for
+from .metadata import NETWORK_MASK, ROUTED_FLAG, ROUTER_MASK, router_value
+from .model import Port, Router, RouterInterface
+from .spec import (
     ETH_TYPE_IP,
     Action,
     DecNwTtl,
@@ -47,7 +47,7 @@ from flows.spec import (
     SetField,
     WriteMetadata,
 )
-from flows.tables import Table
+from .tables import Table
 
 PRIO_ENTER_ROUTER = 100
 PRIO_HOST_ROUTE = 300

@@ -62,17 +62,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from flows.context import SwitchView, address_match, ipv4_network
-from flows.cookies import CookieKind, cookie_for, ident_of
-from flows.model import (
+from .context import SwitchView, address_match, ipv4_network
+from .cookies import CookieKind, cookie_for, ident_of
+from .model import (
     IP_PROTO_ICMP,
     PORT_PROTOCOLS,
     Direction,
     Ethertype,
     SecurityGroupRule,
 )
-from flows.port_ranges import port_blocks
-from flows.spec import (
+from .port_ranges import port_blocks
+from .spec import (
     CT_EST,
     CT_INV,
     CT_NEW,
@@ -91,8 +91,8 @@ from flows.spec import (
     MatchValue,
     Output,
 )
-from flows.tables import Table
-from flows.zones import CT_MARK_DEAD
+from .tables import Table
+from .zones import CT_MARK_DEAD
 
 PRIO_SELF = 210
 PRIO_INVALID = 200

@@ -39,6 +39,10 @@ Actions (the minimal set the pipeline needs; all supported by OVS 3.1 and os-ken
 most one ``GotoTable`` (last); :attr:`FlowSpec.apply_actions`, :attr:`FlowSpec.write_metadata`
 and :attr:`FlowSpec.goto_table` split them into OpenFlow instructions. An empty action tuple
 means drop. A flow with ``Conjunction`` actions has nothing else (OVS forbids it).
+
+Size: over 400 lines on purpose: every match field, action and instruction the pipeline
+may emit is declared here, once, with its canonical text form; the flow modules, the
+simulator and the programmer all read this one vocabulary.
 """
 
 from __future__ import annotations

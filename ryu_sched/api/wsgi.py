@@ -2,6 +2,10 @@
 
 Resource modules declare ``ROUTES``: a list of :class:`Route`. A handler receives an
 :class:`ApiRequest` plus the path parameters and returns ``(status, body_or_None)``.
+
+Size: just over 400 lines: routing, list responses and the request pipeline (decode,
+authenticate, authorise, dispatch, render errors) are one flow that reads best together;
+bodies (body.py), auth (auth.py) and lists in SQL (resources/listing.py) are already apart.
 """
 
 from __future__ import annotations

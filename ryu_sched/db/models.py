@@ -3,6 +3,9 @@
 Resources carry a UUID ``id`` (the API identity) and, where the data plane needs a small
 integer (OpenFlow metadata for networks, conntrack zone for routers), an integer ``key``.
 ORM objects never leave the service layer: the flows layer receives plain dataclasses.
+
+Size: over 400 lines on purpose: the whole persistent model in one place, so that the
+migrations (db/migrations) and a reader can see every table and relationship at once.
 """
 
 from __future__ import annotations

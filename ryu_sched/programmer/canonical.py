@@ -20,7 +20,7 @@ import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flows.spec import (
+from ryu_sched.flows.spec import (
     FIELDS,
     IPV4,
     MAC,

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from flows.spec import FlowSpec
+from ryu_sched.flows.spec import FlowSpec
 from ryu_sched.programmer.canonical import Body, FlowKey, of_spec, of_stats
 
 

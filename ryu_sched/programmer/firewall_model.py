@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flows import model as fm
 from ryu_sched.db import models as db
+from ryu_sched.flows import model as fm
 from ryu_sched.resources.security_group_rules import model_rule, shape_of
 
 LOG = logging.getLogger(__name__)

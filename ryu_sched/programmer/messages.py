@@ -1,6 +1,8 @@
-"""The one module that turns flow specs into OpenFlow 1.3 messages (os-ken / Ryu parser):
-flow adds and strict deletes, and the ONF bundle messages (the OpenFlow 1.3 bundle extension,
-which Open vSwitch implements) that wrap a change so that the switch applies it atomically.
+"""OpenFlow 1.3 messages built with the framework's parser (os-ken / Ryu): strict deletes,
+the ONF bundle messages (the OpenFlow 1.3 bundle extension, which Open vSwitch implements)
+that wrap a change so that the switch applies it atomically, barriers, stats requests and
+packet-outs. Flow adds go out as bytes from :mod:`ryu_sched.programmer.wire`; :func:`flow_add`
+is the framework's version of the same message, which those bytes are tested against.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ import functools
 import socket
 from typing import Any
 
-from flows.spec import (
+from ryu_sched import compat
+from ryu_sched.flows.spec import (
     FIELDS,
     IPV4,
     MAC,
@@ -26,7 +29,6 @@ from flows.spec import (
     SetField,
     WriteMetadata,
 )
-from ryu_sched import compat
 
 ofp = compat.ofproto_v1_3
 parser = compat.ofproto_v1_3_parser

@@ -24,6 +24,11 @@ flows again (the previous leader changed them) and sends only the difference. Th
 claim SLAVE and neither read nor write. On demotion it stops at once, even in the middle of
 a sync (:class:`NotLeading`), and claims SLAVE. Alone on its database it leads from the
 start and claims nothing.
+
+Size: about 800 lines, the largest module: it is the programmer's event loop (switch
+connect and table reads in turns, syncs, port statuses, OpenFlow roles, ARP). The pure
+parts already live beside it (diff.py, canonical.py, send.py, wire.py, snapshot.py,
+switch.py); the next split is the incremental engine, which replaces the sync loop.
 """
 
 from __future__ import annotations
@@ -35,10 +40,10 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from flows import model as fm
-from flows.pipeline import desired_flows
 from ryu_sched import compat
 from ryu_sched.events import Event, PortLocated
+from ryu_sched.flows import model as fm
+from ryu_sched.flows.pipeline import desired_flows
 from ryu_sched.leadership import FencedOut
 from ryu_sched.programmer import diff, messages, packets
 from ryu_sched.programmer.gcpause import GcPause

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flows import model as fm
 from ryu_sched.db import models as db
+from ryu_sched.flows import model as fm
 from ryu_sched.programmer import firewall_model
 from ryu_sched.shared.vocabulary import AgentType
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Hashable
 from typing import Any
 
-from flows.spec import FlowSpec
+from ryu_sched.flows.spec import FlowSpec
 from ryu_sched.programmer.canonical import FlowKey
 from ryu_sched.programmer.diff import Installed, Wanted
 from ryu_sched.programmer.roles import SwitchRole

@@ -18,7 +18,7 @@ import socket
 import struct
 from typing import Any
 
-from flows.spec import (
+from ryu_sched.flows.spec import (
     FIELDS,
     IPV4,
     MAC,

@@ -2,6 +2,9 @@
 
 Interface add/remove and gateway set/clear are published as router ``update`` events with
 ``{"interface": "add"|"remove", "subnet_id", "port_id"}`` or ``{"gateway": True|False}``.
+
+Size: over 400 lines: routers, their gateway, interfaces and extra routes are one
+resource whose checks depend on each other (overlaps, floating IPs, routes' nexthops).
 """
 
 from __future__ import annotations

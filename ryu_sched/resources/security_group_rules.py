@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flows import model as fm
 from ryu_sched import errors
 from ryu_sched.db.models import SecurityGroupRule, new_id
 from ryu_sched.events import Action, SecurityGroupRuleChanged
+from ryu_sched.flows import model as fm
 from ryu_sched.resources import common, listing
 from ryu_sched.resources import security_groups as groups_mod
 from ryu_sched.resources.common import Tx

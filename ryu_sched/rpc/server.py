@@ -23,6 +23,10 @@ to send (and one second after); a msgpack unpacker (~43 KB) only while bytes wai
 decoded. Timeouts are deadlines on the connection that one reaper green thread checks a few
 times per timeout (a timer per read would cost more than the heartbeat it reads). An idle
 connection costs about 12 KB (36 KB with TLS).
+
+Size: over 400 lines on purpose: every resource bound of the endpoint (connections,
+frames, deadlines, queued replies, descriptors) lives with the accept and I/O loops it
+guards, so that none can be bypassed; the dispatch is pure and apart (protocol.py).
 """
 
 from __future__ import annotations

@@ -27,6 +27,10 @@ when the connection drops fail then, not at their timeout.
 With an ``ssl_context`` (``ryu_sched.shared.tls.client_context``) the connection is TLS. An
 SSL object must never be used by two threads at once, so the socket is non-blocking and every
 read and write happens under one lock; threads wait for readiness outside it.
+
+Size: just over 400 lines: the one client of the agent protocol (connect, TLS, calls,
+notifications, reconnect with backoff, several controllers) used by the agents, the test
+support and the benches alike.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Real agent processes (``agents.dhcp_agent`` / ``agents.l3_agent``) inside a host namespace.
+"""Real agent processes (``ryu_sched.agents.dhcp_agent`` / ``ryu_sched.agents.l3_agent``)
+inside a host namespace.
 
-An :class:`AgentProcess` runs ``python -m agents.<kind>_agent`` in the host's network
+An :class:`AgentProcess` runs ``python -m ryu_sched.agents.<kind>_agent`` in the host's network
 namespace with the topology's environment (so it carries the cleanup marker), talking to the
 host's own ovsdb and to the controller's RPC endpoint over the management network (mutual TLS
 when given its certificate files). Namespaces
@@ -19,7 +20,7 @@ from pathlib import Path
 from ryu_sched.shared.tls import TlsFiles
 from tests.topology import CONTROLLER_IP, Host, Topology, wait_until
 
-MODULES = {"dhcp": "agents.dhcp_agent", "l3": "agents.l3_agent"}
+MODULES = {"dhcp": "ryu_sched.agents.dhcp_agent", "l3": "ryu_sched.agents.l3_agent"}
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -3,8 +3,8 @@ ours): it must agree with the one vocabulary in ``ryu_sched.shared.vocabulary``.
 
 from __future__ import annotations
 
-from flows import model as fm
 from ryu_sched.events import Action, from_wire
+from ryu_sched.flows import model as fm
 from ryu_sched.shared import vocabulary as v
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agents.config import AgentSettings, load_settings
-from agents.dhcp_agent import DhcpAgent
-from agents.l3_agent import L3Agent
+from ryu_sched.agents.config import AgentSettings, load_settings
+from ryu_sched.agents.dhcp_agent import DhcpAgent
+from ryu_sched.agents.l3_agent import L3Agent
 
 
 class FakeOvs:

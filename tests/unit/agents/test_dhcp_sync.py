@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from agents.base import SyncIncomplete
-from agents.config import load_settings
-from agents.dhcp_agent import DhcpAgent
-from agents.rpc_client import RpcCallError
-from agents.system import CommandFailed
+from ryu_sched.agents.base import SyncIncomplete
+from ryu_sched.agents.config import load_settings
+from ryu_sched.agents.dhcp_agent import DhcpAgent
+from ryu_sched.agents.rpc_client import RpcCallError
+from ryu_sched.agents.system import CommandFailed
 
 SUBNET = {"id": "s", "cidr": "10.0.0.0/24", "enable_dhcp": True, "ip_version": 4}
 

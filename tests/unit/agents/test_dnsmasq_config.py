@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agents.dnsmasq import Dnsmasq, dhcp_ranges, render_hosts, render_opts, traversable_by_others
+from ryu_sched.agents.dnsmasq import (
+    Dnsmasq,
+    dhcp_ranges,
+    render_hosts,
+    render_opts,
+    traversable_by_others,
+)
 
 INFO = {
     "id": "net-1", "mtu": 1450,

@@ -10,7 +10,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from agents.rpc_client import CallTimeout, Disconnected, RpcCallError, RpcClient
+from ryu_sched.agents.rpc_client import CallTimeout, Disconnected, RpcCallError, RpcClient
 from tests.topology import wait_until
 
 
@@ -244,7 +244,7 @@ def test_a_controller_that_stops_answering_is_dropped_for_the_next(server: TinyS
 
 
 def test_controller_endpoints_from_the_agent_options() -> None:
-    from agents.config import load_settings, parse_endpoint
+    from ryu_sched.agents.config import load_settings, parse_endpoint
 
     assert parse_endpoint("10.0.0.1:9000", 9697) == ("10.0.0.1", 9000)
     assert parse_endpoint("ctl-b", 9697) == ("ctl-b", 9697)

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from flows.model import (
+from ryu_sched.flows.model import (
     FloatingIP,
     Network,
     Port,
@@ -35,9 +35,9 @@ from flows.model import (
     Switch,
     tap_name,
 )
-from flows.pipeline import desired_flows
-from flows.simulator import Fabric, SwitchSimulator
-from flows.spec import ETH_TYPE_ARP, ETH_TYPE_IP, IP_PROTO_ICMP, IP_PROTO_UDP
+from ryu_sched.flows.pipeline import desired_flows
+from ryu_sched.flows.simulator import Fabric, SwitchSimulator
+from ryu_sched.flows.spec import ETH_TYPE_ARP, ETH_TYPE_IP, IP_PROTO_ICMP, IP_PROTO_UDP
 
 UPLINK = 1
 EXT = 2

@@ -42,7 +42,7 @@ from flows_testbed import (
     uid,
 )
 
-from flows.model import (
+from ryu_sched.flows.model import (
     Direction,
     FloatingIP,
     Port,
@@ -50,9 +50,9 @@ from flows.model import (
     SecurityGroupRule,
     Snapshot,
 )
-from flows.pipeline import desired_flows
-from flows.simulator import Fabric, FabricResult, SwitchSimulator
-from flows.spec import ETH_TYPE_IP, IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP
+from ryu_sched.flows.pipeline import desired_flows
+from ryu_sched.flows.simulator import Fabric, FabricResult, SwitchSimulator
+from ryu_sched.flows.spec import ETH_TYPE_IP, IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP
 
 EGRESS, INGRESS = Direction.EGRESS, Direction.INGRESS
 SYN, ACK, SYN_ACK, PSH_ACK = 0x002, 0x010, 0x012, 0x018

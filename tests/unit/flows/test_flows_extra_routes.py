@@ -19,9 +19,9 @@ from flows_testbed import (
     udp,
 )
 
-from flows.pipeline import desired_flows
-from flows.routing import PRIO_EXTRA_ROUTE, PRIO_EXTRA_ROUTE_IN_SUBNET, route_priority
-from flows.tables import Table
+from ryu_sched.flows.pipeline import desired_flows
+from ryu_sched.flows.routing import PRIO_EXTRA_ROUTE, PRIO_EXTRA_ROUTE_IN_SUBNET, route_priority
+from ryu_sched.flows.tables import Table
 
 BEHIND = "192.168.50.0/24"   # behind vm-a22 (10.0.1.22), which forwards
 

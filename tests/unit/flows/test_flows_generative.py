@@ -7,10 +7,10 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.model import Network, Port, Snapshot, Switch, tap_name
-from flows.pipeline import desired_flows
-from flows.simulator import Fabric, SwitchSimulator
-from flows.spec import ETH_TYPE_ARP
+from ryu_sched.flows.model import Network, Port, Snapshot, Switch, tap_name
+from ryu_sched.flows.pipeline import desired_flows
+from ryu_sched.flows.simulator import Fabric, SwitchSimulator
+from ryu_sched.flows.spec import ETH_TYPE_ARP
 
 UPLINK = 1
 

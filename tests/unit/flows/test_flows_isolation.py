@@ -25,7 +25,7 @@ from flows_testbed import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.spec import ETH_TYPE_ARP, ETH_TYPE_IP, IP_PROTO_UDP, OFPVID_PRESENT
+from ryu_sched.flows.spec import ETH_TYPE_ARP, ETH_TYPE_IP, IP_PROTO_UDP, OFPVID_PRESENT
 
 FABRIC = make_fabric()
 PAIRS = list(itertools.permutations(VM_NAMES, 2))

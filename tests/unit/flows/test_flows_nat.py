@@ -26,7 +26,7 @@ from flows_testbed import (
     udp,
 )
 
-from flows.spec import ETH_TYPE_ARP
+from ryu_sched.flows.spec import ETH_TYPE_ARP
 
 
 def test_snat_leaves_with_the_gateway_ip_and_the_reply_comes_back_to_the_vm():

@@ -8,11 +8,11 @@ from dataclasses import replace
 import pytest
 from flows_testbed import FIP_A2, PORTS, R1, make_snapshot
 
-from flows.cookies import CookieKind, cookie_for, kind_of
-from flows.model import Snapshot, Switch
-from flows.pipeline import desired_flows
-from flows.spec import Match, Output
-from flows.tables import PIPELINE
+from ryu_sched.flows.cookies import CookieKind, cookie_for, kind_of
+from ryu_sched.flows.model import Snapshot, Switch
+from ryu_sched.flows.pipeline import desired_flows
+from ryu_sched.flows.spec import Match, Output
+from ryu_sched.flows.tables import PIPELINE
 
 DPIDS = (1, 2, 3)
 
@@ -89,7 +89,7 @@ def test_port_on_an_unknown_network_is_ignored():
 
 
 def test_ipv6_subnets_ports_and_router_interfaces_are_ignored_not_fatal():
-    from flows.model import RouterInterface, Subnet
+    from ryu_sched.flows.model import RouterInterface, Subnet
 
     snap = make_snapshot()
     v6 = Subnet("sub-v6", snap.networks[0].id, "fd00::/64", "fd00::1")

@@ -8,8 +8,8 @@ from pathlib import Path
 from flows_testbed import make_snapshot
 from sg_testbed import make_secured_snapshot
 
-from flows.pipeline import desired_flows
-from flows.tables import Table
+from ryu_sched.flows.pipeline import desired_flows
+from ryu_sched.flows.tables import Table
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "pipeline.md"
 

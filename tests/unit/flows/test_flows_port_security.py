@@ -13,7 +13,7 @@ from flows_testbed import (
     udp,
 )
 
-from flows.spec import IP_PROTO_UDP
+from ryu_sched.flows.spec import IP_PROTO_UDP
 
 FORGED_MAC = "fa:16:3e:66:66:66"
 

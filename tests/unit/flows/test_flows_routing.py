@@ -20,10 +20,10 @@ from flows_testbed import (
     udp,
 )
 
-from flows.cookies import CookieKind, kind_of
-from flows.pipeline import desired_flows
-from flows.spec import OFPVID_PRESENT
-from flows.tables import Table
+from ryu_sched.flows.cookies import CookieKind, kind_of
+from ryu_sched.flows.pipeline import desired_flows
+from ryu_sched.flows.spec import OFPVID_PRESENT
+from ryu_sched.flows.tables import Table
 
 
 def test_router_answers_arp_for_its_interface_ip_from_a_local_vm():

@@ -50,8 +50,8 @@ from sg_testbed import (
     tcp,
 )
 
-from flows.model import SecurityGroup
-from flows.spec import IP_PROTO_TCP, IP_PROTO_UDP, OFPVID_PRESENT
+from ryu_sched.flows.model import SecurityGroup
+from ryu_sched.flows.spec import IP_PROTO_TCP, IP_PROTO_UDP, OFPVID_PRESENT
 
 OTHER_INTERNET_IP = "192.0.2.99"  # outside admin's 198.51.100.0/24, inside its 192.0.2.0/24
 
@@ -353,10 +353,10 @@ def test_each_port_has_its_own_connections_even_with_a_twin_address():
 
 
 def test_snapshots_without_security_groups_get_no_firewall_at_all():
-    from flows.cookies import CookieKind, kind_of
-    from flows.pipeline import desired_flows
-    from flows.spec import Ct
-    from flows.tables import Table
+    from ryu_sched.flows.cookies import CookieKind, kind_of
+    from ryu_sched.flows.pipeline import desired_flows
+    from ryu_sched.flows.spec import Ct
+    from ryu_sched.flows.tables import Table
 
     fw_tables = {Table.SG_EGRESS_STATE, Table.SG_EGRESS_RULES, Table.SG_EGRESS_ACCEPT,
                  Table.SG_INGRESS_STATE, Table.SG_INGRESS_RULES, Table.SG_INGRESS_ACCEPT}

@@ -9,7 +9,7 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.model import (
+from ryu_sched.flows.model import (
     Direction,
     Network,
     Port,
@@ -20,9 +20,9 @@ from flows.model import (
     Switch,
     tap_name,
 )
-from flows.pipeline import desired_flows
-from flows.simulator import Fabric, SwitchSimulator
-from flows.spec import ETH_TYPE_IP, IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP
+from ryu_sched.flows.pipeline import desired_flows
+from ryu_sched.flows.simulator import Fabric, SwitchSimulator
+from ryu_sched.flows.spec import ETH_TYPE_IP, IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP
 
 UPLINK = 1
 N_PORTS = 5

@@ -9,11 +9,11 @@ import pytest
 from flows_testbed import PORTS
 from sg_testbed import GROUPS, INGRESS, SG_A, SG_OUT, make_secured_snapshot, rule, secured_port
 
-from flows.cookies import CookieKind, kind_of
-from flows.model import Port, SecurityGroup, SecurityGroupRule
-from flows.pipeline import desired_flows
-from flows.spec import ETH_TYPE_IP, IP_PROTO_TCP, Conjunction, Ct
-from flows.tables import Table
+from ryu_sched.flows.cookies import CookieKind, kind_of
+from ryu_sched.flows.model import Port, SecurityGroup, SecurityGroupRule
+from ryu_sched.flows.pipeline import desired_flows
+from ryu_sched.flows.spec import ETH_TYPE_IP, IP_PROTO_TCP, Conjunction, Ct
+from ryu_sched.flows.tables import Table
 
 DPIDS = (1, 2, 3)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flows.simulator import AmbiguousMatch, Conntrack, SwitchSimulator
-from flows.spec import (
+from ryu_sched.flows.simulator import AmbiguousMatch, Conntrack, SwitchSimulator
+from ryu_sched.flows.spec import (
     CT_EST,
     CT_NEW,
     CT_RPL,

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flows.port_ranges import port_blocks
-from flows.simulator import AmbiguousMatch, SwitchSimulator
-from flows.spec import (
+from ryu_sched.flows.port_ranges import port_blocks
+from ryu_sched.flows.simulator import AmbiguousMatch, SwitchSimulator
+from ryu_sched.flows.spec import (
     CT_EST,
     CT_INV,
     CT_NEW,
@@ -23,7 +23,7 @@ from flows.spec import (
     Match,
     Output,
 )
-from flows.zones import FIREWALL_ZONE_BASE, firewall_zones
+from ryu_sched.flows.zones import FIREWALL_ZONE_BASE, firewall_zones
 
 PKT = dict(in_port=1, eth_src="fa:16:3e:00:00:01", eth_dst="fa:16:3e:00:00:02",
            eth_type=ETH_TYPE_IP, ipv4_src="10.0.0.1", ipv4_dst="10.0.0.2",

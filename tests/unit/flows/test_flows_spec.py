@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from flows.cookies import CookieKind, cookie_for, ident_of, kind_of
-from flows.metadata import NETWORK_MASK
-from flows.spec import (
+from ryu_sched.flows.cookies import CookieKind, cookie_for, ident_of, kind_of
+from ryu_sched.flows.metadata import NETWORK_MASK
+from ryu_sched.flows.spec import (
     CT_EST,
     CT_TRK,
     ETH_TYPE_IP,
@@ -24,7 +24,7 @@ from flows.spec import (
     SetField,
     WriteMetadata,
 )
-from flows.tables import PIPELINE, Table
+from ryu_sched.flows.tables import PIPELINE, Table
 
 
 def test_match_is_an_immutable_hashable_mapping_independent_of_argument_order():

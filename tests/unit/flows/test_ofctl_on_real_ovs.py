@@ -45,10 +45,10 @@ from flows_testbed import (
     udp,
 )
 
-from flows.model import Switch
-from flows.pipeline import desired_flows
-from flows.simulator import SwitchSimulator
-from flows.spec import OFPVID_PRESENT
+from ryu_sched.flows.model import Switch
+from ryu_sched.flows.pipeline import desired_flows
+from ryu_sched.flows.simulator import SwitchSimulator
+from ryu_sched.flows.spec import OFPVID_PRESENT
 from tests.support import ovs_sandbox as shared_ovs
 
 TOOLS = ("ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl")

@@ -45,7 +45,7 @@ from sg_testbed import (
 )
 from test_ofctl_on_real_ovs import Bridge, essentials, parse_frame, read_pcap, sandbox
 
-from flows.model import (
+from ryu_sched.flows.model import (
     Direction,
     Network,
     Port,
@@ -55,9 +55,9 @@ from flows.model import (
     Switch,
     tap_name,
 )
-from flows.pipeline import desired_flows
-from flows.simulator import SwitchSimulator
-from flows.spec import IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP, OFPVID_PRESENT, FlowSpec
+from ryu_sched.flows.pipeline import desired_flows
+from ryu_sched.flows.simulator import SwitchSimulator
+from ryu_sched.flows.spec import IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP, OFPVID_PRESENT, FlowSpec
 
 __all__ = ["sandbox"]  # the module-scoped private OVS fixture
 

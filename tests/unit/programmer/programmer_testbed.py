@@ -11,12 +11,12 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.model import OWNER_ROUTER_GATEWAY, OWNER_ROUTER_INTERFACE, tap_name
 from ryu_sched import compat
 from ryu_sched.config import Settings
 from ryu_sched.db import Database
 from ryu_sched.db import models as db
 from ryu_sched.db.models import LearnedNeighbor
+from ryu_sched.flows.model import OWNER_ROUTER_GATEWAY, OWNER_ROUTER_INTERFACE, tap_name
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.services import Services
 from tests.unit.programmer.ofchannel import BundleAdd, decode

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from flows.model import tap_name
 from ryu_sched import compat
 from ryu_sched.db import models as db
+from ryu_sched.flows.model import tap_name
 from ryu_sched.programmer import canonical
 from ryu_sched.programmer.programmer import Programmer
 from tests.unit.programmer.ofchannel import BundleAdd

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from flows.pipeline import desired_flows
-from flows.spec import Ct, FlowSpec, Match, Nat, Output
+from ryu_sched.flows.pipeline import desired_flows
+from ryu_sched.flows.spec import Ct, FlowSpec, Match, Nat, Output
 from ryu_sched.programmer import canonical, messages
 from tests.unit.flows.flows_testbed import make_snapshot, make_two_router_snapshot
 from tests.unit.flows.sg_testbed import make_local_fip_snapshot, make_secured_snapshot

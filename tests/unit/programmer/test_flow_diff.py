@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows.spec import FlowSpec, GotoTable, Match, Output, SetField, WriteMetadata
+from ryu_sched.flows.spec import FlowSpec, GotoTable, Match, Output, SetField, WriteMetadata
 from ryu_sched.programmer import canonical
 from ryu_sched.programmer.diff import (
     AddFlow,

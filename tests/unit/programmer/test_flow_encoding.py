@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flows.pipeline import desired_flows
-from flows.spec import (
+from ryu_sched.flows.pipeline import desired_flows
+from ryu_sched.flows.spec import (
     MULTICAST_BIT,
     Conjunction,
     Ct,

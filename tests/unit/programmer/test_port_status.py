@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 
-from flows.model import tap_name
 from ryu_sched.db import models as db
 from ryu_sched.events import Event, PortLocated
+from ryu_sched.flows.model import tap_name
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.resources.port_status import PortLocation, PortStatus, record_port_locations
 from tests.unit.programmer.programmer_testbed import (

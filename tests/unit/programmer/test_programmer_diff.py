@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from flows.pipeline import desired_flows
 from ryu_sched import compat
+from ryu_sched.flows.pipeline import desired_flows
 from ryu_sched.programmer import canonical
 from ryu_sched.programmer.programmer import Programmer
 from tests.unit.programmer.programmer_testbed import (

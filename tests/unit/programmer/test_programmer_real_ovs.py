@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from flows.model import Snapshot
-from flows.pipeline import desired_flows
-from flows.spec import FlowSpec, Match, Output, SetField
+from ryu_sched.flows.model import Snapshot
+from ryu_sched.flows.pipeline import desired_flows
+from ryu_sched.flows.spec import FlowSpec, Match, Output, SetField
 from ryu_sched.programmer import canonical, diff
 from ryu_sched.programmer import programmer as programmer_module
 from ryu_sched.programmer.programmer import Programmer

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from flows import model as fm
 from ryu_sched.db import Database
 from ryu_sched.db import models as db
+from ryu_sched.flows import model as fm
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.programmer.snapshot import build_snapshot, parse_dpid
 from tests.unit.programmer.programmer_testbed import (

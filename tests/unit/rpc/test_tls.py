@@ -10,7 +10,7 @@ import eventlet
 import eventlet.green.ssl
 import pytest
 
-from agents.config import load_settings
+from ryu_sched.agents.config import load_settings
 from ryu_sched.config import RpcConfigError, Settings, check_rpc_settings, is_loopback
 from ryu_sched.rpc import Dispatcher, RpcServer
 from ryu_sched.shared.client import RpcClient
