@@ -73,3 +73,11 @@ def namespace_port_name(port_id: str) -> str:
 def dhcp_device_id(network_id: str, host: str) -> str:
     """The ``device_id`` of the DHCP port of ``network_id`` served from ``host``."""
     return f"dhcp-{host}-{network_id}"[:255]
+
+
+class HaState(enum.StrEnum):
+    """The role of an L3 agent's binding to a router (Neutron's ``ha_state``): one active
+    binding answers for the router; standby bindings are pre-programmed and wait."""
+
+    ACTIVE = "active"
+    STANDBY = "standby"
