@@ -356,8 +356,6 @@ def test_random_deaths_and_returns_never_give_two_actives_nor_preempt(steps):
             w.clock.advance(4)
             beat(w, *sorted(alive))
             w.reg.monitor_tick()
-        live = {h for h in HOSTS if not w.rec(h, L3).judged_dead
-                and w.reg.is_alive(w.rec(h, L3))}
         for r in routers:
             now_active = active(w, r)              # w.roles checks memory == database
             assert len(now_active) <= 1
