@@ -217,8 +217,8 @@ class PlacementPolicy:
             if spec.has_roles and hosts and not self.bindings.has_active(spec.kind, obj_id):
                 headless.append((obj_id, facts))
         switchovers: list[Switchover] = []
-        active_load: dict[str, int] = {}
-        if headless or (requests and spec.has_roles):
+        active_load: dict[str, int] = {}          # filled as needed
+        if headless:
             eligible = {c.agent_id: c for c in self.candidates(spec.agent_type)}
             active_load = self._active_loads(eligible)
             for obj_id, facts in headless:
@@ -262,8 +262,11 @@ class PlacementPolicy:
         states = {(obj_id, a): HaState.STANDBY for a in agents}
         if obj_id in getting_active or self.bindings.has_active(spec.kind, obj_id):
             return states
-        active = min(agents, key=lambda a: (active_load.get(a, 0), agents.index(a)))
-        active_load[active] = active_load.get(active, 0) + 1
+        for agent_id in agents:
+            if agent_id not in active_load:
+                active_load[agent_id] = self.bindings.active_load_of(agent_id)
+        active = min(agents, key=lambda a: (active_load[a], agents.index(a)))
+        active_load[active] += 1
         states[(obj_id, active)] = HaState.ACTIVE
         return states
 
