@@ -235,6 +235,7 @@ LIST = listing.ListSpec(
         "description": listing.Column(Router.description),
         "project_id": listing.Column(Router.project_id),
         "admin_state_up": listing.Column(Router.admin_state_up, listing.Kind.BOOL),
+        "ha": listing.Column(Router.ha, listing.Kind.BOOL),
         "status": listing.Column(Router.status),
         "revision_number": listing.Column(Router.revision_number, listing.Kind.INT),
         "created_at": listing.Column(Router.created_at, listing.Kind.TIME),

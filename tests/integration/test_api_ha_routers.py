@@ -81,6 +81,9 @@ def test_the_ha_attribute_is_admin_only_and_changes_only_while_the_router_is_dow
     assert call(ctl, "GET", f"/v2.0/routers/{ha['id']}")[1]["router"]["ha"] is True
     listed = {r["id"]: r["ha"] for r in call(ctl, "GET", "/v2.0/routers")[1]["routers"]}
     assert listed[ha["id"]] is True
+    create_router(ctl, ha=False)
+    assert [r["id"] for r in call(ctl, "GET", "/v2.0/routers?ha=true")[1]["routers"]] == [
+        ha["id"]]
 
     # a member may neither set nor see it; its routers are not HA (l3_ha is false)
     assert error(call(ctl, "POST", "/v2.0/routers", {"router": {"ha": True}}, MEMBER)) == (
