@@ -86,7 +86,7 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
             self.relay.start()
         self.registry.start()
         self.rpc_server = RpcServer.from_settings(
-            settings, self.registry.dispatcher, on_close=self.registry.registry.connection_closed)
+            settings, self.registry.dispatcher, on_close=self.registry.agent_rpc.connection_closed)
         self.rpc_server.start()
         self.programmer.start()
         # The API last: once it answers, the agent endpoint is up too.
