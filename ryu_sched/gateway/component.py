@@ -29,8 +29,7 @@ def health_config(settings: Any) -> HealthConfig:
     return HealthConfig(fence_timeout=settings.fence_timeout,
                         fence_margin=settings.fence_margin,
                         echo_misses=settings.gateway_echo_misses,
-                        fence_retry=max(settings.fence_timeout, 0.1),
-                        startup_grace=float(settings.agent_down_time))
+                        fence_retry=max(settings.fence_timeout, 0.1))
 
 
 def gateways_of(agents: Iterable[Any]) -> Iterator[Gateway]:

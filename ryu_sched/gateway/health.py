@@ -28,8 +28,9 @@ States (docs/ha.md, "Detection and fencing"):
 
 A SILENT gateway whose control channel and lease come back (external link not down) is
 HEALTHY again, with no action: it stays standby (no preemption is the registry's rule).
-Before this controller has seen any grant (it just started or was elected), a lease is
-assumed held for ``startup_grace`` seconds: the agents reconnect meanwhile.
+Until this controller has granted the gateway a lease (it just started or was elected, or
+the agent holds no lease: an older or simulated agent), the lease rules do not apply: such a
+gateway is failed over by (a) or (c) only, otherwise by the registry's heartbeat timeout.
 """
 
 from __future__ import annotations
@@ -77,8 +78,6 @@ class HealthConfig:
     echo_misses: int = 3
     #: a FENCE not acknowledged within this is asked for again (while still fencing)
     fence_retry: float = 0.5
-    #: no grant seen yet: the lease counts as held this long after the machine started
-    startup_grace: float = 15.0
 
 
 class GatewayHealth:
@@ -106,13 +105,14 @@ class GatewayHealth:
         return self.of_connected and self.misses < self.config.echo_misses
 
     def lease_held(self, now: float) -> bool:
+        """Held, or unknown (no grant seen: the lease rules do not apply)."""
         if self.granted_at is None:
-            return now < self.since + self.config.startup_grace
+            return True
         return now <= self.granted_at + self.config.fence_timeout
 
     def lease_surely_lapsed(self, now: float) -> bool:
         if self.granted_at is None:
-            return now >= self.since + self.config.startup_grace
+            return False
         return now > self.granted_at + self.config.fence_timeout + self.config.fence_margin
 
     def processes_died(self) -> bool:

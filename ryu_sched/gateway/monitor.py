@@ -4,7 +4,8 @@ disconnected, echo replies, port states), echo requests and the fence go out thr
 callables and objects it is given, so that it can be driven by hand in tests.
 
 Runs on the leader only: a controller that does not lead forgets every machine, and one
-that starts leading begins with none (each gateway then has ``startup_grace`` to be heard).
+that starts leading begins with none (the lease rules apply to a gateway once this
+controller granted it a lease).
 """
 
 from __future__ import annotations

@@ -15,8 +15,7 @@ from ryu_sched.gateway.health import (
     Reason,
 )
 
-CONFIG = HealthConfig(fence_timeout=0.4, fence_margin=0.15, echo_misses=3, fence_retry=0.5,
-                      startup_grace=5.0)
+CONFIG = HealthConfig(fence_timeout=0.4, fence_margin=0.15, echo_misses=3, fence_retry=0.5)
 FENCE = Action(ActionKind.FENCE, Reason.EXT_LINK_FENCED)
 
 
@@ -224,19 +223,28 @@ def test_a_gateway_back_after_failure_is_healthy_with_no_action_then_fails_again
     assert tl.gw.failovers == 2
 
 
-def test_at_start_no_grant_seen_the_lease_counts_as_held_for_the_grace() -> None:
-    gw = GatewayHealth(CONFIG, at=100.0)          # just elected: nothing known
-    assert gw.state is GatewayState.CONTROL_LOST
-    assert gw.tick(104.9) == []
-    gw.of_connected_at(101.0)
-    assert gw.state is GatewayState.HEALTHY
-    assert gw.tick(105.0) == [Action(ActionKind.FENCE, Reason.LEASE_FENCED)]
-
-
-def test_at_start_an_unreachable_gateway_without_lease_fails_over_after_the_grace() -> None:
+def test_without_any_grant_seen_the_lease_rules_do_not_apply() -> None:
+    """Just elected, or an agent that holds no lease (older, simulated): no failover by the
+    lease, whether the switch is reachable or not; the heartbeat timeout remains."""
     gw = GatewayHealth(CONFIG, at=100.0)
-    assert gw.tick(104.0) == []
-    assert gw.tick(105.0) == failover(Reason.LEASE_LAPSED)
+    assert gw.state is GatewayState.CONTROL_LOST
+    assert gw.tick(1000.0) == []
+    gw.of_connected_at(1000.0)
+    assert gw.state is GatewayState.HEALTHY
+    assert gw.tick(2000.0) == []
+    gw.of_disconnected(2000.0)
+    assert gw.tick(3000.0) == [] and gw.state is GatewayState.CONTROL_LOST
+
+
+def test_without_any_grant_the_external_link_still_counts() -> None:
+    gw = GatewayHealth(CONFIG, at=0.0)
+    gw.of_connected_at(0.0)
+    assert gw.ext_link(False, 0.1) == [FENCE]
+    assert gw.fence_acked(0.2) == failover(Reason.EXT_LINK_FENCED)
+    gw.ext_link(True, 0.3)
+    assert gw.state is GatewayState.SILENT         # back only with a lease
+    gw.lease_granted(0.4)
+    assert gw.state is GatewayState.HEALTHY
 
 
 @pytest.mark.parametrize("misses", [1, 2])

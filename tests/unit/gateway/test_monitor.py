@@ -11,8 +11,7 @@ from ryu_sched.gateway.echo import EchoProber, payload
 from ryu_sched.gateway.health import GatewayState, HealthConfig, Reason
 from ryu_sched.gateway.monitor import Gateway, GatewayMonitor
 
-CONFIG = HealthConfig(fence_timeout=0.4, fence_margin=0.15, echo_misses=3, fence_retry=0.5,
-                      startup_grace=5.0)
+CONFIG = HealthConfig(fence_timeout=0.4, fence_margin=0.15, echo_misses=3, fence_retry=0.5)
 G1 = Gateway("agent-1", 0x11, "ext0")
 G2 = Gateway("agent-2", 0x22, "ext0")
 
@@ -142,16 +141,17 @@ def test_a_follower_forgets_everything_and_acts_on_nothing() -> None:
     assert lab.registry.failed == [] and lab.fencer.asked == []
 
 
-def test_a_new_leader_gives_gateways_the_startup_grace() -> None:
+def test_a_new_leader_judges_leases_only_once_it_granted_one() -> None:
     lab = Lab()
     lab.monitor.switch_connected(G1.dpid)
-    for _ in range(30):                         # 3 s: no keepalive seen yet
+    for _ in range(50):                         # 5 s: no keepalive (agents without leases)
         lab.round(renew=())
     assert lab.registry.failed == [] and lab.fencer.asked == []
-    for _ in range(25):                         # past the grace: G1 fenced, G2 failed over
+    lab.round(renew=(G1,))                      # G1's agent holds one from now on
+    for _ in range(5):
         lab.round(renew=())
-    assert lab.fencer.asked[:1] == [G1.dpid]
-    assert lab.registry.failed == [(G2.agent_id, Reason.LEASE_LAPSED)]
+    assert lab.fencer.asked == [G1.dpid]        # lapsed, switch reachable: fenced over OF
+    assert lab.registry.failed == []
 
 
 def test_a_gateway_whose_switch_changed_starts_afresh() -> None:
