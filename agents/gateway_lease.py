@@ -77,6 +77,7 @@ class GatewayFence:
         self.stopping = stopping
         self._fenced_term = -1          # the lease term whose lapse was fenced
         self.fences = 0                 # successful fences (tests, logs)
+        self.failures = 0               # failed attempts of the current lapse
         self._last_refusal = ""
 
     # --- keepalives --------------------------------------------------------------------
@@ -140,9 +141,13 @@ class GatewayFence:
             try:
                 self.fence()
             except Exception as exc:
-                LOG.error("gateway lease lapsed; fence FAILED (%s); retrying", exc)
+                self.failures += 1
+                if self.failures in (1, 10) or self.failures % 100 == 0:
+                    LOG.error("gateway lease lapsed; fence FAILED %d times (%s); retrying "
+                              "every %.2fs", self.failures, exc, self.interval)
                 return self.interval
             self._fenced_term = term
+            self.failures = 0
             self.fences += 1
             LOG.warning("gateway lease lapsed (%s): deleted every ROUTER_ACTIVE flow from the "
                         "bridge in %.3fs", "never held since start" if term == 0 else
