@@ -10,6 +10,7 @@ controller granted it a lease).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import time
@@ -71,7 +72,8 @@ class GatewayMonitor:
         self.connected: set[int] = set()
         #: (dpid, port name) -> link up, from port descriptions and port statuses
         self.links: dict[tuple[int, str], bool] = {}
-        self.failed_over: list[tuple[str, str]] = []     # (agent id, reason), for tests/logs
+        #: the last failovers: (agent id, reason), for tests and the operator
+        self.failed_over: collections.deque[tuple[str, str]] = collections.deque(maxlen=100)
         self._led = False
 
     # --- the switch side ---------------------------------------------------------------

@@ -169,7 +169,7 @@ def test_a_registry_without_the_fast_path_is_logged_not_fatal() -> None:
     lab.monitor.registry = object()             # type: ignore[assignment]
     lab.monitor.switch_disconnected(G1.dpid)
     lab.monitor.lease_connection_closed(G1.agent_id, lab.now)
-    assert lab.monitor.failed_over == [(G1.agent_id, Reason.PROCESSES_DIED)]
+    assert list(lab.monitor.failed_over) == [(G1.agent_id, Reason.PROCESSES_DIED)]
 
 
 def test_echo_rounds_count_misses_and_ignore_stale_or_foreign_replies() -> None:
