@@ -74,7 +74,11 @@ def _placements(registry: Registry) -> tuple[Placement, ...]:
                                                    key=lambda item: item[1]))
             live = sum(1 for a in agent_ids
                        if (rec := registry.agents.find(a)) is not None and not rec.judged_dead)
-            placements.append(Placement(kind.value, obj_id, agent_ids, live, wanted))
+            states: tuple[str, ...] = ()
+            if spec.has_roles and obj_id in ha:
+                roles = registry.bindings.states_of(kind, obj_id)
+                states = tuple(str(roles[a]) for a in agent_ids)
+            placements.append(Placement(kind.value, obj_id, agent_ids, live, wanted, states))
         for obj_id in sorted(registry.placement.under_hosted[kind] - hosted.keys()):
             wanted = spec.copies(registry.settings, ObjectFacts(ha=obj_id in ha))
             placements.append(Placement(kind.value, obj_id, (), 0, wanted))

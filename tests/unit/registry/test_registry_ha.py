@@ -371,3 +371,17 @@ def test_random_deaths_and_returns_never_give_two_actives_nor_preempt(steps):
                 # no preemption: the role only left an agent judged dead
                 if before[r] and now_active and now_active != before[r]:
                     assert w.rec(before[r][0], L3).judged_dead, (r, before[r], now_active)
+
+
+def test_the_operator_status_shows_the_roles_and_counts_one_active_per_ha_router():
+    from ryu_sched.observability.collect import _placements
+
+    w = World()
+    gateways(w, 2)
+    ha = w.router(gateway=True, ha=True)
+    plain = w.router(gateway=True)
+    w.reg.reconcile()
+    placements = {p.id: p for p in _placements(w.reg)}
+    assert sorted(placements[ha].ha_states) == ["active", "standby"]
+    assert placements[ha].wanted == 2 and not placements[ha].unhosted
+    assert placements[plain].ha_states == ()
