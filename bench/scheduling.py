@@ -11,7 +11,9 @@ gateway) are inserted unhosted. Figures:
 - *per event*: ``--events`` networks and routers created one by one through bus events (the
   API path: one placement and one transaction each), as objects per second;
 - *failover*: ``--dead`` agents stop heartbeating; the seconds of the one monitor tick that
-  moves everything they hosted (bindings + move log, one transaction);
+  moves everything they hosted (bindings + move log, one transaction); with ``--ha-share``,
+  that share of the routers are HA routers (``max_l3_agents_per_router`` 2): their standbys
+  promoted in the same transaction (the switchovers are counted);
 - *rebalance*: the dead agents come back (empty); the seconds of one rebalance of both
   kinds, every candidate move checked by the driver's filter.
 """
@@ -46,7 +48,7 @@ class Clock:
 
 
 def seed(db: Database, networks: int, routers: int, gateway_share: float,
-         first: int = 0) -> tuple[list[str], list[str]]:
+         first: int = 0, ha_share: float = 0.0) -> tuple[list[str], list[str]]:
     with db.session() as session:
         nets = [models.Network(name=f"n{first + i}", physical_network=f"p{(first + i) // 4000}",
                                segmentation_id=(first + i) % 4000 + 1) for i in range(networks)]
@@ -61,7 +63,9 @@ def seed(db: Database, networks: int, routers: int, gateway_share: float,
                  for i in range(n_gw)]
         session.add_all(ports)
         session.flush()
-        rtrs = [models.Router(name=f"r{i}", gw_port_id=ports[i].id if i < n_gw else None)
+        n_ha = int(routers * ha_share)
+        rtrs = [models.Router(name=f"r{i}", gw_port_id=ports[i].id if i < n_gw else None,
+                              ha=i >= routers - n_ha)
                 for i in range(routers)]
         session.add_all(rtrs)
         session.flush()
@@ -82,6 +86,8 @@ def main() -> None:
     parser.add_argument("--dead", type=int, default=100)
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--driver", default="least_loaded")
+    parser.add_argument("--ha-share", type=float, default=0.0,
+                        help="share of the routers that are HA routers (0..1)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
 
@@ -105,7 +111,7 @@ def main() -> None:
             registry.report_state(None, state)
             hosts.append(state)
         registry.flush()
-        seed(db, args.networks, args.routers, 0.1)
+        seed(db, args.networks, args.routers, 0.1, ha_share=args.ha_share)
         print(f"scheduling: {args.networks:,} networks + {args.routers:,} routers over "
               f"{args.agents:,} agents (driver {args.driver}, SQLite file)")
 
@@ -127,9 +133,11 @@ def main() -> None:
         print(f"  per event: {2 * args.events:,} objects in {per_event:.2f}s "
               f"({2 * args.events / per_event:,.0f}/s, one transaction each)")
 
-        # failover: the first --dead agents stop; everyone else heartbeats on
+        # failover: --dead agents spread over the list (half DHCP, half L3) stop; everyone
+        # else heartbeats on
         clock.now += settings.agent_down_time + 1
-        dead_hosts = {s["host"] for s in hosts[: args.dead]}
+        step = max(1, args.agents // max(1, args.dead))
+        dead_hosts = {hosts[(i * step + i % 2) % len(hosts)]["host"] for i in range(args.dead)}
         for state in hosts:
             if state["host"] not in dead_hosts:
                 registry.report_state(None, state)
@@ -142,8 +150,8 @@ def main() -> None:
         left = sum(registry.load_of(r.id) for r in registry.agents
                    if r.host in dead_hosts)
         print(f"  failover: {args.dead} dead agents hosting {hosted:,} objects; moved "
-              f"{summary['moved']:,} in {failover:.2f}s (one monitor tick); left on dead "
-              f"agents: {left}")
+              f"{summary['moved']:,} in {failover:.2f}s (one monitor tick; "
+              f"{summary.get('switched', 0):,} standbys promoted); left on dead agents: {left}")
         print(f"  after failover DHCP load: {load_ratio_alive(registry, 'DHCP agent')}")
         print(f"  after failover L3 load:   {load_ratio_alive(registry, 'L3 agent')}")
 

@@ -103,6 +103,13 @@ OPTS = [
     cfg.IntOpt("dhcp_agents_per_network", default=1, min=1),
     cfg.BoolOpt("network_auto_schedule", default=True),
     cfg.BoolOpt("router_auto_schedule", default=True),
+    cfg.BoolOpt("l3_ha", default=False,
+                help="New routers are HA routers unless their creator (an admin) says "
+                     "otherwise: hosted by several L3 agents, one active, the others "
+                     "standby."),
+    cfg.IntOpt("max_l3_agents_per_router", default=2, min=2,
+               help="L3 agents an HA router is scheduled to (one active, the rest "
+                    "standby); fewer when fewer candidates exist."),
     cfg.IntOpt("max_agents_per_type", default=10000, min=0,
                help="Registrations beyond this many agents of one type are refused "
                     "(AgentLimitReached); 0 means no limit."),
@@ -235,6 +242,8 @@ class Settings:
     dhcp_agents_per_network: int = 1
     network_auto_schedule: bool = True
     router_auto_schedule: bool = True
+    l3_ha: bool = False
+    max_l3_agents_per_router: int = 2
     max_agents_per_type: int = 10000
     agent_expiry_time: int = 0
     leader_lease_time: float = 3.0
@@ -352,6 +361,8 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         dhcp_agents_per_network=group.dhcp_agents_per_network,
         network_auto_schedule=group.network_auto_schedule,
         router_auto_schedule=group.router_auto_schedule,
+        l3_ha=group.l3_ha,
+        max_l3_agents_per_router=group.max_l3_agents_per_router,
         max_agents_per_type=group.max_agents_per_type,
         agent_expiry_time=group.agent_expiry_time,
         leader_lease_time=group.leader_lease_time,

@@ -442,6 +442,21 @@ class RouterNotHostedByL3Agent(Conflict):
     message_format = "The router %(router_id)s is not hosted by L3 agent %(agent_id)s."
 
 
+class RouterL3AgentBindingNotFound(NotFound):
+    """Ours (the admin move of an HA router's active role): no such binding."""
+
+    type_name = "RouterL3AgentBindingNotFound"
+    message_format = "The router %(router_id)s is not hosted by L3 agent %(agent_id)s."
+
+
+class L3AgentNotAlive(Conflict):
+    """Ours: the active role of a router only goes to a live L3 agent."""
+
+    type_name = "L3AgentNotAlive"
+    message_format = ("L3 agent %(agent_id)s is not alive: it cannot take the active role of "
+                      "router %(router_id)s.")
+
+
 # --- standard attributes, quotas, RBAC, extra routes --------------------------------------
 
 class PreconditionFailed(NeutronError):

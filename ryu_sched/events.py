@@ -226,7 +226,8 @@ class SecurityGroupRuleChanged(Event):
 
 @dataclasses.dataclass(frozen=True)
 class BindingChanged(Event):
-    """A network was bound to (unbound from) a DHCP agent, or a router to an L3 agent."""
+    """A network was bound to (unbound from) a DHCP agent, or a router to an L3 agent, or
+    the role of a router's binding changed (``bound`` true, ``ha_state`` the new role)."""
 
     name: ClassVar[str] = "binding"
     kind: HostedKind
@@ -235,6 +236,9 @@ class BindingChanged(Event):
     host: str
     bound: bool
     datapath_id: str | None = None
+    # Routers: the binding's role after the change, "active" | "standby" (HaState); None
+    # when unbound, and for networks.
+    ha_state: str | None = None
 
 
 Subscriber = Callable[[Event], None]

@@ -61,6 +61,12 @@ def hosted_routes(kind: HostedKind, hosted_path: str, hosting_path: str) -> list
     ]
 
 
+def set_active(req: ApiRequest, id: str, agent_id: str) -> tuple[int, Any]:
+    """Ours: move a router's active role to one of its L3 agents."""
+    return 200, {"agent": service.set_active(req.services, req.context, id, agent_id,
+                                             req.json_body())}
+
+
 def rebalance(req: ApiRequest) -> tuple[int, Any]:
     body = req.json_body() if req.request.body else None
     return 200, {"moves": service.rebalance(req.services, req.context, body)}
@@ -83,6 +89,7 @@ ROUTES = [
           target=show_agent),
     *hosted_routes(HostedKind.NETWORK, "dhcp-networks", "dhcp-agents"),
     *hosted_routes(HostedKind.ROUTER, "l3-routers", "l3-agents"),
+    Route("PUT", "/v2.0/routers/{id}/l3-agents/{agent_id}", set_active),
     Route("POST", "/v2.0/agent-scheduler/rebalance", rebalance),
     Route("GET", "/v2.0/agent-scheduler/moves", list_moves),
     Route("GET", "/v2.0/agent-scheduler/stats", show_stats),

@@ -36,6 +36,10 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("agent", "agent", "The agent management extension."),
     ("dhcp_agent_scheduler", "DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
     ("l3_agent_scheduler", "L3 Agent Scheduler", "Schedule routers among l3 agents"),
+    ("l3-ha", "HA Router extension", "Adds HA capability to routers."),
+    ("router-admin-state-down-before-update", "Enforce Router's Admin State Down Before "
+     "Update Extension", "Ensure that the admin state of a router is down (False) before "
+     "updating the ha attribute."),
     ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 "
      "Neutron networks and access to external networks via a NAT gateway."),
     ("ext-gw-mode", "Neutron L3 Configurable external gateway mode",

@@ -20,9 +20,11 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
@@ -245,6 +247,9 @@ class Router(StandardAttrMixin, TimestampMixin, Base):
         ForeignKey("ports.id", ondelete="SET NULL"), nullable=True)
     enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
     availability_zone_hints: Mapped[list[Any]] = mapped_column(default=list)
+    # Neutron's l3-ha ``ha``: hosted by up to max_l3_agents_per_router agents, one active.
+    ha: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0",
+                                     sort_order=101)
 
     route_rows: Mapped[list[RouterRoute]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, lazy="selectin",
@@ -314,17 +319,30 @@ class NetworkDhcpAgentBinding(Base):
     binding_index: Mapped[int] = mapped_column(Integer, default=1)
 
 
+#: The partial index that keeps at most one active binding per router (SQLite, PostgreSQL).
+ONE_ACTIVE_WHERE = "ha_state = 'active'"
+
+
 class RouterL3AgentBinding(Base):
-    """Router hosted by an L3 agent (one per router: ``binding_index`` 1)."""
+    """Router hosted by an L3 agent: one binding (``binding_index`` 1), or for an HA router
+    up to ``max_l3_agents_per_router`` on distinct agents, of which at most one is
+    ``active`` (the database refuses a second: ``uq_routerl3agentbindings_one_active``)."""
 
     __tablename__ = "routerl3agentbindings"
-    __table_args__ = (UniqueConstraint("router_id", "binding_index"),)
+    __table_args__ = (
+        UniqueConstraint("router_id", "binding_index"),
+        Index("uq_routerl3agentbindings_one_active", "router_id", unique=True,
+              sqlite_where=text(ONE_ACTIVE_WHERE), postgresql_where=text(ONE_ACTIVE_WHERE)),
+    )
 
     router_id: Mapped[str] = mapped_column(
         ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True)
     l3_agent_id: Mapped[str] = mapped_column(
         ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True, index=True)
     binding_index: Mapped[int] = mapped_column(Integer, default=1)
+    # HaState: "active" | "standby" (a router without ha: its one binding, active).
+    ha_state: Mapped[str] = mapped_column(String(16), default="active",
+                                          server_default="active")
 
 
 class LearnedNeighbor(Base):

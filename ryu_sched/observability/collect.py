@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from ryu_sched.observability.status import AgentStatus, Placement, Status, SwitchStatus
-from ryu_sched.registry.kinds import SPECS
+from ryu_sched.registry.kinds import SPECS, ObjectFacts
 from ryu_sched.registry.registry import Registry
 
 
@@ -65,16 +65,22 @@ def _agents(registry: Registry) -> tuple[AgentStatus, ...]:
 
 def _placements(registry: Registry) -> tuple[Placement, ...]:
     placements: list[Placement] = []
+    ha = registry.placement.ha_objects
     for kind, spec in SPECS.items():
-        wanted = spec.copies(registry.settings)
         hosted = registry.bindings.objects(kind)
         for obj_id in sorted(hosted):
+            wanted = spec.copies(registry.settings, ObjectFacts(ha=obj_id in ha))
             agent_ids = tuple(a for a, _ in sorted(hosted[obj_id].items(),
                                                    key=lambda item: item[1]))
             live = sum(1 for a in agent_ids
                        if (rec := registry.agents.find(a)) is not None and not rec.judged_dead)
-            placements.append(Placement(kind.value, obj_id, agent_ids, live, wanted))
+            states: tuple[str, ...] = ()
+            if spec.has_roles and obj_id in ha:
+                roles = registry.bindings.states_of(kind, obj_id)
+                states = tuple(str(roles[a]) for a in agent_ids)
+            placements.append(Placement(kind.value, obj_id, agent_ids, live, wanted, states))
         for obj_id in sorted(registry.placement.under_hosted[kind] - hosted.keys()):
+            wanted = spec.copies(registry.settings, ObjectFacts(ha=obj_id in ha))
             placements.append(Placement(kind.value, obj_id, (), 0, wanted))
     return tuple(placements)
 

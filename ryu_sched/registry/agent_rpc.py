@@ -198,7 +198,9 @@ class AgentRpc:
                 models.FloatingIP.router_id == router_id)).all()
             info["floatingips"] = [floatingip_dict(f) for f in fips]
         info["l3_agents"] = [{"agent_id": r.id, "host": r.host,
-                              "datapath_id": r.datapath_id}
+                              "datapath_id": r.datapath_id,
+                              "ha_state": str(self.registry.ha_state(HostedKind.ROUTER,
+                                                                     router_id, r.id))}
                              for r in self.registry.agents_hosting(HostedKind.ROUTER,
                                                                    router_id)]
         return info
@@ -283,7 +285,8 @@ def router_dict(rtr: models.Router) -> dict[str, Any]:
     return {"id": rtr.id, "key": rtr.key, "name": rtr.name, "project_id": rtr.project_id,
             "admin_state_up": rtr.admin_state_up, "status": rtr.status,
             "enable_snat": rtr.enable_snat, "gw_port_id": rtr.gw_port_id,
-            "availability_zone_hints": list(rtr.availability_zone_hints or [])}
+            "availability_zone_hints": list(rtr.availability_zone_hints or []),
+            "ha": rtr.ha}
 
 
 def floatingip_dict(fip: models.FloatingIP) -> dict[str, Any]:

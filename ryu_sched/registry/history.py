@@ -22,7 +22,7 @@ import enum
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ryu_sched.registry.bindings import Move
+from ryu_sched.registry.bindings import Move, Switchover
 from ryu_sched.registry.model import AgentRecord, api_time
 from ryu_sched.services import MetricsSink
 
@@ -92,6 +92,20 @@ class History:
             if failover is not None:
                 failover.moved += 1
                 failover.destinations.add(move.to_host)
+
+    def switchovers(self, switchovers: Sequence[Switchover]) -> None:
+        """Switchovers of active roles done (committed): counted as moves with reason
+        ``switchover:<why>``, and in the timeline."""
+        if not switchovers:
+            return
+        now = self.clock()
+        counts = collections.Counter((s.kind.value, s.log_reason) for s in switchovers)
+        for (kind, reason), count in counts.items():
+            self.sink.moved(kind, reason, count)
+        for switchover in switchovers:
+            self._entries.append(Entry(now, switchover.kind.value, switchover.resource_id,
+                                       switchover.from_host, switchover.to_host,
+                                       switchover.log_reason))
 
     def judged_dead(self, recs: Iterable[AgentRecord], load_of: Callable[[str], int],
                     failing_over: bool) -> None:

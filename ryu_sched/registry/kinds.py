@@ -29,6 +29,8 @@ class ObjectFacts:
 
     hints: tuple[str, ...] = ()
     needs_external_port: bool = False
+    # An HA router: several agents, one binding active, the others standby.
+    ha: bool = False
 
 
 # (session, ids or None for all, schedulable only) -> (object id, facts)
@@ -53,11 +55,11 @@ def _router_facts(session: Session, ids: Sequence[str] | None,
                   schedulable: bool) -> Iterable[tuple[str, ObjectFacts]]:
     """Routers, all schedulable; one with a gateway needs an agent with an external port."""
     rtr = models.Router
-    query = select(rtr.id, rtr.availability_zone_hints, rtr.gw_port_id)
+    query = select(rtr.id, rtr.availability_zone_hints, rtr.gw_port_id, rtr.ha)
     if ids is not None:
         query = query.where(rtr.id.in_(ids))
-    for obj_id, hints, gw in session.execute(query):
-        yield obj_id, ObjectFacts(tuple(hints or ()), gw is not None)
+    for obj_id, hints, gw, ha in session.execute(query):
+        yield obj_id, ObjectFacts(tuple(hints or ()), gw is not None, bool(ha))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +73,13 @@ class KindSpec:
     hosted_error: type[errors.NeutronError]
     not_hosted_error: type[errors.NeutronError]
     invalid_agent_error: type[errors.NeutronError]
-    # At most one agent, even by hand (a router); otherwise a manual bind may exceed copies.
-    exclusive: bool
-    copies: Callable[[Settings], int]
+    # At most one agent, even by hand (a router without ha); otherwise a manual bind may
+    # exceed copies.
+    exclusive: Callable[[ObjectFacts], bool]
+    # How many agents an object is scheduled to.
+    copies: Callable[[Settings, ObjectFacts], int]
+    # Its bindings have a role (``ha_state``: one active, the others standby): routers.
+    has_roles: bool
     auto_schedule: Callable[[Settings], bool]
     driver_name: Callable[[Settings], str]
     facts_query: FactsQuery
@@ -157,8 +163,9 @@ NETWORKS = KindSpec(
     hosted_error=errors.NetworkHostedByDHCPAgent,
     not_hosted_error=errors.NetworkNotHostedByDhcpAgent,
     invalid_agent_error=errors.InvalidDHCPAgent,
-    exclusive=False,
-    copies=lambda s: s.dhcp_agents_per_network,
+    exclusive=lambda facts: False,
+    copies=lambda s, facts: s.dhcp_agents_per_network,
+    has_roles=False,
     auto_schedule=lambda s: s.network_auto_schedule,
     driver_name=lambda s: s.network_scheduler_driver,
     facts_query=_network_facts,
@@ -174,8 +181,9 @@ ROUTERS = KindSpec(
     hosted_error=errors.RouterHostedByL3Agent,
     not_hosted_error=errors.RouterNotHostedByL3Agent,
     invalid_agent_error=errors.InvalidL3Agent,
-    exclusive=True,
-    copies=lambda s: 1,
+    exclusive=lambda facts: not facts.ha,
+    copies=lambda s, facts: s.max_l3_agents_per_router if facts.ha else 1,
+    has_roles=True,
     auto_schedule=lambda s: s.router_auto_schedule,
     driver_name=lambda s: s.router_scheduler_driver,
     facts_query=_router_facts,

@@ -30,6 +30,9 @@ class AgentRecord:
     judged_dead: bool = False
     # The RPC connection it last reported over (notifications go there).
     conn: Any = None
+    # When its gateway was last known silent (Registry.gateway_failed): no candidate for
+    # routers until it reports again.
+    gateway_failed_at: float = 0.0
 
     @property
     def kind(self) -> HostedKind:

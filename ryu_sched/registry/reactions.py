@@ -55,7 +55,9 @@ class Reactions:
             case RouterChanged(action=Action.DELETE, router_id=router_id):
                 self._deleted(ROUTER, router_id)
             case RouterChanged(action=action, router_id=router_id):
-                self._schedule(ROUTER, router_id, always=action == Action.CREATE)
+                # A router that became HA needs standbys; one that stopped, only one agent.
+                self._schedule(ROUTER, router_id,
+                               always=action == Action.CREATE or "ha" in event.changed)
                 if action == Action.UPDATE:
                     self._updated(ROUTER, router_id, reason="update")
             case RouterGatewayChanged(router_id=router_id):

@@ -28,15 +28,23 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from ryu_sched import errors
 from ryu_sched.events import BindingChanged
 from ryu_sched.leadership import FencedOut
 from ryu_sched.registry.agent_table import AgentTable, RefreshResult
-from ryu_sched.registry.bindings import BindingChange, BindingStore, Move
+from ryu_sched.registry.bindings import BindingChange, BindingStore, Move, Switchover
 from ryu_sched.registry.history import History
-from ryu_sched.registry.kinds import SPECS, KindSpec, spec_of, spec_of_agent_type
+from ryu_sched.registry.kinds import (
+    ROUTERS,
+    SPECS,
+    KindSpec,
+    ObjectFacts,
+    spec_of,
+    spec_of_agent_type,
+)
 from ryu_sched.registry.model import AgentRecord
 from ryu_sched.registry.placement import PlacementPolicy, Reasons
-from ryu_sched.shared.vocabulary import HostedKind
+from ryu_sched.shared.vocabulary import HaState, HostedKind
 
 LOG = logging.getLogger(__name__)
 
@@ -121,9 +129,7 @@ class Registry:
         for change in changes:
             rec = self.agents.find(change.agent_id)
             if rec is not None and rec.conn is not None:
-                spec = SPECS[change.kind]
-                method = spec.bound_method if change.bound else spec.unbound_method
-                self.notify(rec, method, spec.payload(change.object_id))
+                self._notify_change(change, rec)
 
     # --- agents ---------------------------------------------------------------------------
 
@@ -172,12 +178,20 @@ class Registry:
         ``fenced``: as the leader (expiry)."""
         rec = self.agents.get(agent_id)
         self.flush()
-        changes = self.bindings.drop_agent(spec_of(rec.kind), rec.id, fenced=fenced)
+        spec = spec_of(rec.kind)
+        switchovers = [s for obj_id in sorted(self.bindings.hosted_by(rec.id))
+                       for s in self.placement.promotion(spec, obj_id, rec.id, Reasons.MANUAL)]
+        changes = self.bindings.drop_agent(spec, rec.id, fenced=fenced,
+                                           switchovers=switchovers)
         self.agents.remove(rec, self.leadership.fence if fenced else None)
         LOG.info("deleted agent %s (%s on %s) and its %d bindings", rec.id, rec.agent_type,
-                 rec.host, len(changes))
+                 rec.host, sum(1 for c in changes if not c.bound))
+        self.history.switchovers(switchovers)
         for change in changes:
-            self._announce(change, rec)
+            if change.agent_id == rec.id:
+                self._announce(change, rec)
+            elif (other := self.agents.find(change.agent_id)) is not None:
+                self._announce(change, other)
         self.reconcile_requested = True
 
     # --- who hosts what -------------------------------------------------------------------
@@ -191,6 +205,10 @@ class Registry:
     def hosted_by(self, agent_id: str) -> list[str]:
         return sorted(self.bindings.hosted_by(agent_id))
 
+    def ha_state(self, kind: HostedKind | str, obj_id: str, agent_id: str) -> HaState | None:
+        """The role of the object's binding to the agent (None: no binding, or a network)."""
+        return self.bindings.state_of(HostedKind(kind), obj_id, agent_id)
+
     def load_of(self, agent_id: str) -> int:
         return self.bindings.load_of(agent_id)
 
@@ -203,17 +221,74 @@ class Registry:
     # --- bindings -------------------------------------------------------------------------
 
     def bind(self, kind: HostedKind | str, obj_id: str, agent_id: str) -> None:
-        """One binding by hand; Conflict if it exists (a router: if any exists)."""
+        """One binding by hand; Conflict if it exists (a router without ha: if any exists).
+        A router's new binding is standby if the router has an active one."""
         self.agents.get(agent_id)
         self.refresh_object(kind, obj_id)      # another controller may have bound it
-        change = self.bindings.bind(spec_of(kind), obj_id, agent_id)
+        spec = spec_of(kind)
+        facts = self.placement.facts(spec, [obj_id], schedulable=False).get(
+            obj_id, ObjectFacts())
+        change = self.bindings.bind(spec, obj_id, agent_id, exclusive=spec.exclusive(facts))
         self._publish([change], "bound to")
 
     def unbind(self, kind: HostedKind | str, obj_id: str, agent_id: str) -> None:
+        """Remove one binding by hand; a router's active binding first passes its role to
+        its best live standby (same transaction)."""
         self.agents.get(agent_id)
         self.refresh_object(kind, obj_id)
-        change = self.bindings.unbind(spec_of(kind), obj_id, agent_id)
-        self._publish([change], "unbound from")
+        spec = spec_of(kind)
+        switchovers = self.placement.promotion(spec, obj_id, agent_id, Reasons.MANUAL)
+        changes = self.bindings.unbind(spec, obj_id, agent_id, switchovers)
+        self.history.switchovers(switchovers)
+        self._publish(changes, "unbound from")
+        if spec.has_roles and not self.bindings.has_active(spec.kind, obj_id):
+            self.reconcile_requested = True
+
+    def set_active(self, router_id: str, agent_id: str) -> bool:
+        """Give the router's active role to its binding on ``agent_id`` (the admin move;
+        also the gateway-health module's). NotFound: no such agent or binding; Conflict:
+        the agent is not alive. False if it was active there already."""
+        rec = self.agents.get(agent_id)
+        self.refresh_object(HostedKind.ROUTER, router_id)
+        state = self.bindings.state_of(HostedKind.ROUTER, router_id, agent_id)
+        if state is None:
+            raise errors.RouterL3AgentBindingNotFound(router_id=router_id, agent_id=agent_id)
+        if state is HaState.ACTIVE:
+            return False
+        if not self.is_alive(rec):
+            raise errors.L3AgentNotAlive(router_id=router_id, agent_id=agent_id)
+        active = self.bindings.active_of(HostedKind.ROUTER, router_id)
+        switchover = self.placement.switchover(ROUTERS, router_id,
+                                               active[0] if active else "", agent_id,
+                                               Reasons.MANUAL)
+        self._publish_moves([], self.bindings.set_roles([switchover], fenced=False))
+        return True
+
+    def gateway_failed(self, agent_id: str, reason: str) -> list[str]:
+        """The agent's gateway is known silent (the controller's gateway-health module, on
+        the leader): without waiting for ``agent_down_time``, promote the standbys of the
+        routers active there and move everything it hosts to other live agents (its
+        routers' bindings move as standbys; a router without a live standby moves with its
+        active role). The agent is no candidate for routers until it reports again. The ids
+        of the routers whose active role left it."""
+        rec = self.agents.get(agent_id)
+        if not self.leading or not self.settings.allow_automatic_failover:
+            LOG.warning("gateway of %s (%s) failed (%s): not failing over (%s)", rec.host,
+                        rec.id, reason, "not the leader" if not self.leading
+                        else "allow_automatic_failover is off")
+            return []
+        rec.gateway_failed_at = self.clock()
+        held = {obj_id for obj_id in self.bindings.hosted_by(rec.id)
+                if self.bindings.state_of(HostedKind.ROUTER, obj_id, rec.id)
+                is HaState.ACTIVE}
+        LOG.warning("gateway of %s (%s) failed (%s): moving the %d routers active there",
+                    rec.host, rec.id, reason, len(held))
+        moves, switchovers = self.placement.evacuate([rec], Reasons.GATEWAY_FAILED)
+        self._publish_moves(moves, switchovers)
+        gone = {s.resource_id for s in switchovers if s.from_agent == rec.id}
+        gone |= {m.resource_id for m in moves
+                 if m.from_agent == rec.id and m.ha_state is HaState.ACTIVE}
+        return sorted(held & gone)
 
     def forget_object(self, kind: HostedKind | str, obj_id: str) -> list[AgentRecord]:
         """The object was deleted (the database cascaded its bindings): its former agents."""
@@ -224,9 +299,9 @@ class Registry:
     def schedule(self, kind: HostedKind | str, ids: Iterable[str] | None = None) -> int:
         """Place every (or each listed) unhosted or under-hosted object; the bindings made
         (moves off agents that no longer qualify included)."""
-        added, moves = self.placement.schedule(spec_of(kind), ids)
+        added, moves, switchovers = self.placement.schedule(spec_of(kind), ids)
         self._publish(added, "scheduled to")
-        self._publish_moves(moves)
+        self._publish_moves(moves, switchovers)
         return len(added) + len(moves)
 
     def reconcile(self) -> int:
@@ -247,8 +322,8 @@ class Registry:
         """Move everything the agent hosts to other eligible live agents, now (what cannot
         be placed stays). The agent remains a candidate unless it is disabled."""
         rec = self.agents.get(agent_id)
-        moves = self.placement.evacuate([rec], Reasons.DRAIN)
-        self._publish_moves(moves)
+        moves, switchovers = self.placement.evacuate([rec], Reasons.DRAIN)
+        self._publish_moves(moves, switchovers)
         return moves
 
     def move(self, kind: HostedKind | str, obj_id: str, from_agent: str,
@@ -285,9 +360,10 @@ class Registry:
                                      self.settings.allow_automatic_failover)
             try:
                 for reason, group in self._leaving().items():
-                    moves = self.placement.evacuate(group, reason)
-                    self._publish_moves(moves)
+                    moves, switchovers = self.placement.evacuate(group, reason)
+                    self._publish_moves(moves, switchovers)
                     summary["moved"] += len(moves)
+                    summary["switched"] = summary.get("switched", 0) + len(switchovers)
                 summary["expired"] = self._expire(now)
             except FencedOut as exc:
                 LOG.warning("failover abandoned, no longer the leader: %s", exc)
@@ -347,26 +423,40 @@ class Registry:
             rec = self.agents.find(change.agent_id)
             if rec is None:
                 continue
-            LOG.info("%s %s %s %s on %s", change.kind.value, change.object_id, verb,
-                     rec.agent_type, rec.host)
+            if not change.role_only:
+                LOG.info("%s %s %s %s on %s%s", change.kind.value, change.object_id, verb,
+                         rec.agent_type, rec.host,
+                         f" ({change.ha_state})" if change.ha_state else "")
             self._announce(change, rec)
 
-    def _publish_moves(self, moves: Sequence[Move]) -> None:
+    def _publish_moves(self, moves: Sequence[Move],
+                       switchovers: Sequence[Switchover] = ()) -> None:
+        """Switchovers first (they were applied first), then moves."""
+        self.history.switchovers(switchovers)
         self.history.moves(moves)
-        for move in moves:
-            for change in move.changes():
+        for record in (*switchovers, *moves):
+            for change in record.changes():
                 rec = self.agents.find(change.agent_id)
                 if rec is not None:
                     self._announce(change, rec)
 
+    def _notify_change(self, change: BindingChange, rec: AgentRecord) -> None:
+        spec = SPECS[change.kind]
+        if change.role_only:
+            self.notify(rec, spec.updated_method, spec.payload(
+                change.object_id, reason="ha_state", ha_state=str(change.ha_state)))
+            return
+        method = spec.bound_method if change.bound else spec.unbound_method
+        self.notify(rec, method, spec.payload(change.object_id))
+
     def _announce(self, change: BindingChange, rec: AgentRecord) -> None:
         """Notify the agent and publish :class:`BindingChanged` for one binding change."""
         spec = SPECS[change.kind]
-        method = spec.bound_method if change.bound else spec.unbound_method
-        self.notify(rec, method, spec.payload(change.object_id))
+        self._notify_change(change, rec)
         self.bus.publish(BindingChanged(
             kind=change.kind, object_id=change.object_id, agent_id=rec.id, host=rec.host,
-            bound=change.bound, datapath_id=rec.datapath_id if spec.carries_datapath else None))
+            bound=change.bound, datapath_id=rec.datapath_id if spec.carries_datapath else None,
+            ha_state=str(change.ha_state) if change.ha_state else None))
 
 
-__all__ = ["Move", "Registry"]
+__all__ = ["Move", "Registry", "Switchover"]

@@ -28,7 +28,13 @@ from ryu_sched.resources import common, networks, ports, routers
 from ryu_sched.resources.context import Context, admin_context
 from ryu_sched.resources.validation import ADMIN_STATE, Attr, check_body, to_str
 from ryu_sched.services import Services
-from ryu_sched.shared.vocabulary import AgentType, DeviceOwner, HostedKind, dhcp_device_id
+from ryu_sched.shared.vocabulary import (
+    AgentType,
+    DeviceOwner,
+    HaState,
+    HostedKind,
+    dhcp_device_id,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -156,9 +162,16 @@ def list_hosted(services: Services, context: Context, kind: HostedKind,
                 agent_id: str) -> list[dict[str, Any]]:
     """The networks (routers) a DHCP (L3) agent hosts."""
     registry = _registry(services, context)
-    _agent_of(registry, SPECS[kind], agent_id, for_binding=False)
+    spec = SPECS[kind]
+    _agent_of(registry, spec, agent_id, for_binding=False)
     ids = registry.hosted_by(agent_id)
-    return _LISTERS[kind](services, context, {"id": ids}) if ids else []
+    items = _LISTERS[kind](services, context, {"id": ids}) if ids else []
+    if spec.has_roles:
+        for item in items:
+            state = registry.ha_state(kind, item["id"], agent_id)
+            if state is not None:
+                item["ha_state"] = str(state)
+    return items
 
 
 def bind(services: Services, context: Context, kind: HostedKind, agent_id: str,
@@ -189,9 +202,45 @@ def list_hosting_agents(services: Services, context: Context, kind: HostedKind,
                         obj_id: str) -> list[dict[str, Any]]:
     """The DHCP (L3) agents hosting a network (router)."""
     registry = _registry(services, context)
-    _require_object(services, SPECS[kind], obj_id)
+    spec = SPECS[kind]
+    _require_object(services, spec, obj_id)
     now = registry.clock()
-    return [agent_view(registry, rec, now) for rec in registry.agents_hosting(kind, obj_id)]
+    return [_hosting_view(registry, spec, obj_id, rec, now)
+            for rec in registry.agents_hosting(kind, obj_id)]
+
+
+def _hosting_view(registry: Registry, spec: KindSpec, obj_id: str, rec: AgentRecord,
+                  now: float) -> dict[str, Any]:
+    """An agent hosting the object; for a router with the role of its binding,
+    ``ha_state`` (Neutron shows it for HA routers; a router without ha: ``active``)."""
+    view = agent_view(registry, rec, now)
+    if spec.has_roles:
+        state = registry.ha_state(spec.kind, obj_id, rec.id)
+        if state is not None:
+            view["ha_state"] = str(state)
+    return view
+
+
+def set_active(services: Services, context: Context, router_id: str, agent_id: str,
+               body: Mapping[str, Any]) -> dict[str, Any]:
+    """``PUT /v2.0/routers/{router_id}/l3-agents/{agent_id}`` ``{"ha_state": "active"}``:
+    the router becomes active on that agent (its binding there must exist; the agent must
+    be alive), its former active binding standby. The agent, with ``ha_state``."""
+    registry = _registry(services, context)
+    unknown = sorted(set(body) - {"ha_state"})
+    if unknown:
+        raise errors.HTTPBadRequest(
+            msg="Unrecognized attribute(s) '{}'".format(", ".join(unknown)))
+    if body.get("ha_state") != HaState.ACTIVE:
+        raise errors.InvalidInput(
+            error_message="ha_state must be 'active' (the active role moves to this agent; "
+                          "the former active binding becomes standby)")
+    spec = SPECS[HostedKind.ROUTER]
+    _require_object(services, spec, router_id)
+    rec = _agent_of(registry, spec, agent_id, for_binding=False)
+    registry.flush()
+    registry.set_active(router_id, agent_id)
+    return _hosting_view(registry, spec, router_id, rec, registry.clock())
 
 
 # --- the registry's own actions -----------------------------------------------------------

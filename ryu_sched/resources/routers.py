@@ -62,7 +62,7 @@ SPEC: dict[str, Attr] = {
     "external_gateway_info": Attr(to_dict_or_none),
     "routes": Attr(to_raw),   # checked by router_routes.parse_routes
     "availability_zone_hints": Attr(to_str_list, put=False),
-    "ha": Attr(to_false, admin=True),
+    "ha": Attr(to_bool, admin=True),
     "distributed": Attr(to_false, admin=True),
     "flavor_id": Attr(lambda v, n: None if v is None else to_uuid()(v, n), put=False),
     "tags": tags.TAGS,
@@ -92,7 +92,7 @@ def to_dict(router: Router, gw_port: Port | None) -> dict[str, Any]:
         "routes": router_routes.route_list(router),
         "availability_zone_hints": list(router.availability_zone_hints or []),
         "availability_zones": [],
-        "ha": False,
+        "ha": bool(router.ha),
         "distributed": False,
         "flavor_id": None,
         "tags": tags.tag_list(router),
@@ -235,6 +235,7 @@ LIST = listing.ListSpec(
         "description": listing.Column(Router.description),
         "project_id": listing.Column(Router.project_id),
         "admin_state_up": listing.Column(Router.admin_state_up, listing.Kind.BOOL),
+        "ha": listing.Column(Router.ha, listing.Kind.BOOL),
         "status": listing.Column(Router.status),
         "revision_number": listing.Column(Router.revision_number, listing.Kind.INT),
         "created_at": listing.Column(Router.created_at, listing.Kind.TIME),
@@ -266,7 +267,8 @@ def create_router(services: Services, context: Context,
         router = Router(project_id=values["project_id"], name=values.get("name", ""),
                         description=values.get("description", ""),
                         admin_state_up=values.get("admin_state_up", True),
-                        availability_zone_hints=values.get("availability_zone_hints", []))
+                        availability_zone_hints=values.get("availability_zone_hints", []),
+                        ha=values.get("ha", services.settings.l3_ha))
         tags.set_tags(router, values.get("tags", []))
         tx.session.add(router)
         tx.session.flush()
@@ -289,6 +291,10 @@ def update_router(services: Services, context: Context, router_id: str,
     def work(tx: Tx) -> dict[str, Any]:
         router = load(tx.session, context, router_id)
         changed = []
+        if "ha" in values and values["ha"] != router.ha:
+            _check_ha_change(router)
+            router.ha = values["ha"]
+            changed.append("ha")
         for key in ("name", "description", "admin_state_up"):
             if key in values and getattr(router, key) != values[key]:
                 setattr(router, key, values[key])
@@ -304,6 +310,16 @@ def update_router(services: Services, context: Context, router_id: str,
         return serialize(tx.session, router)
 
     return common.run(services, work)
+
+
+def _check_ha_change(router: Router) -> None:
+    """Neutron's rule (``router-admin-state-down-before-update``): ``ha`` changes only on a
+    router that is already administratively down."""
+    if router.admin_state_up:
+        raise errors.BadRequest(
+            resource="router",
+            msg="the ha attribute of a router can only change while the router is down: "
+                "set its admin_state_up to false first, then change ha, then set it back")
 
 
 def delete_router(services: Services, context: Context, router_id: str) -> None:

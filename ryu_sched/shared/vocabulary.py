@@ -75,6 +75,14 @@ def dhcp_device_id(network_id: str, host: str) -> str:
     return f"dhcp-{host}-{network_id}"[:255]
 
 
+class HaState(enum.StrEnum):
+    """The role of an L3 agent's binding to a router (Neutron's ``ha_state``): one active
+    binding answers for the router; standby bindings are pre-programmed and wait."""
+
+    ACTIVE = "active"
+    STANDBY = "standby"
+
+
 # --- HA gateways: the lease and the fence (docs/ha.md, "Detection and fencing") ---------------
 
 #: Bits 63..56 of a flow cookie name its kind (``flows.cookies.CookieKind``); the kind of the

@@ -94,8 +94,10 @@ def test_availability_zones_come_from_the_agents(ctl, alice):
         assert [z["name"] for z in body["availability_zones"]] == ["az2"]
 
 
-def test_service_providers_are_an_empty_list(conn):
-    assert list(conn.network.service_providers()) == []
+def test_service_providers_are_the_two_kinds_of_router(conn):
+    assert sorted((p.service_type, p.name, p.is_default)
+                  for p in conn.network.service_providers()) == [
+        ("L3_ROUTER_NAT", "ha", False), ("L3_ROUTER_NAT", "single_node", False)]
 
 
 def test_extensions_announce_what_is_implemented(conn):

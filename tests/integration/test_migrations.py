@@ -28,6 +28,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ryu_sched.cluster.event_log import ClusterEvent
@@ -247,6 +248,33 @@ def test_shared_and_external_networks_become_their_wildcard_policies(url: str,
         ("both-1", "access_as_shared", "*", "p-both-1"),
         ("ext-1", "access_as_external", "*", "p-ext-1"),
         ("shared-1", "access_as_shared", "*", "p-shared-1")]
+
+
+def test_routers_and_their_bindings_from_before_ha_are_single_and_active(
+        url: str, engine: Engine) -> None:
+    migrations.upgrade(engine, "0009")
+    fill(engine)
+    with engine.begin() as connection:
+        insert(connection, "agents", id="l3-1", agent_type="L3 agent", host="h1")
+        insert(connection, "agents", id="l3-2", agent_type="L3 agent", host="h2")
+        insert(connection, "routers", id="rtr-1", name="kept", admin_state_up=True,
+               enable_snat=True, availability_zone_hints=[])
+        insert(connection, "routerl3agentbindings", router_id="rtr-1", l3_agent_id="l3-1",
+               binding_index=1)
+    migrations.upgrade(engine)
+    with Session(engine) as session:
+        router = session.scalars(select(m.Router)).one()
+        assert (router.name, router.ha) == ("kept", False)
+        binding = session.scalars(select(m.RouterL3AgentBinding)).one()
+        assert (binding.l3_agent_id, binding.binding_index, binding.ha_state) == \
+            ("l3-1", 1, "active")
+    # a standby binding is welcome; a second active one is refused by the database
+    with engine.begin() as connection:
+        insert(connection, "routerl3agentbindings", router_id="rtr-1", l3_agent_id="l3-2",
+               binding_index=2, ha_state="standby")
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text("UPDATE routerl3agentbindings SET ha_state = 'active' "
+                                "WHERE l3_agent_id = 'l3-2'"))
 
 
 def test_a_database_from_before_migrations_is_adopted_with_its_rows(url: str,

@@ -92,7 +92,8 @@ class World:
                                 allocation_pools=[{"start": "10.0.0.2", "end": "10.0.0.254"}]))
             return net.id
 
-    def router(self, gateway: bool = False, hints: tuple[str, ...] = ()) -> str:
+    def router(self, gateway: bool = False, hints: tuple[str, ...] = (),
+               ha: bool = False) -> str:
         with self.db.session() as s:
             gw = None
             if gateway:
@@ -105,7 +106,8 @@ class World:
                 s.add(port)
                 s.flush()
                 gw = port.id
-            rtr = models.Router(name="r", gw_port_id=gw, availability_zone_hints=list(hints))
+            rtr = models.Router(name="r", gw_port_id=gw, availability_zone_hints=list(hints),
+                                ha=ha)
             s.add(rtr)
             s.flush()
             return rtr.id
@@ -117,6 +119,19 @@ class World:
 
     def hosted(self, kind: HostedKind | str, obj_id: str) -> bool:
         return self.reg.bindings.is_hosted(HostedKind(kind), obj_id)
+
+    def roles(self, router_id: str) -> dict[str, str]:
+        """``{host: ha_state}`` of a router's bindings, as the database has them (checked
+        against memory)."""
+        with self.db.session() as s:
+            rows = s.execute(select(models.RouterL3AgentBinding.l3_agent_id,
+                                    models.RouterL3AgentBinding.ha_state).where(
+                models.RouterL3AgentBinding.router_id == router_id)).all()
+        in_db = {agent_id: state for agent_id, state in rows}
+        in_memory = {a: str(state) for a, state in
+                     self.reg.bindings.states_of(ROUTER, router_id).items()}
+        assert in_db == in_memory, (in_db, in_memory)
+        return {self.reg.agents.find(a).host: state for a, state in in_db.items()}
 
     def react(self, event: Event) -> None:
         self.reactions.handle(event)
