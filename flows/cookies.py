@@ -3,7 +3,7 @@
 Encoding (64 bits)::
 
     bits 63..56  kind   (CookieKind: base pipeline, network, port, router, floating IP, switch,
-                        security group)
+                        security group, router active)
     bits 55..0   ident  the low 56 bits of the owner's UUID (its last 7 bytes: random in a v4
                         UUID). An id that is not a UUID is hashed (SHA-256, first 7 bytes), a
                         dpid is used as it is (masked to 56 bits). The base pipeline uses 0,
@@ -12,6 +12,14 @@ Encoding (64 bits)::
 ``cookie_for(CookieKind.ROUTER, router.id)`` gives the cookie of every flow a router owns on
 the switch hosting it, so e.g. a router's flows can be found (or deleted with
 ``cookie=<c>/0xffffffffffffffff``) when it moves. ``KIND_MASK`` selects all flows of one kind.
+
+``CookieKind.ROUTER_ACTIVE`` (ident: the router) marks the flows a router has only on the
+switch where it is *active* (``Router.host_dpid``): those by which the switch answers for the
+router (ARP, pings) or admits traffic for its MACs into its tables. Every other flow of the
+router (kind ROUTER or FLOATING_IP) is unreachable without them, so a switch that has none of
+them never answers ARP for, nor emits, any of the router's addresses or MACs. Deleting them
+all by kind (:data:`ROUTER_ACTIVE_FILTER`) is how a gateway fences itself, without the
+controller; see docs/pipeline.md, "Active and standby routers".
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ class CookieKind(IntEnum):
     FLOATING_IP = 0x05  # DNAT in, SNAT out, ARP answers for one floating IP
     SWITCH = 0x06  # reserved for flows that depend only on the switch's own configuration
     SECURITY_GROUP = 0x07  # a group's conjunctive rule matches; ident 0: the shared firewall
+    ROUTER_ACTIVE = 0x08  # a router's answers and admission, only where it is active
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -61,3 +70,14 @@ def kind_of(cookie: int) -> CookieKind:
 
 
 BASE_COOKIE = cookie_for(CookieKind.BASE)
+
+
+def kind_filter(kind: CookieKind) -> str:
+    """The ``ovs-ofctl`` flow filter that selects every flow of ``kind``, whatever its owner:
+    ``cookie=0x0800000000000000/0xff00000000000000`` for ROUTER_ACTIVE."""
+    return f"cookie={int(kind) << IDENT_BITS:#018x}/{KIND_MASK:#018x}"
+
+
+#: ``ovs-ofctl del-flows <bridge> <ROUTER_ACTIVE_FILTER>`` (OpenFlow13) fences a gateway: it
+#: deletes every router's active-only flows from the switch, leaving standby flows.
+ROUTER_ACTIVE_FILTER = kind_filter(CookieKind.ROUTER_ACTIVE)
