@@ -9,9 +9,10 @@ Encoding (64 bits)::
                         dpid is used as it is (masked to 56 bits). The base pipeline uses 0,
                         and so do the firewall flows that no single group owns.
 
-``cookie_for(CookieKind.ROUTER, router.id)`` gives the cookie of every flow a router owns on
-the switch hosting it, so e.g. a router's flows can be found (or deleted with
-``cookie=<c>/0xffffffffffffffff``) when it moves. ``KIND_MASK`` selects all flows of one kind.
+``cookie_for(CookieKind.ROUTER, router.id)`` gives the cookie of the flows a router owns on
+its switches (but its active-only flows, below), so e.g. a router's flows can be found (or
+deleted with ``cookie=<c>/0xffffffffffffffff``) when it moves. ``KIND_MASK`` selects all
+flows of one kind.
 
 ``CookieKind.ROUTER_ACTIVE`` (ident: the router) marks the flows a router has only on the
 switch where it is *active* (``Router.host_dpid``): those by which the switch answers for the
@@ -38,8 +39,9 @@ class CookieKind(IntEnum):
     BASE = 0x01  # table-miss drops and pass-through flows, the same on every switch
     NETWORK = 0x02  # per-network classification of uplinks and flooding
     PORT = 0x03  # per-port classification, anti-spoofing, unicast delivery
-    ROUTER = 0x04  # everything a router needs: on its host, and its MACs' L2 entries elsewhere
-    FLOATING_IP = 0x05  # DNAT in, SNAT out, ARP answers for one floating IP
+    ROUTER = 0x04  # a router's flows on its switches (active and standby) but the active-only
+    #               ones, and its MACs' L2 entries elsewhere
+    FLOATING_IP = 0x05  # POST_NAT and SNAT out of one floating IP (ARP, DNAT: ROUTER_ACTIVE)
     SWITCH = 0x06  # reserved for flows that depend only on the switch's own configuration
     SECURITY_GROUP = 0x07  # a group's conjunctive rule matches; ident 0: the shared firewall
     ROUTER_ACTIVE = 0x08  # a router's answers and admission, only where it is active
