@@ -19,8 +19,9 @@ switch where it is *active* (``Router.host_dpid``): those by which the switch an
 router (ARP, pings) or admits traffic for its MACs into its tables. Every other flow of the
 router (kind ROUTER or FLOATING_IP) is unreachable without them, so a switch that has none of
 them never answers ARP for, nor emits, any of the router's addresses or MACs. Deleting them
-all by kind (:data:`ROUTER_ACTIVE_FILTER`) is how a gateway fences itself, without the
-controller; see docs/pipeline.md, "Active and standby routers".
+all by kind (``cookie=0x0800000000000000/0xff00000000000000``: the shared vocabulary's
+``ROUTER_ACTIVE_COOKIE_MATCH``, which must name this kind) is how a gateway fences itself,
+without the controller; see docs/pipeline.md, "Active and standby routers".
 """
 
 from __future__ import annotations
@@ -72,14 +73,3 @@ def kind_of(cookie: int) -> CookieKind:
 
 
 BASE_COOKIE = cookie_for(CookieKind.BASE)
-
-
-def kind_filter(kind: CookieKind) -> str:
-    """The ``ovs-ofctl`` flow filter that selects every flow of ``kind``, whatever its owner:
-    ``cookie=0x0800000000000000/0xff00000000000000`` for ROUTER_ACTIVE."""
-    return f"cookie={int(kind) << IDENT_BITS:#018x}/{KIND_MASK:#018x}"
-
-
-#: ``ovs-ofctl del-flows <bridge> <ROUTER_ACTIVE_FILTER>`` (OpenFlow13) fences a gateway: it
-#: deletes every router's active-only flows from the switch, leaving standby flows.
-ROUTER_ACTIVE_FILTER = kind_filter(CookieKind.ROUTER_ACTIVE)

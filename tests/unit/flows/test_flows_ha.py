@@ -36,11 +36,12 @@ from flows_testbed import (
 )
 from ha_probes import fenced, identity, probes, speaks_for_router
 
-from ryu_sched.flows.cookies import ROUTER_ACTIVE_FILTER, CookieKind, cookie_for, kind_of
+from ryu_sched.flows.cookies import CookieKind, cookie_for, kind_of
 from ryu_sched.flows.model import Router, Snapshot
 from ryu_sched.flows.pipeline import desired_flows
 from ryu_sched.flows.simulator import Fabric, SimResult, SwitchSimulator
 from ryu_sched.flows.spec import ARP_REPLY, ETH_TYPE_ARP, OFPVID_PRESENT, FlowSpec
+from ryu_sched.shared.vocabulary import ROUTER_ACTIVE_COOKIE_MATCH
 
 DPIDS = (1, 2, 3)
 ACTIVE_COOKIE = cookie_for(CookieKind.ROUTER_ACTIVE, R1.id)
@@ -87,8 +88,9 @@ def test_standby_dpids_are_kept_as_a_tuple():
 
 
 def test_the_fence_filter_selects_every_router_active_flow_by_kind():
-    assert ROUTER_ACTIVE_FILTER == "cookie=0x0800000000000000/0xff00000000000000"
-    assert ACTIVE_COOKIE >> 56 == 0x08
+    kind, mask = ROUTER_ACTIVE_COOKIE_MATCH.removeprefix("cookie=").split("/")
+    assert ACTIVE_COOKIE & int(mask, 16) == int(kind, 16)
+    assert cookie_for(CookieKind.ROUTER, R1.id) & int(mask, 16) != int(kind, 16)
 
 
 # -------------------------------------------------------------------- the active

@@ -35,9 +35,9 @@ from ha_probes import fenced
 from test_ofctl_on_real_ovs import sandbox
 from test_security_groups_on_real_ovs import Twin, twin_of
 
-from ryu_sched.flows.cookies import ROUTER_ACTIVE_FILTER
 from ryu_sched.flows.pipeline import desired_flows
 from ryu_sched.flows.spec import OFPVID_PRESENT
+from ryu_sched.shared.vocabulary import ROUTER_ACTIVE_COOKIE_MATCH
 
 __all__ = ["sandbox", "twin_of"]  # the module-scoped private OVS and the twin fixture
 
@@ -61,7 +61,7 @@ def fence(twin: Twin, flows: list) -> None:
     """What the L3 agent does when its lease lapses, on the real bridge and the twin."""
     box = twin.bridge.sandbox
     box.run("ovs-ofctl", "-O", "OpenFlow13", "del-flows", twin.bridge.name,
-            ROUTER_ACTIVE_FILTER)
+            ROUTER_ACTIVE_COOKIE_MATCH)
     box.appctl("revalidator/purge")
     twin.sim.replace_flows(fenced(flows))
 
