@@ -1,6 +1,8 @@
-"""ARP_RESPONDER (table 20): the switch hosting a router answers ARP for the router's IPs.
+"""ARP_RESPONDER (table 20): the switch where a router is active answers ARP for its IPs.
 
-On the router's switch only, by priority:
+Only where the router is active (``host_dpid``), never on its standby switches; every flow
+here is active-only (cookie ROUTER_ACTIVE, ident the router, floating IPs included). By
+priority:
 
 * 110 ``in_port=<uplink>,metadata=<net>,arp,arp_op=1,arp_tpa=<interface ip>``: the request
   came from another host: answer it back out of the uplink, re-tagged (vlan networks).
@@ -69,8 +71,8 @@ def answer_flows(view: SwitchView, network: Network, ip: str, mac: str,
 
 def arp_flows(view: SwitchView) -> list[FlowSpec]:
     flows: list[FlowSpec] = []
-    for router in view.hosted_routers:
-        cookie = cookie_for(CookieKind.ROUTER, router.id)
+    for router in view.active_routers:
+        cookie = cookie_for(CookieKind.ROUTER_ACTIVE, router.id)
         for network, ip, mac in router_addresses(view, router):
             flows.extend(answer_flows(view, network, ip, mac, cookie))
         gw = router.gateway
@@ -85,6 +87,5 @@ def arp_flows(view: SwitchView) -> list[FlowSpec]:
                   eth_type=ETH_TYPE_ARP, arp_op=ARP_REPLY, arp_tpa=gw.ip),
             (Output("CONTROLLER"),), cookie))
         for fip in view.floating_ips_of(router):
-            flows.extend(answer_flows(view, external, fip.floating_ip, gw.mac,
-                                      cookie_for(CookieKind.FLOATING_IP, fip.id)))
+            flows.extend(answer_flows(view, external, fip.floating_ip, gw.mac, cookie))
     return flows

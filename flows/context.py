@@ -81,7 +81,7 @@ class SnapshotIndex:
         self.routers = sorted(snapshot.routers, key=lambda r: r.id)
         self.placed_interfaces: dict[str, list[tuple[Router, RouterInterface]]] = {}
         for router in self.routers:
-            if router.host_dpid is None:
+            if not router.placed_dpids:
                 continue
             for iface in router.interfaces:
                 self.placed_interfaces.setdefault(iface.network_id, []).append((router, iface))
@@ -180,17 +180,26 @@ class SwitchView:
         return Attachment(ofport, None)
 
     @cached_property
-    def hosted_routers(self) -> list[Router]:
-        return sorted((r for r in self.snapshot.routers if r.host_dpid == self.dpid),
-                      key=lambda r: r.id)
+    def placed_routers(self) -> list[Router]:
+        """Routers active or on standby here: they get every flow but the active-only ones."""
+        return [r for r in self.index.routers if self.dpid in r.placed_dpids]
+
+    @cached_property
+    def active_routers(self) -> list[Router]:
+        """Routers active here (``host_dpid``): they also get their active-only flows (cookie
+        ROUTER_ACTIVE), by which the switch answers for them and admits their traffic."""
+        return [r for r in self.placed_routers if self.is_active(r)]
+
+    def is_active(self, router: Router) -> bool:
+        return router.host_dpid == self.dpid
 
     @property
     def routers(self) -> list[Router]:
         return self.index.routers
 
     def placed_interfaces(self, network_id: str) -> list[tuple[Router, RouterInterface]]:
-        """(router, interface) on ``network_id`` of every router placed on some switch, in
-        router order."""
+        """(router, interface) on ``network_id`` of every router placed (active or on
+        standby) on some switch, in router order."""
         return self.index.placed_interfaces.get(network_id, [])
 
     def gateway_active(self, router: Router) -> bool:
@@ -203,9 +212,9 @@ class SwitchView:
     @cached_property
     def present_networks(self) -> list[Network]:
         """Networks this switch carries: those with a local port, those attached to a router
-        hosted here (interfaces, and the gateway's external network)."""
+        placed here, active or on standby (interfaces, and the gateway's external network)."""
         ids = {self.ports[pid].network_id for pid in self.local_ports}
-        for router in self.hosted_routers:
+        for router in self.placed_routers:
             ids.update(i.network_id for i in router.interfaces)
             if self.gateway_active(router):
                 assert router.gateway is not None
@@ -235,7 +244,7 @@ class SwitchView:
         """port id -> conntrack zone of every firewalled port up on this switch."""
         firewalled = {pid: ofport for pid, ofport in self.local_ports.items()
                       if self.ports[pid].firewalled}
-        return firewall_zones(firewalled, {r.key for r in self.hosted_routers})
+        return firewall_zones(firewalled, {r.key for r in self.placed_routers})
 
     @cached_property
     def security_groups(self) -> dict[str, SecurityGroup]:

@@ -1,7 +1,8 @@
-"""L3_ENTRY: the router's switch answers pings to the router's own addresses.
+"""L3_ENTRY: the switch where a router is active answers pings to the router's own addresses.
 
-On the router's switch, for every interface (on its network) and for the gateway (on the
-external network), matching ``metadata=<net>,eth_dst=<mac>,icmp,icmp_type=8,nw_dst=<ip>``:
+Only where the router is active (cookie ROUTER_ACTIVE: the replies come from its MACs), for
+every interface (on its network) and for the gateway (on the external network), matching
+``metadata=<net>,eth_dst=<mac>,icmp,icmp_type=8,nw_dst=<ip>``:
 
 * 120 with ``in_port=<uplink>`` (vlan networks): reply back out of the uplink, re-tagged.
 * 110: reply ``IN_PORT``.
@@ -57,8 +58,8 @@ def echo_flows(view: SwitchView, network: Network, ip: str, mac: str,
 
 def icmp_flows(view: SwitchView) -> list[FlowSpec]:
     flows: list[FlowSpec] = []
-    for router in view.hosted_routers:
-        cookie = cookie_for(CookieKind.ROUTER, router.id)
+    for router in view.active_routers:
+        cookie = cookie_for(CookieKind.ROUTER_ACTIVE, router.id)
         for network, ip, mac in router_addresses(view, router):
             flows.extend(echo_flows(view, network, ip, mac, cookie))
     return flows

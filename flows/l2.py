@@ -3,14 +3,19 @@
 Per present network, by priority:
 
 * 110 routed hairpin: a *routed* packet (metadata routed bit) for a remote MAC that came in on
-  the uplink goes back out of it (``IN_PORT``), tagged. Only on switches hosting a router of
-  the network; a merely switched packet is never sent back where it came from.
+  the uplink goes back out of it (``IN_PORT``), tagged. Only on switches where a router of
+  the network is placed (active or standby); a merely switched packet is never sent back
+  where it came from.
 * 105 IPv4 for a firewalled local port's MAC: through conntrack in the port's zone,
   ``ct(table=SG_INGRESS_STATE,zone=<port zone>)``; the ingress firewall outputs it (or not).
+* 101 a router interface MAC, where the router is active (cookie ROUTER_ACTIVE): drop (IPv4
+  and ARP requests for it were consumed by earlier tables).
 * 100 known unicast: a local port's MAC -> its ofport; a remote port's MAC (bound on another
   switch) -> the uplink, tagged with the segmentation id; a router interface MAC -> the uplink
-  when the router lives elsewhere, dropped on the router's own switch (IPv4 and ARP for it
-  were consumed by earlier tables).
+  on every switch while the router is placed somewhere (shadowed by the 101 drop where it is
+  active, so that a switch whose active-only flows are gone sends its VMs' packets for the
+  router towards the new active switch), or dropped on a switch of the router without an
+  uplink for the network.
 * 13 / 12 IPv4 flood from the uplink / from anywhere, in a network with firewalled local
   ports: like 11 / 10, except that each firewalled port gets its copy through its ingress
   firewall (one ``ct(table=SG_INGRESS_STATE,zone=<port zone>)`` fork each, before the uplink
@@ -33,6 +38,7 @@ from .tables import Table
 
 PRIO_ROUTED_HAIRPIN = 110
 PRIO_UNICAST_FIREWALLED = 105
+PRIO_ACTIVE_ROUTER_MAC = 101
 PRIO_UNICAST = 100
 PRIO_IP_FLOOD_FROM_UPLINK = 13
 PRIO_IP_FLOOD = 12
@@ -68,7 +74,7 @@ def l2_flows(view: SwitchView) -> list[FlowSpec]:
 
 
 def _routed_here(view: SwitchView, network: Network) -> bool:
-    return any(i.network_id == network.id for r in view.hosted_routers for i in r.interfaces)
+    return any(i.network_id == network.id for r in view.placed_routers for i in r.interfaces)
 
 
 def _network_flows(view: SwitchView, network: Network) -> list[FlowSpec]:
@@ -104,11 +110,14 @@ def _network_flows(view: SwitchView, network: Network) -> list[FlowSpec]:
     for router, iface in view.placed_interfaces(network.id):
         cookie = cookie_for(CookieKind.ROUTER, router.id)
         match = network_match(network, eth_dst=iface.mac)
-        if router.host_dpid == view.dpid:
-            flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST, match, (), cookie))
-        elif att is not None:
+        if att is not None:
             flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST, match,
                                   egress_actions(att), cookie))
+        elif view.dpid in router.placed_dpids:
+            flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST, match, (), cookie))
+        if view.is_active(router):
+            flows.append(FlowSpec(Table.L2_FORWARD, PRIO_ACTIVE_ROUTER_MAC, match, (),
+                                  cookie_for(CookieKind.ROUTER_ACTIVE, router.id)))
     local.sort()
     net_cookie = cookie_for(CookieKind.NETWORK, network.id)
     to_local = tuple(Output(p) for p in local)

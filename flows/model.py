@@ -37,11 +37,16 @@ admin_state_up, security_group_ids, allowed_address_pairs)``
     own MAC. Pair addresses count as members' addresses for remote-group rules. IPv6 pairs are
     ignored.
 
-``Router(id, key, tenant_id, interfaces, gateway, host_dpid, routes)``
+``Router(id, key, tenant_id, interfaces, gateway, host_dpid, routes, standby_dpids)``
     ``key`` is a small unique positive int (1 .. 65535): the conntrack zone of the router and
     the router bits of the metadata while a packet is being routed. Keys below 0x8000 keep
     clear of the firewall's per-port zones (flows/zones.py). ``host_dpid`` is the switch
-    whose L3 agent hosts the router (None: not scheduled, no flows anywhere except L2 entries).
+    whose L3 agent hosts the router, where it is *active* (None: not active anywhere).
+    ``standby_dpids`` are the switches whose L3 agents hold it on standby (HA routers; empty
+    for the others): each gets every flow of the router except the active-only ones (cookie
+    ROUTER_ACTIVE), so that a switchover changes only those. A router that is neither active
+    nor on standby anywhere has no flows at all (not even L2 entries for its MACs). No
+    duplicates in ``standby_dpids``, and ``host_dpid`` is not among them.
     ``routes`` are Neutron's extra routes, a tuple of ``(destination cidr, nexthop ip)``: the
     router forwards packets for the destination to the port that holds the nexthop address
     on one of its interfaces' subnets (IPv4 only; others are ignored).
@@ -319,15 +324,31 @@ class Router:
     gateway: RouterGateway | None = None
     host_dpid: int | None = None
     routes: tuple[tuple[str, str], ...] = ()
+    standby_dpids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 < self.key < 1 << 16:
             raise ValueError(f"router {self.id}: key {self.key} out of range 1..65535")
+        standby = tuple(self.standby_dpids)
+        if not all(isinstance(d, int) and not isinstance(d, bool) for d in standby):
+            raise ValueError(f"router {self.id}: standby_dpids must be ints: {standby!r}")
+        if len(set(standby)) != len(standby):
+            raise ValueError(f"router {self.id}: duplicate standby dpid in {standby!r}")
+        if self.host_dpid is not None and self.host_dpid in standby:
+            raise ValueError(f"router {self.id}: switch {self.host_dpid} is both active and "
+                             "standby")
+        object.__setattr__(self, "standby_dpids", standby)
         routes = tuple((str(cidr), str(nexthop)) for cidr, nexthop in self.routes)
         for cidr, nexthop in routes:
             ipaddress.ip_network(cidr, strict=False)
             ipaddress.ip_address(nexthop)
         object.__setattr__(self, "routes", routes)
+
+    @property
+    def placed_dpids(self) -> tuple[int, ...]:
+        """The switches where the router has flows: where it is active, then its standbys."""
+        active = () if self.host_dpid is None else (self.host_dpid,)
+        return active + self.standby_dpids
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,10 @@
-"""SNAT and floating IPs, with conntrack zone = router key, on the router's switch.
+"""SNAT and floating IPs, with conntrack zone = router key, on the router's switches.
 
-Only when the router's gateway is usable here (the switch has the external port). Egress
+Only when the router's gateway is usable here (the switch has the external port). The
+L3_ENTRY flows below admit traffic from outside into the router: they exist only where the
+router is active (cookie ROUTER_ACTIVE, floating IPs' included). ROUTING and POST_NAT flows
+are on its standby switches too (cookies ROUTER and FLOATING_IP), unreachable there: only
+the active-only flows write the router bits or send packets to POST_NAT. Egress
 flows also need the upstream gateway's MAC (``gateway.upstream_mac``); until the controller has
 learnt it, nothing leaves (packets are dropped by ROUTING's table-miss).
 
@@ -85,12 +89,14 @@ def _to_routing(router: Router) -> tuple[Action, ...]:
 
 def nat_flows(view: SwitchView) -> list[FlowSpec]:
     flows: list[FlowSpec] = []
-    for router in view.hosted_routers:
+    for router in view.placed_routers:
         if not view.gateway_active(router):
             continue
         gw = router.gateway
         assert gw is not None
         cookie = cookie_for(CookieKind.ROUTER, router.id)
+        active = view.is_active(router)
+        active_cookie = cookie_for(CookieKind.ROUTER_ACTIVE, router.id)
         external = view.networks[gw.network_id]
         from_outside = dict(metadata=(external.key, NETWORK_MASK), eth_dst=gw.mac,
                             eth_type=ETH_TYPE_IP)
@@ -102,10 +108,11 @@ def nat_flows(view: SwitchView) -> list[FlowSpec]:
                                       router_match(router, ipv4_src=cidr_match(iface.cidr)),
                                       snat, cookie))
         # Ingress: replies to the gateway address.
-        flows.append(FlowSpec(Table.L3_ENTRY, PRIO_EXTERNAL_INGRESS,
-                              Match(from_outside, ipv4_dst=gw.ip),
-                              (Ct(zone=router.key, table=Table.POST_NAT, nat=Nat()),),
-                              cookie))
+        if active:
+            flows.append(FlowSpec(Table.L3_ENTRY, PRIO_EXTERNAL_INGRESS,
+                                  Match(from_outside, ipv4_dst=gw.ip),
+                                  (Ct(zone=router.key, table=Table.POST_NAT, nat=Nat()),),
+                                  active_cookie))
         # Conntrack results, back into ROUTING.
         ct_match = dict(ct_zone=router.key, eth_type=ETH_TYPE_IP)
         flows.append(FlowSpec(Table.POST_NAT, PRIO_POST_NAT_EST,
@@ -117,12 +124,13 @@ def nat_flows(view: SwitchView) -> list[FlowSpec]:
         # Floating IPs.
         for fip in view.floating_ips_of(router):
             fip_cookie = cookie_for(CookieKind.FLOATING_IP, fip.id)
-            flows.append(FlowSpec(
-                Table.L3_ENTRY, PRIO_EXTERNAL_INGRESS,
-                Match(from_outside, ipv4_dst=fip.floating_ip),
-                (Ct(commit=True, zone=router.key, table=Table.POST_NAT,
-                    nat=Nat("dst", fip.fixed_ip)),),
-                fip_cookie))
+            if active:
+                flows.append(FlowSpec(
+                    Table.L3_ENTRY, PRIO_EXTERNAL_INGRESS,
+                    Match(from_outside, ipv4_dst=fip.floating_ip),
+                    (Ct(commit=True, zone=router.key, table=Table.POST_NAT,
+                        nat=Nat("dst", fip.fixed_ip)),),
+                    active_cookie))
             flows.append(FlowSpec(
                 Table.POST_NAT, PRIO_POST_NAT_FIP_NEW,
                 Match(ct_match, ct_state=(CT_TRK | CT_NEW, CT_TRK | CT_NEW),

@@ -15,6 +15,7 @@ from .arp import arp_flows
 from .base import base_flows
 from .classify import classify_flows
 from .context import SwitchView
+from .guards import guard_flows
 from .icmp import icmp_flows
 from .l2 import l2_flows
 from .model import Snapshot
@@ -37,6 +38,7 @@ def desired_flows(snapshot: Snapshot, dpid: int) -> list[FlowSpec]:
         *security_group_flows(view),
         *arp_flows(view),
         *icmp_flows(view),
+        *guard_flows(view),
         *routing_flows(view),
         *nat_flows(view),
         *l2_flows(view),

@@ -1,11 +1,15 @@
-"""L3_ENTRY (table 30) and ROUTING (table 50) for the routers hosted on this switch.
+"""L3_ENTRY (table 30) and ROUTING (table 50) for the routers placed on this switch.
 
-L3_ENTRY, internal side:
+L3_ENTRY, internal side, only where the router is active (cookie ROUTER_ACTIVE):
 
 * 100 ``metadata=<net>,eth_dst=<interface mac>,ip``: the packet is for the router: write the
   router key into the metadata's router bits, go to ROUTING.
 
-ROUTING, per router (``metadata=<router>/ROUTER_MASK``):
+ROUTING, per router (``metadata=<router>/ROUTER_MASK``), where it is active and on its
+standby switches alike (cookie ROUTER): only the flow above (and POST_NAT, after the
+active-only NAT admission of :mod:`flows.nat`) writes the router bits, so on a standby switch
+these flows are never reached; they are there so that a switchover only adds the active-only
+flows.
 
 * 340 + prefix length ``ip,nw_dst=<destination>`` of an extra route whose destination lies
   inside an attached subnet and is narrower than it: to the nexthop, as below. Above the host
@@ -125,19 +129,21 @@ def extra_route_flows(view: SwitchView, router: Router, cookie: int) -> list[Flo
 
 def routing_flows(view: SwitchView) -> list[FlowSpec]:
     flows: list[FlowSpec] = []
-    for router in view.hosted_routers:
+    for router in view.placed_routers:
         cookie = cookie_for(CookieKind.ROUTER, router.id)
+        active = view.is_active(router)
         for iface in ipv4_interfaces(router):
             network = view.networks.get(iface.network_id)
             if network is None:
                 continue
-            flows.append(FlowSpec(
-                Table.L3_ENTRY, PRIO_ENTER_ROUTER,
-                Match(metadata=(network.key, NETWORK_MASK), eth_dst=iface.mac,
-                      eth_type=ETH_TYPE_IP),
-                (WriteMetadata(router_value(router.key), ROUTER_MASK),
-                 GotoTable(Table.ROUTING)),
-                cookie))
+            if active:
+                flows.append(FlowSpec(
+                    Table.L3_ENTRY, PRIO_ENTER_ROUTER,
+                    Match(metadata=(network.key, NETWORK_MASK), eth_dst=iface.mac,
+                          eth_type=ETH_TYPE_IP),
+                    (WriteMetadata(router_value(router.key), ROUTER_MASK),
+                     GotoTable(Table.ROUTING)),
+                    cookie_for(CookieKind.ROUTER_ACTIVE, router.id)))
             flows.append(FlowSpec(Table.ROUTING, PRIO_SUBNET_DROP,
                                   router_match(router, ipv4_dst=cidr_match(iface.cidr)),
                                   (), cookie))

@@ -230,3 +230,19 @@ R2_PORTS = (
 def make_two_router_snapshot() -> Snapshot:
     base = make_snapshot()
     return make_snapshot(routers=(R1, R2), ports=(*base.ports, *R2_PORTS))
+
+
+# HA: r1 active on one gateway switch, on standby on others. Every gateway switch has the
+# external port ext0 (ofport EXT); switch 3 hosts vm-a3 (net-a) and dhcp-a.
+def make_ha_snapshot(active: int | None = 1, standby: tuple[int, ...] = (3,)) -> Snapshot:
+    gateways = {*standby} | ({active} if active is not None else set())
+    switches = tuple(replace(sw, ports={**sw.ports, "ext0": EXT}, external_port="ext0")
+                     if sw.dpid in gateways else sw for sw in make_switches())
+    return make_snapshot(switches=switches,
+                         routers=(replace(R1, host_dpid=active, standby_dpids=standby),))
+
+
+#: r1's addresses and MACs: what a switch without r1's active-only flows never answers for
+#: nor emits.
+R1_IPS = frozenset({R1_IF_A.ip, R1_IF_A2.ip, GW_IP, FIP})
+R1_MACS = frozenset({R1_IF_A.mac, R1_IF_A2.mac, GW_MAC})

@@ -6,7 +6,7 @@ import random
 from dataclasses import replace
 
 import pytest
-from flows_testbed import FIP_A2, PORTS, R1, make_snapshot
+from flows_testbed import FIP, FIP_A2, PORTS, R1, make_snapshot
 
 from ryu_sched.flows.cookies import CookieKind, cookie_for, kind_of
 from ryu_sched.flows.model import Snapshot, Switch
@@ -67,10 +67,15 @@ def test_cookies_name_the_owner_of_each_flow():
     assert cookie_for(CookieKind.ROUTER, R1.id) in cookies
     assert cookie_for(CookieKind.FLOATING_IP, FIP_A2.id) in cookies
     assert cookie_for(CookieKind.PORT, PORTS["vm-a2"].id) in cookies  # remote MAC entry
-    # Removing the floating IP removes exactly the flows it owned.
+    assert cookie_for(CookieKind.ROUTER_ACTIVE, R1.id) in cookies
+    # Removing the floating IP removes exactly the flows it owned, and its two active-only
+    # flows, which carry its router's ROUTER_ACTIVE cookie: the ARP answer and the DNAT.
     without = desired_flows(make_snapshot(floating_ips=()), 1)
     fip_cookie = cookie_for(CookieKind.FLOATING_IP, FIP_A2.id)
-    assert set(without) == {f for f in flows if f.cookie != fip_cookie}
+    for_fip = {f for f in flows if FIP in (f.match.get("arp_tpa"), f.match.get("ipv4_dst"))}
+    assert {kind_of(f.cookie) for f in for_fip} == {CookieKind.ROUTER_ACTIVE}
+    assert len(for_fip) == 2
+    assert set(without) == {f for f in flows if f.cookie != fip_cookie} - for_fip
 
 
 def test_admin_down_port_gets_no_flows_and_receives_nothing():
