@@ -89,7 +89,10 @@ class GatewayFence:
             return False
         sent = self.clock()
         try:
-            self.client.call(GatewayRpc.KEEPALIVE, self.host, timeout=self.lease.timeout)
+            # ``fences``: the controller re-reads this switch's flows when it grows (the
+            # flows it deleted are not the controller's to guess)
+            self.client.call(GatewayRpc.KEEPALIVE, self.host, self.fences,
+                             timeout=self.lease.timeout)
         except RpcCallError as exc:
             self._refused(exc)
             return False

@@ -40,6 +40,8 @@ class SwitchFencer(Protocol):
 
     def fence_switch(self, dpid: int, on_done: Callable[[], None]) -> bool: ...
 
+    def reread(self, dpid: int) -> bool: ...
+
 
 @dataclasses.dataclass(frozen=True)
 class Gateway:
@@ -108,6 +110,14 @@ class GatewayMonitor:
         tracked = self.tracked.get(agent_id)
         if tracked is not None:
             self._run(tracked, tracked.health.lease_granted(at))
+
+    def agent_fenced(self, agent_id: str) -> None:
+        """The agent deleted its bridge's ROUTER_ACTIVE flows (its lease had lapsed, or it
+        just started): the programmer reads that switch again and restores what the
+        registry says it should have."""
+        for gateway in self.gateways():
+            if gateway.agent_id == agent_id:
+                self.fencer.reread(gateway.dpid)
 
     def lease_connection_closed(self, agent_id: str, at: float) -> None:
         tracked = self.tracked.get(agent_id)

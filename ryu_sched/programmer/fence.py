@@ -78,6 +78,16 @@ class SwitchFence:
         LOG.warning("switch %016x: removing every ROUTER_ACTIVE flow (fence)", dpid)
         return True
 
+    def reread(self, dpid: int) -> bool:
+        """The switch's table changed behind the controller's back (its agent fenced it):
+        read it again, then the next sync restores what it should have."""
+        state = self.programmer.switches.get(dpid)
+        if state is None or not self.programmer.may_program(state):
+            return False
+        LOG.info("switch %016x: its agent fenced it; reading its flows again", dpid)
+        self.programmer._read_again(state)
+        return True
+
     def barrier_reply(self, datapath: Any, xid: int) -> None:
         on_done = self._pending.pop((int(datapath.id), xid), None)
         if on_done is not None:

@@ -104,10 +104,17 @@ class AgentRpc:
         return "pong"
 
     def gateway_keepalive(self, conn: Any, params: list[Any]) -> dict[str, str]:
-        """[host] -> renews the gateway lease of the L3 agent on ``host``: only the leader
-        grants leases (a follower answers ``NotLeading``, and the agent tries the next
-        controller). In memory, no database write."""
-        (host,) = _args(params, str)
+        """[host, fences] -> renews the gateway lease of the L3 agent on ``host``: only the
+        leader grants leases (a follower answers ``NotLeading``, and the agent tries the next
+        controller). ``fences`` (optional): how many times the agent fenced its bridge since
+        it started; when it changes, the agent deleted flows the controller installed, and
+        the switch's table is read again. In memory, no database write."""
+        if len(params) == 1:
+            (host,), fences = _args(params, str), None
+        else:
+            host, fences = _args(params, str, int)
+            if fences < 0:
+                raise BadParams("param 1 (fences) must be >= 0")
         self.access.check_host(conn, host)
         if not self.registry.leading:
             raise NotLeading("this controller does not lead: no gateway lease from here")
@@ -115,7 +122,7 @@ class AgentRpc:
         if rec is None:
             raise NotFound(f"no L3 agent on host {host[:255]!r} (it registers with "
                            "report_state)")
-        self.leases.grant(rec.id, host, conn)
+        self.leases.grant(rec.id, host, conn, fences)
         return {"agent_id": rec.id}
 
     def connection_closed(self, conn: Any) -> None:

@@ -22,12 +22,16 @@ class GrantedLease:
     host: str
     granted_at: float          # monotonic seconds: when the last keepalive was answered
     conn: Any                  # the connection the keepalives come over
+    #: fences the agent reported (None: an agent that does not report them)
+    fences: int | None = None
 
 
 class LeaseListener(Protocol):
     def lease_granted(self, agent_id: str, at: float) -> None: ...
 
     def lease_connection_closed(self, agent_id: str, at: float) -> None: ...
+
+    def agent_fenced(self, agent_id: str) -> None: ...
 
 
 class GatewayLeases:
@@ -37,17 +41,25 @@ class GatewayLeases:
         self.listeners: list[LeaseListener] = []
         self.granted = 0
 
-    def grant(self, agent_id: str, host: str, conn: Any) -> float:
-        """A keepalive of ``agent_id`` is answered now; the time recorded."""
+    def grant(self, agent_id: str, host: str, conn: Any, fences: int | None = None) -> float:
+        """A keepalive of ``agent_id`` is answered now; the time recorded. ``fences``: the
+        agent's count of fences; a count not seen before (a first one above 0 included:
+        an agent fences when it starts) tells the listeners that the agent deleted its
+        bridge's active flows."""
         now = self.clock()
         lease = self._leases.get(agent_id)
+        previous = None if lease is None else lease.fences
         if lease is None:
-            self._leases[agent_id] = GrantedLease(agent_id, host, now, conn)
+            self._leases[agent_id] = GrantedLease(agent_id, host, now, conn, fences)
         else:
             lease.granted_at, lease.conn, lease.host = now, conn, host
+            lease.fences = fences
         self.granted += 1
         for listener in self.listeners:
             listener.lease_granted(agent_id, now)
+        if fences is not None and fences != (previous or 0):
+            for listener in self.listeners:
+                listener.agent_fenced(agent_id)
         return now
 
     def last_granted(self, agent_id: str) -> float | None:

@@ -57,7 +57,7 @@ def test_the_lease_runs_from_when_the_keepalive_was_sent() -> None:
     client = FakeClient(clock, latency=0.05)
     gateway, _ = _fence(clock, client)
     assert gateway.keepalive_once()
-    assert client.calls == [(GatewayRpc.KEEPALIVE, ("gw1",), 0.4)]
+    assert client.calls == [(GatewayRpc.KEEPALIVE, ("gw1", 0), 0.4)]   # no fence yet
     assert gateway.lease.expires == 100.4         # sent at 100.0, answered at 100.05
     assert gateway.lease.held(100.39) and not gateway.lease.held(100.4)
 

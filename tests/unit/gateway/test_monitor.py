@@ -30,6 +30,11 @@ class FakeFencer:
         self.asked: list[int] = []
         self.callbacks: list[Callable[[], None]] = []
         self.reachable = True
+        self.reread_asked: list[int] = []
+
+    def reread(self, dpid: int) -> bool:
+        self.reread_asked.append(dpid)
+        return True
 
     def fence_switch(self, dpid: int, on_done: Callable[[], None]) -> bool:
         self.asked.append(dpid)
@@ -197,3 +202,11 @@ def test_gateways_are_the_l3_agents_that_reported_a_switch() -> None:
               rec("c", "DHCP agent", {"datapath_id": "0000000000000001"}),
               rec("d", "L3 agent", {"datapath_id": "zz"})]
     assert list(gateways_of(agents)) == [Gateway("a", 0xAA, "ext1")]
+
+
+def test_an_agent_that_fenced_gets_its_switch_read_again() -> None:
+    lab = healthy_lab()
+    lab.monitor.agent_fenced(G1.agent_id)
+    assert lab.fencer.reread_asked == [G1.dpid]
+    lab.monitor.agent_fenced("unknown-agent")
+    assert lab.fencer.reread_asked == [G1.dpid]

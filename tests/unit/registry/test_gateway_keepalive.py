@@ -34,6 +34,9 @@ class Heard:
     def lease_connection_closed(self, agent_id: str, at: float) -> None:
         self.events.append(("closed", agent_id, at))
 
+    def agent_fenced(self, agent_id: str) -> None:
+        self.events.append(("fenced", agent_id, -1.0))
+
 
 class Lab:
     def __init__(self) -> None:
@@ -78,7 +81,7 @@ def test_only_l3_agents_and_well_formed_requests(lab: Lab) -> None:
         lab.keepalive(Conn(), "d1")              # a DHCP agent holds no gateway lease
     with pytest.raises(NotFound):
         lab.keepalive(Conn(), "nowhere")
-    for params in ((), ("g1", "x"), (7,)):
+    for params in ((), ("g1", "x"), (7,), ("g1", -1), ("g1", 1, 2), ("g1", True)):
         with pytest.raises(BadParams):
             lab.keepalive(Conn(), *params)
     assert len(lab.leases) == 0
@@ -101,3 +104,19 @@ def test_the_close_of_the_lease_connection_is_heard(lab: Lab) -> None:
     lab.rpc.connection_closed(lease)
     assert lab.heard.events[-1] == ("closed", lab.g1, 11.0)
     assert lab.leases.get(lab.g1).conn is None
+
+
+def test_a_new_fence_count_is_heard_once(lab: Lab) -> None:
+    conn = Conn()
+    lab.keepalive(conn, "g1", 0)                   # started, has not fenced: nothing to hear
+    lab.keepalive(conn, "g1", 1)                   # fenced since: its bridge lost flows
+    lab.keepalive(conn, "g1", 1)
+    lab.keepalive(conn, "g1")                      # an agent that does not count
+    fenced = [e for e in lab.heard.events if e[0] == "fenced"]
+    assert fenced == [("fenced", lab.g1, -1.0)]
+    assert lab.leases.get(lab.g1).fences is None
+
+
+def test_an_agent_that_fenced_when_it_started_is_heard(lab: Lab) -> None:
+    lab.keepalive(Conn(), "g1", 1)
+    assert ("fenced", lab.g1, -1.0) in lab.heard.events
