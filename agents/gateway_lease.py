@@ -32,34 +32,69 @@ LOG = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
+#: a watchdog that wakes this much later than it meant to was frozen (or starved)
+FROZEN_AFTER = 0.25
+
 
 class Lease:
-    """When the lease ends, and how many times it was regained (thread-safe)."""
+    """When the lease ends, and how many times it was regained (thread-safe).
+
+    Two ends: the *strict* one (the keepalive's send time + ``timeout``) applies once the
+    controller has gone silent (a keepalive not answered, the agent frozen): that is what
+    the leader counts on before it promotes a standby (rule (b)). While the controller
+    answers clean refusals instead (its connection reset or refused: the process is gone or
+    restarting; ``NotLeading``: a live controller that does not lead), nobody can be
+    promoting a standby on this lease, so the lease lasts until the *lenient* end (send time
+    + the ``hold`` the controller gave, below its agent_down_time): a controller restart or
+    a leader election does not cut the routers' traffic."""
 
     def __init__(self, timeout: float, clock: Clock = time.monotonic) -> None:
         self.timeout = timeout
         self.clock = clock
         self._lock = threading.Lock()
         self.expires = float("-inf")
+        self.lenient_expires = float("-inf")
+        #: the controller went silent since the last renewal: the strict end applies
+        self.silent = True
         #: lapsed -> held transitions so far (a fence is owed once per term that lapsed)
         self.term = 0
 
-    def renew(self, sent_at: float) -> bool:
+    def renew(self, sent_at: float, hold: float | None = None) -> bool:
         """A keepalive sent at ``sent_at`` was answered; True when that regained a lapsed
         lease."""
         with self._lock:
             now = self.clock()
-            regained = self.expires < now <= sent_at + self.timeout
-            self.expires = max(self.expires, sent_at + self.timeout)
-            if regained:
+            was_held = self._held(now)
+            end = sent_at + self.timeout
+            if end <= now:
+                return False              # answered too late to count
+            self.expires = max(self.expires, end)
+            self.lenient_expires = max(self.lenient_expires,
+                                       sent_at + max(hold or 0.0, self.timeout))
+            self.silent = False
+            if not was_held:
                 self.term += 1
-            return regained
+            return not was_held
+
+    def went_silent(self) -> None:
+        """A keepalive went unanswered (or the agent itself was frozen)."""
+        with self._lock:
+            self.silent = True
+
+    def _held(self, now: float) -> bool:
+        if now < self.expires:
+            return True
+        return not self.silent and now < self.lenient_expires
 
     def held(self, now: float | None = None) -> bool:
-        return (self.clock() if now is None else now) < self.expires
+        with self._lock:
+            return self._held(self.clock() if now is None else now)
 
     def remaining(self, now: float | None = None) -> float:
-        return self.expires - (self.clock() if now is None else now)
+        now = self.clock() if now is None else now
+        with self._lock:
+            end = self.expires if self.silent else max(self.expires, self.lenient_expires)
+        return end - now
 
 
 class GatewayFence:
@@ -88,15 +123,17 @@ class GatewayFence:
         if not self.client.connected:
             return False
         sent = self.clock()
+        reply: object = None
         try:
             # ``fences``: the controller re-reads this switch's flows when it grows (the
             # flows it deleted are not the controller's to guess)
-            self.client.call(GatewayRpc.KEEPALIVE, self.host, self.fences,
-                             timeout=self.lease.timeout)
+            reply = self.client.call(GatewayRpc.KEEPALIVE, self.host, self.fences,
+                                     timeout=self.lease.timeout)
         except RpcCallError as exc:
             self._refused(exc)
             return False
         except CallTimeout:
+            self.lease.went_silent()
             if not self.lease.held():
                 # no answer for a whole lease: this controller is frozen or cut off
                 LOG.warning("gateway lease: %s:%s does not answer keepalives; trying the "
@@ -105,7 +142,8 @@ class GatewayFence:
             return False
         except Disconnected:
             return False
-        if self.lease.renew(sent):
+        hold = reply.get("hold") if isinstance(reply, dict) else None
+        if self.lease.renew(sent, hold if isinstance(hold, int | float) else None):
             LOG.info("gateway lease held (from %s:%s)", *self.client.address)
         self._last_refusal = ""
         return True
@@ -158,12 +196,18 @@ class GatewayFence:
         return self.interval
 
     def watchdog_loop(self) -> None:
+        expected = self.clock()
         while not self.stopping.is_set():
+            if self.clock() - expected > FROZEN_AFTER:
+                # this process was frozen (or starved): whatever the controller decided
+                # meanwhile, it heard nothing from us; count it as silence
+                self.lease.went_silent()
             try:
                 delay = self.check()
             except Exception:
                 LOG.exception("gateway lease watchdog failed")
                 delay = self.interval
+            expected = self.clock() + delay
             self.stopping.wait(delay)
 
     def threads(self) -> list[threading.Thread]:

@@ -123,7 +123,10 @@ class AgentRpc:
             raise NotFound(f"no L3 agent on host {host[:255]!r} (it registers with "
                            "report_state)")
         self.leases.grant(rec.id, host, conn, fences)
-        return {"agent_id": rec.id}
+        # ``hold``: how long the agent may keep its lease while controllers refuse cleanly
+        # (restart, election) instead of going silent: half of agent_down_time, before
+        # which no controller moves this agent's routers on missed heartbeats
+        return {"agent_id": rec.id, "hold": self.registry.settings.agent_down_time / 2}
 
     def connection_closed(self, conn: Any) -> None:
         """An agent connection closed (the endpoint's ``on_close``)."""

@@ -33,13 +33,14 @@ class FakeClient:
         self.calls: list[tuple[str, tuple[Any, ...], float]] = []
         self.drops = 0
         self.address = ("127.0.0.1", 9697)
+        self.reply: dict[str, Any] = {"lease": True}
 
     def call(self, method: str, *params: Any, timeout: float) -> Any:
         self.calls.append((method, params, timeout))
         self.clock.now += self.latency
         if self.answer is not None:
             raise self.answer
-        return {"lease": True}
+        return self.reply
 
     def drop(self) -> None:
         self.drops += 1
@@ -184,3 +185,43 @@ def test_rundir_option_and_default() -> None:
     assert load_settings(["--agent-ovsdb", "tcp:127.0.0.1:6640"]).ovs_socket_dir == \
         "/var/run/openvswitch"
     assert load_settings(["--agent-ovs_rundir", "/run/x"]).ovs_socket_dir == "/run/x"
+
+
+def test_clean_refusals_keep_the_lease_until_the_hold_silence_does_not() -> None:
+    """A controller that restarts (connection reset, refused) or an election (NotLeading)
+    cannot be promoting a standby: the lease lasts until the hold the controller gave. A
+    keepalive that goes unanswered means silence: the strict end applies at once."""
+    clock = Clock()
+    client = FakeClient(clock)
+    client.reply = {"agent_id": "a", "hold": 1.5}
+    gateway, fenced = _fence(clock, client)
+    gateway.check()                                # the fence at start
+    assert gateway.keepalive_once()
+    client.answer = Disconnected("reset by peer")  # the controller process went away
+    clock.now = 100.1
+    assert not gateway.keepalive_once()
+    clock.now = 100.45
+    gateway.check()
+    assert fenced == [100.0] and gateway.lease.held()   # past the strict end: still held
+    clock.now = 101.5
+    gateway.check()
+    assert fenced == [100.0, 101.5]                # the hold ran out: fenced
+    # renewed again; then a keepalive is not answered: strict from then on
+    client.answer = None
+    assert gateway.keepalive_once()
+    client.answer = CallTimeout("no answer")
+    clock.now = 101.6
+    gateway.keepalive_once()
+    clock.now = 101.9
+    gateway.check()
+    assert fenced == [100.0, 101.5, 101.9]         # 101.5 + 0.4: the strict end
+
+
+def test_a_frozen_agent_counts_as_silence() -> None:
+    clock = Clock()
+    client = FakeClient(clock)
+    client.reply = {"agent_id": "a", "hold": 1.5}
+    gateway, _ = _fence(clock, client)
+    assert gateway.keepalive_once()
+    gateway.lease.went_silent()                    # what the watchdog does after a freeze
+    assert not gateway.lease.held(100.4) and gateway.lease.held(100.39)

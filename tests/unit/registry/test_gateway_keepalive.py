@@ -61,7 +61,8 @@ def lab() -> Lab:
 
 def test_the_leader_records_when_it_answered(lab: Lab) -> None:
     conn = Conn()
-    assert lab.keepalive(conn, "g1") == {"agent_id": lab.g1}
+    hold = lab.w.reg.settings.agent_down_time / 2
+    assert lab.keepalive(conn, "g1") == {"agent_id": lab.g1, "hold": hold}
     lab.ticks.now = 10.1
     lab.keepalive(conn, "g1")
     assert lab.leases.last_granted(lab.g1) == 10.1
