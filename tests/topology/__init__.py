@@ -93,11 +93,13 @@ from ._run import (
     require_root_and_ovs,
     wait_until,
 )
+from .arp_probe import ArpProbe, ArpReport
 from .dhcp_client import DhcpLease
-from .host import Host
+from .host import ComeBackOrder, Host
 from .internet import EchoServer, Internet, Peer
 from .netns import netns
 from .ping import ContinuousPing, PingStats
+from .tcp_session import Outcome, SessionReport, TcpSession
 from .topology import (
     CONTROLLER_IP,
     EXT_GATEWAY_IP,
@@ -115,14 +117,20 @@ __all__ = [
     "INTERNET_IP",
     "MARKER_VAR",
     "VM",
+    "ArpProbe",
+    "ArpReport",
+    "ComeBackOrder",
     "CommandError",
     "ContinuousPing",
     "DhcpLease",
     "EchoServer",
     "Host",
     "Internet",
+    "Outcome",
     "Peer",
     "PingStats",
+    "SessionReport",
+    "TcpSession",
     "Topology",
     "TopologyError",
     "cleanup",
