@@ -94,6 +94,8 @@ class Run:
     arp: ArpReport | None = None
     snat: SessionReport | None = None
     fip: SessionReport | None = None
+    doubles_at: tuple[float, ...] = ()   # when the doubled requests went out, from the break
+    settle: float = 0.0          # time waited for one reply per ARP request before the break
 
     def describe(self) -> str:
         moved = ("not moved" if self.moved_after is None
@@ -103,6 +105,11 @@ class Run:
         if self.arp is not None:
             text += (f"; ARP {self.arp.doubled} doubled, {self.arp.unanswered}/"
                      f"{self.arp.sent} unanswered (silence {self.arp.longest_silence:.2f}s)")
+            if self.doubles_at:
+                text += (f" doubles from {min(self.doubles_at):+.2f}s to "
+                         f"{max(self.doubles_at):+.2f}s, replies by {self.arp.repliers}")
+            if self.settle > 1.0:
+                text += f"; waited {self.settle:.1f}s for single ARP replies first"
         for name, session in (("SNAT", self.snat), ("FIP", self.fip)):
             if session is not None:
                 text += (f"; {name} session {session.outcome.value} "
@@ -140,6 +147,7 @@ class Bench:
         probe = ArpProbe.start(self.lab.topo, gw.router_ip) if measured else None
         sessions = self.start_sessions() if measured else None
         pinger.wait_for_replies(10, timeout=10)
+        settle = wait_single_replies(probe) if probe is not None else 0.0
         broken_at = time.monotonic()
         gw.break_(failure, old)
         try:
@@ -152,14 +160,18 @@ class Bench:
                 pass
             reports = self.finish_sessions(sessions, broken_at)
             stats = pinger.stop()
-            arp = probe.stop() if probe is not None else None
+            arp = None
+            if probe is not None:
+                probe.stop()
+                arp = probe.report(since=broken_at)
         finally:
             pinger.kill()
             if probe is not None:
                 probe.stop()
             gw.repair(failure, old)
         return Run(mode, old.name, new.name, moved_after, stats.longest_gap, stats.lost,
-                   stats.sent, arp, *reports)
+                   stats.sent, arp, *reports, doubles_at=offsets(arp, broken_at),
+                   settle=settle)
 
     def run_return(self) -> Run:
         """A vanish failover (not measured), then the old gateway comes back: measured."""
@@ -198,7 +210,7 @@ class Bench:
             if not old.controller_connected():
                 old.wait_controller_connected(20.0)
         return Run("return", old.name, new.name, None, stats.longest_gap, stats.lost,
-                   stats.sent, arp, *reports)
+                   stats.sent, arp, *reports, doubles_at=offsets(arp, back_at))
 
     def start_sessions(self) -> tuple[TcpSession, TcpSession]:
         server = self.lab.topo.internet_ip
@@ -223,6 +235,28 @@ class Bench:
                 time.sleep(0.05)
         snat, fip = sessions
         return snat.stop(), fip.stop()
+
+
+def wait_single_replies(probe: ArpProbe, window: float = 0.5, timeout: float = 20.0
+                        ) -> float:
+    """Wait until the last ``window`` seconds of requests got exactly one reply each (a
+    gateway repaired by the previous run may still answer); returns the time waited."""
+    started = time.monotonic()
+    wanted = int(0.8 * window / probe.interval)
+
+    def clean() -> bool:
+        report = probe.report(since=time.monotonic() - window - 0.3)
+        return report.sent >= wanted and report.answered_once == report.sent
+
+    try:
+        wait_until(clean, timeout, 0.05, "one ARP reply per request")
+    except TimeoutError:
+        print(f"    (ARP replies never settled: {probe.report().describe()})", flush=True)
+    return time.monotonic() - started
+
+
+def offsets(arp: ArpReport | None, since: float) -> tuple[float, ...]:
+    return tuple(at - since for _seq, at, _who in arp.doubles) if arp is not None else ()
 
 
 def stats_line(label: str, values: Sequence[float]) -> str:

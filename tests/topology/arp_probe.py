@@ -11,9 +11,11 @@ Matching is exact, not by timing: request *n* is sent from its own MAC address (
 a late reply (a switch that was frozen and works off its queue) still counts for the request it
 answers. The probe owns a veth pair in the internet namespace, ``ap0`` (its socket) and
 ``ap0b`` (a port of the ``extnet`` bridge), so the bridge learns the probe MACs on its own port
-and replies to them go nowhere else. Requests carry sender IP ``PROBE_IP`` (203.0.113.250, out
-of the external allocation pool), so a gateway that learns from requests learns nothing that
-matters.
+and replies to them go nowhere else. Every gateway answers with the router's MAC, so replies
+are read where they enter the bridge, on the gateways' ports ``x-<host>`` (an ``ETH_P_ALL``
+tap on each), which tells which gateway answered. Requests carry sender IP ``PROBE_IP``
+(203.0.113.250, out of the external allocation pool), so a gateway that learns from requests
+learns nothing that matters.
 
 Two halves in one file: :class:`ArpProbe` (the test or bench side, which starts the probe as a
 subprocess inside the namespace and reads its events as they come) and :func:`main` (that
@@ -25,7 +27,7 @@ subprocess: standard library only, run by path)::
     assert report.doubled == 0, report.describe()
 
 The subprocess writes one line per event on stdout, ``S <seq> <t>`` for a request and
-``R <seq> <t> <mac>`` for a reply (``t`` is ``time.monotonic()``, comparable with the
+``R <seq> <t> <mac> <port>`` for a reply (``t`` is ``time.monotonic()``, comparable with the
 caller's), and exits on SIGTERM/SIGINT after ``--linger`` seconds of listening for late replies.
 """
 
@@ -50,6 +52,9 @@ if TYPE_CHECKING:
     from .topology import Topology
 
 ETH_P_ARP = 0x0806
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4
+GATEWAY_PORT_PREFIX = "x-"    # the gateways' ports on the internet namespace's bridge
 ARP_REQUEST = 1
 ARP_REPLY = 2
 PROBE_IP = "203.0.113.250"
@@ -97,6 +102,9 @@ def _parse_reply(frame: bytes, tag: int, sender_ip: bytes, target_ip: bytes
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="send ARP requests, report every reply")
     parser.add_argument("--iface", default=PROBE_IFACE)
+    parser.add_argument("--listen-prefix", default=GATEWAY_PORT_PREFIX,
+                        help="listen for replies on every link whose name starts with this "
+                             "(the gateways' bridge ports), to tell which gateway answered")
     parser.add_argument("--target", required=True, help="the IP whose owners we count")
     parser.add_argument("--sender-ip", default=PROBE_IP)
     parser.add_argument("--interval", type=float, default=0.02)
@@ -109,15 +117,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     sender_ip = socket.inet_aton(args.sender_ip)
     target_ip = socket.inet_aton(args.target)
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
-    sock.bind((args.iface, 0))
-    sock.setblocking(False)
+    sender = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    sender.bind((args.iface, 0))
+    # A reply is seen where it enters the bridge: an ETH_P_ALL tap on each gateway's bridge
+    # port sees the frame before the bridge takes it (a protocol tap would not). Without such
+    # ports, the replies are read where they are delivered, on the probe's own link.
+    ports = [name for _index, name in socket.if_nameindex()
+             if args.listen_prefix and name.startswith(args.listen_prefix)]
+    listeners: dict[socket.socket, str] = {}
+    for port in ports or [args.iface]:
+        tap = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        tap.bind((port, 0))
+        tap.setblocking(False)
+        listeners[tap] = port
     out = sys.stdout
     last_sent: dict[int, int] = {}   # pool slot -> the last seq sent from it
     seq = 0
     next_send = time.monotonic()
     stop_at: float | None = None
-    print("READY", flush=True)
+    print("READY " + ",".join(listeners.values()), flush=True)
     while True:
         now = time.monotonic()
         if stop.is_set() and stop_at is None:
@@ -127,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if stop_at is None and now >= next_send:
             seq += 1
             try:
-                sock.send(_request_frame(seq, args.tag, sender_ip, target_ip))
+                sender.send(_request_frame(seq, args.tag, sender_ip, target_ip))
             except OSError as exc:        # e.g. the link is down: the request is not sent
                 print(f"E {seq} {now:.6f} {exc.errno}", file=out, flush=True)
             else:
@@ -138,23 +156,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 next_send = now + args.interval
         deadline = stop_at if stop_at is not None else next_send
         try:
-            ready, _, _ = select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
+            ready, _, _ = select.select(list(listeners), [], [],
+                                        max(0.0, deadline - time.monotonic()))
         except InterruptedError:
             continue
-        if not ready:
-            continue
-        while True:
-            try:
-                frame = sock.recv(2048)
-            except (BlockingIOError, InterruptedError):
-                break
-            got = _parse_reply(frame, args.tag, sender_ip, target_ip)
-            if got is None:
-                continue
-            slot, sha = got
-            if slot in last_sent:
-                print(f"R {last_sent[slot]} {time.monotonic():.6f} {mac_text(sha)}",
-                      file=out, flush=True)
+        for tap in ready:
+            while True:
+                try:
+                    frame, address = tap.recvfrom(2048)
+                except (BlockingIOError, InterruptedError):
+                    break
+                if address[2] == PACKET_OUTGOING:   # our requests, flooded to the gateways
+                    continue
+                got = _parse_reply(frame, args.tag, sender_ip, target_ip)
+                if got is None:
+                    continue
+                slot, sha = got
+                if slot in last_sent:
+                    print(f"R {last_sent[slot]} {time.monotonic():.6f} {mac_text(sha)} "
+                          f"{listeners[tap]}", file=out, flush=True)
     return 0
 
 
@@ -166,7 +186,15 @@ class Reply:
     seq: int
     at: float          # time.monotonic() when the probe received it
     mac: str
+    port: str          # where it entered the bridge: ``x-<gateway host>``
     delay: float       # since its request was sent
+
+    @property
+    def source(self) -> str:
+        """Which gateway answered: the bridge port name without ``x-`` (or the MAC)."""
+        if self.port.startswith(GATEWAY_PORT_PREFIX):
+            return self.port[len(GATEWAY_PORT_PREFIX):]
+        return self.mac
 
 
 @dataclass(frozen=True)
@@ -176,18 +204,19 @@ class ArpReport:
     unanswered: int                          # requests with no reply
     answered_once: int
     doubled: int                             # requests with two or more replies
-    doubles: tuple[tuple[int, float, tuple[str, ...]], ...]   # (seq, sent at, replying MACs)
-    macs: dict[str, int] = field(default_factory=dict)        # replies per replying MAC
+    doubles: tuple[tuple[int, float, tuple[str, ...]], ...]   # (seq, sent at, repliers)
+    #: replies per replier: the gateway host whose bridge port it came in on, and its MAC
+    repliers: dict[str, int] = field(default_factory=dict)
     longest_silence: float = 0.0             # longest run of unanswered requests, in seconds
     send_errors: int = 0
 
     def describe(self) -> str:
         text = (f"ARP for {self.target}: {self.sent} requests, {self.unanswered} unanswered, "
                 f"{self.answered_once} answered once, {self.doubled} answered twice or more; "
-                f"replies by MAC {self.macs}; longest silence {self.longest_silence:.2f}s")
+                f"replies by {self.repliers}; longest silence {self.longest_silence:.2f}s")
         if self.doubles:
-            shown = ", ".join(f"#{seq} at {at:.3f} by {'+'.join(macs)}"
-                              for seq, at, macs in self.doubles[:10])
+            shown = ", ".join(f"#{seq} at {at:.3f} by {'+'.join(who)}"
+                              for seq, at, who in self.doubles[:10])
             text += f"; doubles: {shown}" + (" ..." if len(self.doubles) > 10 else "")
         return text
 
@@ -206,6 +235,7 @@ class ArpProbe:
         self._sent: dict[int, float] = {}
         self._replies: list[Reply] = []
         self._errors = 0
+        self.ports: tuple[str, ...] = ()   # where the probe listens for replies
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read, name="arp-probe", daemon=True)
         self._reader.start()
@@ -232,13 +262,15 @@ class ArpProbe:
                 continue
             with self._lock:
                 if parts[0] == "READY":
+                    self.ports = tuple(parts[1].split(",")) if len(parts) > 1 else ()
                     self._ready.set()
                 elif parts[0] == "S":
                     self._sent[int(parts[1])] = float(parts[2])
                 elif parts[0] == "R":
                     seq, at = int(parts[1]), float(parts[2])
                     sent = self._sent.get(seq, at)
-                    self._replies.append(Reply(seq, at, parts[3], at - sent))
+                    port = parts[4] if len(parts) > 4 else ""
+                    self._replies.append(Reply(seq, at, parts[3], port, at - sent))
                 elif parts[0] == "E":
                     self._errors += 1
         self._ready.set()
@@ -263,13 +295,14 @@ class ArpProbe:
         chosen = {seq: at for seq, at in sent.items()
                   if (since is None or at >= since) and (until is None or at <= until)}
         by_seq: dict[int, list[Reply]] = {seq: [] for seq in chosen}
-        macs: dict[str, int] = {}
+        repliers: dict[str, int] = {}
         for reply in replies:
             if reply.seq in by_seq:
                 by_seq[reply.seq].append(reply)
-                macs[reply.mac] = macs.get(reply.mac, 0) + 1
+                who = f"{reply.source} {reply.mac}"
+                repliers[who] = repliers.get(who, 0) + 1
         counts = {seq: len(rs) for seq, rs in by_seq.items()}
-        doubles = tuple((seq, chosen[seq], tuple(r.mac for r in by_seq[seq]))
+        doubles = tuple((seq, chosen[seq], tuple(r.source for r in by_seq[seq]))
                         for seq in sorted(by_seq) if counts[seq] >= 2)
         longest = 0.0
         run_start: float | None = None
@@ -283,7 +316,7 @@ class ArpProbe:
             target=self.target, sent=len(chosen),
             unanswered=sum(1 for c in counts.values() if c == 0),
             answered_once=sum(1 for c in counts.values() if c == 1),
-            doubled=len(doubles), doubles=doubles, macs=macs, longest_silence=longest,
+            doubled=len(doubles), doubles=doubles, repliers=repliers, longest_silence=longest,
             send_errors=errors)
 
     def stop(self) -> ArpReport:
