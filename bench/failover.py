@@ -2,11 +2,12 @@
 when the gateway hosting it fails.
 
 Builds the namespace topology of the end-to-end tests (tests/support/gateway_lab.py): compute
-host h1 with vm1 (reaches the internet through the router's SNAT) and vm2 (with a floating IP),
-gateway hosts g1 and g2 with ext0 to the "internet" namespace, the real controller
-(agent_down_time 3 s by default) and a real L3 agent process (``ryu_sched.agents.l3_agent``,
-report_interval 1 s) on each gateway. Router r1 (SNAT gateway on the external network) serves
-vm1's subnet. Each run pings the internet server from vm1 every ``--ping-interval`` seconds,
+host h1 with VMs r1snat (reaches the internet through the router's SNAT) and r1fip (with a
+floating IP), gateway hosts g1 and g2 with ext0 to the "internet" namespace, the real
+controller (agent_down_time 3 s by default) and a real L3 agent process
+(``ryu_sched.agents.l3_agent``, report_interval 1 s) on each gateway. Router r1 (SNAT gateway
+on the external network) serves the VMs' subnet. Each run pings the internet server from
+r1snat every ``--ping-interval`` seconds,
 breaks the gateway where the router is active, waits until the router has moved and replies
 flow again, and records the longest time without replies (``PingStats.longest_gap``) and the
 time from the break until the API showed the router elsewhere. The broken gateway is then
@@ -18,7 +19,8 @@ cuts ext0. Modes of issue 12 (``--mode gateway`` runs all five), which also prob
 internet namespace, the router's external address with an ARP request every 20 ms and count
 the replies per request (tests/topology/arp_probe.py: two replies to one request = two
 gateways answer for the router), and keep two TCP sessions to the internet's echo server open
-(vm1 through SNAT, vm2 through its floating IP; tests/topology/tcp_session.py) to see whether
+(r1snat through SNAT, r1fip through its floating IP; tests/topology/tcp_session.py) to see
+whether
 they survive:
 
 - ``vanish``: the gateway's uplink, external and management links go down at once and its
@@ -143,8 +145,10 @@ class Bench:
         new = gw.other(old)
         failure = Failure(mode)
         measured = mode in GATEWAY_MODES
-        pinger = gw.vm1.start_continuous_ping(self.lab.topo.internet_ip, self.ping_interval)
-        probe = ArpProbe.start(self.lab.topo, gw.router_ip) if measured else None
+        router = gw.router
+        pinger = router.snat_vm.start_continuous_ping(self.lab.topo.internet_ip,
+                                                      self.ping_interval)
+        probe = ArpProbe.start(self.lab.topo, gw.router.ip) if measured else None
         sessions = self.start_sessions() if measured else None
         pinger.wait_for_replies(10, timeout=10)
         settle = wait_single_replies(probe) if probe is not None else 0.0
@@ -183,11 +187,12 @@ class Bench:
             if not self.wait_moved(new):
                 raise RuntimeError("return: the router did not move away from the vanished "
                                    f"gateway {old.name}; l3-agents: {gw.l3_agents()}")
-            wait_until(lambda: gw.internet_reachable(gw.vm1), 30, 0.1, "vm1 -> internet")
-            wait_until(lambda: gw.internet_reachable(gw.vm2), 30, 0.1, "vm2 -> internet")
-            pinger = gw.vm1.start_continuous_ping(self.lab.topo.internet_ip,
+            for vm in (gw.router.snat_vm, gw.router.fip_vm):
+                wait_until(lambda vm=vm: gw.internet_reachable(vm), 30, 0.1,
+                           f"{vm.name} -> internet")
+            pinger = gw.router.snat_vm.start_continuous_ping(self.lab.topo.internet_ip,
                                                   self.ping_interval)
-            probe = ArpProbe.start(self.lab.topo, gw.router_ip)
+            probe = ArpProbe.start(self.lab.topo, gw.router.ip)
             sessions = self.start_sessions()
             pinger.wait_for_replies(10, timeout=10)
         except BaseException:
@@ -214,8 +219,8 @@ class Bench:
 
     def start_sessions(self) -> tuple[TcpSession, TcpSession]:
         server = self.lab.topo.internet_ip
-        snat = TcpSession.start(self.gw.vm1, server, 7)
-        fip = TcpSession.start(self.gw.vm2, server, 7)
+        snat = TcpSession.start(self.gw.router.snat_vm, server, 7)
+        fip = TcpSession.start(self.gw.router.fip_vm, server, 7)
         for session in (snat, fip):
             session.wait_echoes(5, timeout=10)
         return snat, fip

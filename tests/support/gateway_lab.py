@@ -1,11 +1,12 @@
 """Two gateways, one router, and the ways a gateway fails: shared by bench/failover.py and
 tests/e2e/test_ha_failover.py.
 
-On a :class:`tests.support.lab.CloudLab`: compute host h1 with vm1 (10.0.0.11, reaches the
-internet through the router's SNAT) and vm2 (10.0.0.12, with a floating IP), gateway hosts g1
-and g2 (ext0 on the internet namespace's ``extnet``), a real L3 agent process on each gateway,
-router r1 (external gateway on the external network, interface on net-a 10.0.0.0/24;
-``ha=True`` when asked), and the internet namespace's echo server (UDP/TCP port 7).
+On a :class:`tests.support.lab.CloudLab`: compute host h1, gateway hosts g1 and g2 (ext0 on
+the internet namespace's ``extnet``), a real L3 agent process on each gateway, the external
+network, the internet namespace's echo server (UDP/TCP port 7), and routers
+(:class:`RouterUnderTest`, ``ha`` as asked) each with its own tenant subnet and two VMs on h1:
+one reaching the internet through the router's SNAT, one with a floating IP. The bench's
+router is r1 on 10.0.0.0/24 (VMs ``r1snat`` 10.0.0.11 and ``r1fip`` 10.0.0.12).
 
 :class:`Failure` names the ways a gateway is broken (issue 12) and :meth:`GatewayLab.break_`
 / :meth:`GatewayLab.repair` do and undo them on a gateway host.
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import enum
 import signal
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from tests.topology import VM, ComeBackOrder, EchoServer, Host, wait_until
 
 L3_AGENT = "L3 agent"
 ECHO_PORT = 7
+ROUTER_ACTIVE_KIND = 0x08   # HA_DESIGN: CookieKind.ROUTER_ACTIVE
 
 
 class Failure(enum.Enum):
@@ -46,13 +50,35 @@ class Failure(enum.Enum):
     MGMT_CUT = "mgmt-cut"
 
 
+@dataclass(frozen=True)
+class RouterUnderTest:
+    """A router with its gateway on the external network, one tenant subnet behind it, and
+    two VMs on h1: ``snat_vm`` reaches the internet through the router's SNAT, ``fip_vm``
+    through its floating IP."""
+
+    name: str
+    id: str
+    ha: bool
+    ip: str                 # the router's external (gateway) IP
+    snat_vm: VM
+    fip_vm: VM
+    fip_ip: str
+
+    @property
+    def active_cookie(self) -> int:
+        """The cookie of the router's active-only flows (HA design: kind ROUTER_ACTIVE 0x08,
+        ident the low 56 bits of the router id)."""
+        return (ROUTER_ACTIVE_KIND << 56) | (uuid.UUID(self.id).int & ((1 << 56) - 1))
+
+
 class GatewayLab:
-    def __init__(self, lab: CloudLab, workdir: Path, *, ha: bool = False,
+    def __init__(self, lab: CloudLab, workdir: Path, *, ha: bool | None = False,
                  report_interval: float = 1.0, code_root: Path = REPO_ROOT) -> None:
+        """``ha``: build router r1 (net-a 10.0.0.0/24, vm1 and vm2) with this ``ha``
+        attribute; None: no router yet (:meth:`add_router`)."""
         assert lab.controller is not None
         self.lab = lab
         self.topo = lab.topo
-        conn = lab.conn
         self.h1 = lab.add_host("h1")
         self.g1 = lab.add_host("g1", gateway=True)
         self.g2 = lab.add_host("g2", gateway=True)
@@ -66,32 +92,49 @@ class GatewayLab:
             agent.start()
         self.agent_ids = {g.ns: lab.agent_id(g, L3_AGENT) for g in self.gateways}
         self.ext_net, _ = lab.create_external_network()
-        self.net, self.subnet = lab.create_tenant_network("gw", "net-a", "10.0.0.0/24")
-        port1 = lab.create_port(self.net, "10.0.0.11", project_id="gw")
-        port2 = lab.create_port(self.net, "10.0.0.12", project_id="gw")
-        self.vm1: VM = self.topo.add_vm(self.h1, "vm1", port1.id, port1.mac_address,
-                                        "10.0.0.11/24", "10.0.0.1")
-        self.vm2: VM = self.topo.add_vm(self.h1, "vm2", port2.id, port2.mac_address,
-                                        "10.0.0.12/24", "10.0.0.1")
-        self.router = self._create_router(ha)
-        conn.network.add_interface_to_router(self.router["id"], subnet_id=self.subnet.id)
-        self.router_id: str = self.router["id"]
-        self.router_ip: str = (self.router["external_gateway_info"]["external_fixed_ips"][0]
-                               ["ip_address"])
-        self.fip = conn.network.create_ip(floating_network_id=self.ext_net.id,
-                                          port_id=port2.id)
-        self.fip_ip: str = self.fip.floating_ip_address
         self.server: EchoServer = self.topo.internet.start_server(ECHO_PORT)
-        wait_until(self.active_host, 15, 0.1, "router scheduled")
+        self.routers: list[RouterUnderTest] = []
+        if ha is not None:
+            self.add_router("r1", ha, 0)
 
-    def _create_router(self, ha: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": "r1", "project_id": "gw",
+    @property
+    def router(self) -> RouterUnderTest:
+        """The first router (the bench's)."""
+        return self.routers[0]
+
+    def add_router(self, name: str, ha: bool, index: int) -> RouterUnderTest:
+        """Router ``name`` serving ``10.<index>.0.0/24`` (tenant network ``net-<name>``) with
+        VMs ``<name>snat`` (.11) and ``<name>fip`` (.12, with a floating IP) on h1.
+
+        Raises :class:`HaUnsupported` when ``ha`` is asked for and the controller refuses it.
+        """
+        lab, conn = self.lab, self.lab.conn
+        cidr = f"10.{index}.0.0/24"
+        base = cidr.rsplit(".", 2)[0]
+        net, subnet = lab.create_tenant_network("gw", f"net-{name}", cidr)
+        ports = [lab.create_port(net, f"{base}.0.{n}", project_id="gw") for n in (11, 12)]
+        vms = [self.topo.add_vm(self.h1, f"{name}{kind}", port.id, port.mac_address,
+                                f"{base}.0.{n}/24", f"{base}.0.1")
+               for kind, port, n in (("snat", ports[0], 11), ("fip", ports[1], 12))]
+        router = self._create_router(name, ha)
+        conn.network.add_interface_to_router(router["id"], subnet_id=subnet.id)
+        fip = conn.network.create_ip(floating_network_id=self.ext_net.id, port_id=ports[1].id)
+        made = RouterUnderTest(
+            name=name, id=router["id"], ha=ha,
+            ip=router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"],
+            snat_vm=vms[0], fip_vm=vms[1], fip_ip=fip.floating_ip_address)
+        self.routers.append(made)
+        wait_until(lambda: self.active_host(made), 15, 0.1, f"router {name} scheduled")
+        return made
+
+    def _create_router(self, name: str, ha: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name, "project_id": "gw",
                                 "external_gateway_info": {"network_id": self.ext_net.id}}
         if ha:
             body["ha"] = True
         status, reply = self.lab.api("POST", "/v2.0/routers", {"router": body})
         if status != 201:
-            raise HaUnsupported(f"creating router r1 (ha={ha}) failed: {status} {reply}")
+            raise HaUnsupported(f"creating router {name} (ha={ha}) failed: {status} {reply}")
         router = dict(reply["router"])
         if ha and router.get("ha") is not True:
             raise HaUnsupported(f"the controller ignored ha=true: {router}")
@@ -99,23 +142,25 @@ class GatewayLab:
 
     # --- what the controller says -------------------------------------------------------
 
-    def l3_agents(self) -> list[dict[str, Any]]:
+    def l3_agents(self, router: RouterUnderTest | None = None) -> list[dict[str, Any]]:
         """``GET /v2.0/routers/{id}/l3-agents`` (HA: every binding, with ``ha_state``)."""
-        _status, body = self.lab.api("GET", f"/v2.0/routers/{self.router_id}/l3-agents")
+        router = router or self.router
+        _status, body = self.lab.api("GET", f"/v2.0/routers/{router.id}/l3-agents")
         return list((body or {}).get("agents", []))
 
-    def active_host(self) -> str | None:
+    def active_host(self, router: RouterUnderTest | None = None) -> str | None:
         """The host namespace where the router is active: the agent whose ``ha_state`` is
         ``active``, or (a router without HA) its only agent."""
-        agents = self.l3_agents()
+        agents = self.l3_agents(router)
         if any("ha_state" in a for a in agents):
             active = [a for a in agents if a.get("ha_state") == "active"]
             return str(active[0]["host"]) if len(active) == 1 else None
         return str(agents[0]["host"]) if agents else None
 
-    def ha_states(self) -> dict[str, str]:
+    def ha_states(self, router: RouterUnderTest | None = None) -> dict[str, str]:
         """``{host ns: ha_state}`` of the router's bindings."""
-        return {str(a["host"]): str(a.get("ha_state", "active")) for a in self.l3_agents()}
+        return {str(a["host"]): str(a.get("ha_state", "active"))
+                for a in self.l3_agents(router)}
 
     def gateway(self, ns: str | None) -> Host:
         return next(g for g in self.gateways if g.ns == ns)
@@ -123,8 +168,9 @@ class GatewayLab:
     def other(self, host: Host) -> Host:
         return self.g2 if host is self.g1 else self.g1
 
-    def active_gateway(self) -> Host:
-        return self.gateway(wait_until(self.active_host, 15, 0.05, "an active gateway"))
+    def active_gateway(self, router: RouterUnderTest | None = None) -> Host:
+        return self.gateway(wait_until(lambda: self.active_host(router), 15, 0.05,
+                                       "an active gateway"))
 
     def agent_state(self, host: Host) -> dict[str, Any]:
         _status, body = self.lab.api("GET", f"/v2.0/agents/{self.agent_ids[host.ns]}")
@@ -136,18 +182,31 @@ class GatewayLab:
         conf = state.get("configurations") or {}
         return bool(state.get("alive")) and conf.get("external_link_up") is True
 
-    def internet_reachable(self, vm: VM | None = None) -> bool:
-        return (vm or self.vm1).ping(self.topo.internet_ip, count=1, timeout=1)
+    def internet_reachable(self, vm: VM) -> bool:
+        return vm.ping(self.topo.internet_ip, count=1, timeout=1)
+
+    def tcp_works(self, vm: VM) -> bool:
+        """A fresh TCP connection from ``vm`` to the echo server gets its echo."""
+        return vm.tcp_request(self.topo.internet_ip, ECHO_PORT, b"ready", timeout=2) == b"ready"
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        """Both gateways usable and connected, both VMs reach the internet."""
+        """Both gateways usable and connected, every VM reaches the internet (ping and a TCP
+        echo)."""
         wait_until(lambda: all(self.usable(g) for g in self.gateways), timeout, 0.1,
                    "both L3 agents alive with their external link up")
         for g in self.gateways:
             g.wait_controller_connected(timeout)
-        for vm in (self.vm1, self.vm2):
-            wait_until(lambda vm=vm: self.internet_reachable(vm), timeout, 0.2,
-                       f"{vm.name} -> internet")
+        for router in self.routers:
+            for vm in (router.snat_vm, router.fip_vm):
+                wait_until(lambda vm=vm: self.internet_reachable(vm), timeout, 0.2,
+                           f"{vm.name} -> internet")
+                wait_until(lambda vm=vm: self.tcp_works(vm), timeout, 0.2,
+                           f"{vm.name} -> internet over TCP")
+
+    def active_flows(self, host: Host, router: RouterUnderTest | None = None) -> list[str]:
+        """The router's active-only flows (HA cookie) installed on ``host``'s switch."""
+        router = router or self.router
+        return host.dump_flows_by_cookie(router.active_cookie)
 
     # --- failures -----------------------------------------------------------------------
 

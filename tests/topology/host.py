@@ -149,6 +149,13 @@ class Host:
         return [line.strip() for line in out.splitlines()
                 if line.strip() and not line.startswith(("NXST_FLOW", "OFPST_FLOW"))]
 
+    def dump_flows_by_cookie(self, cookie: int, mask: int = (1 << 64) - 1) -> list[str]:
+        """Installed flows of br-int whose cookie matches ``cookie``/``mask``."""
+        out = self.ofctl_raw(["--no-stats", "dump-flows", self.ofctl_target,
+                              f"cookie={cookie:#x}/{mask:#x}"])
+        return [line.strip() for line in out.splitlines()
+                if line.strip() and not line.startswith(("NXST_FLOW", "OFPST_FLOW"))]
+
     def ofport(self, iface: str) -> int:
         """OpenFlow port number of interface ``iface`` (after vswitchd attached it)."""
         value = self.vsctl("get", "Interface", iface, "ofport").strip()
