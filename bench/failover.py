@@ -33,7 +33,12 @@ they survive:
 - ``return``: a vanish failover first (not measured), then the old gateway comes back
   (``--return-order``) and the figures cover the return: ping loss, double ARP replies,
   sessions, from the moment it comes back until it is connected to the controller again
-  (without being kicked: OVS's own backoff), its agent alive, and ``--observe`` seconds more.
+  (without being kicked: OVS's own backoff), its agent alive, and the last ``--observe``
+  seconds of pings were all answered (at most 90 s).
+
+After each run of the other modes the gateway is repaired, and the time until the SNAT VM
+reaches the internet again and until everything is ready is reported too: a repair is a
+return as well.
 
 ``--ha`` creates the router with ``"ha": true`` (exits with a message when the controller
 refuses it), ``--code DIR`` runs the controller and agents of another checkout, ``--option
@@ -98,6 +103,11 @@ class Run:
     fip: SessionReport | None = None
     doubles_at: tuple[float, ...] = ()   # when the doubled requests went out, from the break
     settle: float = 0.0          # time waited for one reply per ARP request before the break
+    #: from the repair until the SNAT VM's ping reaches the internet again (None: 120 s)
+    internet_after_repair: float | None = None
+    #: from the repair until both agents are usable and both VMs reach the internet (ping
+    #: and a TCP echo)
+    recovered_after: float | None = None
 
     def describe(self) -> str:
         moved = ("not moved" if self.moved_after is None
@@ -112,6 +122,9 @@ class Run:
                          f"{max(self.doubles_at):+.2f}s, replies by {self.arp.repliers}")
             if self.settle > 1.0:
                 text += f"; waited {self.settle:.1f}s for single ARP replies first"
+        if self.recovered_after is not None:
+            text += (f"; after the repair: internet in {self.internet_after_repair or 0:.2f}s,"
+                     f" all ready in {self.recovered_after:.2f}s")
         for name, session in (("SNAT", self.snat), ("FIP", self.fip)):
             if session is not None:
                 text += (f"; {name} session {session.outcome.value} "
@@ -138,7 +151,7 @@ class Bench:
 
     def run(self, mode: str) -> Run:
         gw = self.gw
-        gw.wait_ready()
+        gw.wait_ready(timeout=120.0)
         if mode == "return":
             return self.run_return()
         old = gw.active_gateway()
@@ -172,10 +185,27 @@ class Bench:
             pinger.kill()
             if probe is not None:
                 probe.stop()
+            repaired_at = time.monotonic()
             gw.repair(failure, old)
+        internet, ready = self.wait_recovered(repaired_at)
         return Run(mode, old.name, new.name, moved_after, stats.longest_gap, stats.lost,
                    stats.sent, arp, *reports, doubles_at=offsets(arp, broken_at),
-                   settle=settle)
+                   settle=settle, internet_after_repair=internet, recovered_after=ready)
+
+    def wait_recovered(self, since: float) -> tuple[float | None, float | None]:
+        """How long after ``since`` (a repair) the SNAT VM reaches the internet, and
+        everything works again (None: not within 120 s; the next runs will likely fail)."""
+        vm = self.gw.router.snat_vm
+        internet: float | None = None
+        try:
+            wait_until(lambda: vm.ping(self.lab.topo.internet_ip, count=1, timeout=0.2),
+                       120.0, 0.0, f"{vm.name} -> internet")
+            internet = time.monotonic() - since
+            self.gw.wait_ready(timeout=120.0)
+        except TimeoutError as exc:
+            print(f"    not recovered: {exc}", flush=True)
+            return internet, None
+        return internet, time.monotonic() - since
 
     def run_return(self) -> Run:
         """A vanish failover (not measured), then the old gateway comes back: measured."""
@@ -205,7 +235,20 @@ class Bench:
                        f"{old.name} reconnected to the controller by itself")
             wait_until(lambda: gw.agent_state(old).get("alive"), 30, 0.1,
                        f"{old.name}'s L3 agent alive again")
-            time.sleep(self.observe)   # the measurement window, not a synchronisation
+            # The window ends once the last --observe seconds of pings were all answered
+            # (at most 90 s after the return): a long outage after the return is measured.
+            quiet = max(1, int(self.observe / self.ping_interval))
+
+            def answered_lately() -> bool:
+                stats = pinger.stats()
+                return (stats.sent - back_seq >= quiet
+                        and not any(s > stats.sent - quiet for s in stats.lost_seqs))
+
+            back_seq = pinger.stats().sent
+            try:
+                wait_until(answered_lately, 90, 0.1, f"{self.observe:g}s of answered pings")
+            except TimeoutError:
+                print("    return: pings still lost 90 s after the return", flush=True)
             reports = self.finish_sessions(sessions, back_at)
             stats = pinger.stop()
             arp = probe.stop()
@@ -281,6 +324,12 @@ def summary(mode: str, runs: list[Run]) -> list[str]:
                         else ""))
     lost = [r.lost for r in runs]
     lines.append(f"  pings lost: median {statistics.median(lost):g}, max {max(lost)}")
+    internet = [r.internet_after_repair for r in runs if r.internet_after_repair is not None]
+    if internet:
+        lines.append("  " + stats_line("internet again after the repair", internet))
+    recovered = [r.recovered_after for r in runs if r.recovered_after is not None]
+    if recovered:
+        lines.append("  " + stats_line("all ready again after the repair", recovered))
     arps = [r.arp for r in runs if r.arp is not None]
     if arps:
         doubled = [a.doubled for a in arps]
@@ -325,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-interval", type=float, default=1.0)
     parser.add_argument("--ping-interval", type=float, default=0.05)
     parser.add_argument("--observe", type=float, default=3.0,
-                        help="return mode: seconds watched after the old gateway is back")
+                        help="return mode: the window ends once the old gateway is back and "
+                             "this many seconds of pings were all answered")
     parser.add_argument("--return-order", choices=[o.value for o in ComeBackOrder],
                         default=ComeBackOrder.PROCESSES_FIRST.value)
     parser.add_argument("--workdir", type=Path, default=None,
