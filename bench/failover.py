@@ -105,6 +105,8 @@ class Run:
     settle: float = 0.0          # time waited for one reply per ARP request before the break
     #: from the repair until the SNAT VM's ping reaches the internet again (None: 120 s)
     internet_after_repair: float | None = None
+    #: ... until a new TCP connection from the SNAT VM gets its echo
+    tcp_after_repair: float | None = None
     #: from the repair until both agents are usable and both VMs reach the internet (ping
     #: and a TCP echo)
     recovered_after: float | None = None
@@ -123,8 +125,9 @@ class Run:
             if self.settle > 1.0:
                 text += f"; waited {self.settle:.1f}s for single ARP replies first"
         if self.recovered_after is not None:
-            text += (f"; after the repair: internet in {self.internet_after_repair or 0:.2f}s,"
-                     f" all ready in {self.recovered_after:.2f}s")
+            text += (f"; after the repair: ping in {self.internet_after_repair or 0:.2f}s, "
+                     f"TCP in {self.tcp_after_repair or 0:.2f}s, all ready in "
+                     f"{self.recovered_after:.2f}s")
         for name, session in (("SNAT", self.snat), ("FIP", self.fip)):
             if session is not None:
                 text += (f"; {name} session {session.outcome.value} "
@@ -187,25 +190,31 @@ class Bench:
                 probe.stop()
             repaired_at = time.monotonic()
             gw.repair(failure, old)
-        internet, ready = self.wait_recovered(repaired_at)
+        internet, tcp, ready = self.wait_recovered(repaired_at)
         return Run(mode, old.name, new.name, moved_after, stats.longest_gap, stats.lost,
                    stats.sent, arp, *reports, doubles_at=offsets(arp, broken_at),
-                   settle=settle, internet_after_repair=internet, recovered_after=ready)
+                   settle=settle, internet_after_repair=internet, tcp_after_repair=tcp,
+                   recovered_after=ready)
 
-    def wait_recovered(self, since: float) -> tuple[float | None, float | None]:
-        """How long after ``since`` (a repair) the SNAT VM reaches the internet, and
-        everything works again (None: not within 120 s; the next runs will likely fail)."""
+    def wait_recovered(self, since: float
+                       ) -> tuple[float | None, float | None, float | None]:
+        """How long after ``since`` (a repair) the SNAT VM's ping, then a new TCP connection
+        of it, reach the internet, and everything works again (None: not within 120 s; the
+        next runs will then likely fail)."""
         vm = self.gw.router.snat_vm
-        internet: float | None = None
+        found: list[float] = []
         try:
             wait_until(lambda: vm.ping(self.lab.topo.internet_ip, count=1, timeout=0.2),
                        120.0, 0.0, f"{vm.name} -> internet")
-            internet = time.monotonic() - since
+            found.append(time.monotonic() - since)
+            wait_until(lambda: self.gw.tcp_works(vm), 120.0, 0.0, f"{vm.name} TCP echo")
+            found.append(time.monotonic() - since)
             self.gw.wait_ready(timeout=120.0)
+            found.append(time.monotonic() - since)
         except TimeoutError as exc:
             print(f"    not recovered: {exc}", flush=True)
-            return internet, None
-        return internet, time.monotonic() - since
+        padded: list[float | None] = [*found, None, None, None]
+        return padded[0], padded[1], padded[2]
 
     def run_return(self) -> Run:
         """A vanish failover (not measured), then the old gateway comes back: measured."""
@@ -327,6 +336,9 @@ def summary(mode: str, runs: list[Run]) -> list[str]:
     internet = [r.internet_after_repair for r in runs if r.internet_after_repair is not None]
     if internet:
         lines.append("  " + stats_line("internet again after the repair", internet))
+    tcp = [r.tcp_after_repair for r in runs if r.tcp_after_repair is not None]
+    if tcp:
+        lines.append("  " + stats_line("new TCP works after the repair", tcp))
     recovered = [r.recovered_after for r in runs if r.recovered_after is not None]
     if recovered:
         lines.append("  " + stats_line("all ready again after the repair", recovered))
