@@ -87,6 +87,7 @@ FIRST_MODES = ("kill", "host", "link")
 GATEWAY_MODES = ("vanish", "switch-kill", "ext-cut", "mgmt-cut", "return")
 MODES = (*FIRST_MODES, *GATEWAY_MODES)
 DEFAULT_RUNS = {"first": 5, "gateway": 10}
+NOT_CONNECTED = SessionReport(Outcome.NEVER_CONNECTED, "", 0, 0, 0.0, "no session before the break")
 
 
 @dataclass(frozen=True)
@@ -269,29 +270,41 @@ class Bench:
         return Run("return", old.name, new.name, None, stats.longest_gap, stats.lost,
                    stats.sent, arp, *reports, doubles_at=offsets(arp, back_at))
 
-    def start_sessions(self) -> tuple[TcpSession, TcpSession]:
+    def start_sessions(self) -> tuple[TcpSession | None, TcpSession | None]:
+        """A TCP session from each VM (three tries each: right after a repair a new
+        connection can fail while pings pass); None where none connected."""
         server = self.lab.topo.internet_ip
-        snat = TcpSession.start(self.gw.router.snat_vm, server, 7)
-        fip = TcpSession.start(self.gw.router.fip_vm, server, 7)
-        for session in (snat, fip):
-            session.wait_echoes(5, timeout=10)
-        return snat, fip
+        started: list[TcpSession | None] = []
+        for vm in (self.gw.router.snat_vm, self.gw.router.fip_vm):
+            session: TcpSession | None = None
+            for _attempt in range(3):
+                try:
+                    session = TcpSession.start(vm, server, 7)
+                except RuntimeError as exc:
+                    print(f"    {exc}", flush=True)
+                    continue
+                if session.wait_echoes(5, timeout=10):
+                    break
+                session.stop(drain=0.0)
+                session = None
+            started.append(session)
+        return started[0], started[1]
 
-    def finish_sessions(self, sessions: tuple[TcpSession, TcpSession] | None, since: float
-                        ) -> tuple[SessionReport | None, SessionReport | None]:
+    def finish_sessions(self, sessions: tuple[TcpSession | None, TcpSession | None] | None,
+                        since: float) -> tuple[SessionReport | None, SessionReport | None]:
         """Give each session up to 15 s to echo again after ``since`` (TCP backs off its
         retransmissions), then stop it."""
         if sessions is None:
             return None, None
         deadline = time.monotonic() + 15.0
         for session in sessions:
-            while session.open and time.monotonic() < deadline:
+            while session is not None and session.open and time.monotonic() < deadline:
                 last = session.last_echo()
                 if last is not None and last > since + 0.5:
                     break
                 time.sleep(0.05)
-        snat, fip = sessions
-        return snat.stop(), fip.stop()
+        snat, fip = (NOT_CONNECTED if s is None else s.stop() for s in sessions)
+        return snat, fip
 
 
 def wait_single_replies(probe: ArpProbe, window: float = 0.5, timeout: float = 20.0
