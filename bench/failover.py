@@ -210,8 +210,11 @@ class Bench:
             found.append(time.monotonic() - since)
             wait_until(lambda: self.gw.tcp_works(vm), 120.0, 0.0, f"{vm.name} TCP echo")
             found.append(time.monotonic() - since)
-            self.gw.wait_ready(timeout=120.0)
+            steps = self.gw.wait_ready(timeout=120.0)
             found.append(time.monotonic() - since)
+            slow = {what: f"{took:.1f}s" for what, took in steps.items() if took > 2.0}
+            if slow:
+                print(f"    slow to recover after the repair: {slow}", flush=True)
         except TimeoutError as exc:
             print(f"    not recovered: {exc}", flush=True)
         padded: list[float | None] = [*found, None, None, None]

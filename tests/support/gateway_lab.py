@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import enum
 import signal
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,19 +191,27 @@ class GatewayLab:
         """A fresh TCP connection from ``vm`` to the echo server gets its echo."""
         return vm.tcp_request(self.topo.internet_ip, ECHO_PORT, b"ready", timeout=2) == b"ready"
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 30.0) -> dict[str, float]:
         """Both gateways usable and connected, every VM reaches the internet (ping and a TCP
-        echo)."""
-        wait_until(lambda: all(self.usable(g) for g in self.gateways), timeout, 0.1,
-                   "both L3 agents alive with their external link up")
+        echo). Returns how long each step waited, by step (each has ``timeout``)."""
+        steps: dict[str, float] = {}
+
+        def step(what: str, predicate: Callable[[], object]) -> None:
+            started = time.monotonic()
+            wait_until(predicate, timeout, 0.1, what)
+            steps[what] = time.monotonic() - started
+
+        step("L3 agents alive, external links up",
+             lambda: all(self.usable(g) for g in self.gateways))
         for g in self.gateways:
+            started = time.monotonic()
             g.wait_controller_connected(timeout)
+            steps[f"{g.name} connected"] = time.monotonic() - started
         for router in self.routers:
             for vm in (router.snat_vm, router.fip_vm):
-                wait_until(lambda vm=vm: self.internet_reachable(vm), timeout, 0.2,
-                           f"{vm.name} -> internet")
-                wait_until(lambda vm=vm: self.tcp_works(vm), timeout, 0.2,
-                           f"{vm.name} -> internet over TCP")
+                step(f"{vm.name} ping", lambda vm=vm: self.internet_reachable(vm))
+                step(f"{vm.name} TCP", lambda vm=vm: self.tcp_works(vm))
+        return steps
 
     def active_flows(self, host: Host, router: RouterUnderTest | None = None) -> list[str]:
         """The router's active-only flows (HA cookie) installed on ``host``'s switch."""
