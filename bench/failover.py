@@ -76,6 +76,7 @@ from tests.topology import (  # noqa: E402
     ComeBackOrder,
     Host,
     Outcome,
+    PingStats,
     SessionReport,
     TcpSession,
     leftovers,
@@ -192,7 +193,7 @@ class Bench:
             repaired_at = time.monotonic()
             gw.repair(failure, old)
         internet, tcp, ready = self.wait_recovered(repaired_at)
-        return Run(mode, old.name, new.name, moved_after, stats.longest_gap, stats.lost,
+        return Run(mode, old.name, new.name, moved_after, gap_of(stats), stats.lost,
                    stats.sent, arp, *reports, doubles_at=offsets(arp, broken_at),
                    settle=settle, internet_after_repair=internet, tcp_after_repair=tcp,
                    recovered_after=ready)
@@ -270,7 +271,7 @@ class Bench:
             probe.stop()
             if not old.controller_connected():
                 old.wait_controller_connected(20.0)
-        return Run("return", old.name, new.name, None, stats.longest_gap, stats.lost,
+        return Run("return", old.name, new.name, None, gap_of(stats), stats.lost,
                    stats.sent, arp, *reports, doubles_at=offsets(arp, back_at))
 
     def start_sessions(self) -> tuple[TcpSession | None, TcpSession | None]:
@@ -326,6 +327,11 @@ def wait_single_replies(probe: ArpProbe, window: float = 0.5, timeout: float = 2
     except TimeoutError:
         print(f"    (ARP replies never settled: {probe.report().describe()})", flush=True)
     return time.monotonic() - started
+
+
+def gap_of(stats: PingStats) -> float:
+    """The longest time without replies, including one that had not ended at the stop."""
+    return max(stats.longest_gap, stats.trailing_gap)
 
 
 def offsets(arp: ArpReport | None, since: float) -> tuple[float, ...]:
