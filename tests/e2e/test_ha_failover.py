@@ -113,7 +113,7 @@ def fail_over(gw: GatewayLab, router: RouterUnderTest, failure: Failure
               ) -> tuple[Host, Host, Watch]:
     """Break the router's active gateway; return (old, new, watch) once the API shows the
     router active on the other gateway and the VM's pings are answered again."""
-    gw.wait_ready()
+    gw.wait_ready(routers=[router])
     old = gw.active_gateway(router)
     new = gw.other(old)
     watch = Watch.start(gw, router)
@@ -179,7 +179,7 @@ def test_gateway_returning_after_its_router_moved_never_answers_for_it_and_loses
 
 def test_ha_router_is_active_on_one_gateway_and_answered_for_once(
         gwlab: GatewayLab, ha_router: RouterUnderTest) -> None:
-    gwlab.wait_ready()
+    gwlab.wait_ready(routers=[ha_router])
     states = wait_until(lambda: (s := gwlab.ha_states(ha_router)) and len(s) == 2 and s,
                         15, 0.1, "two bindings")
     assert sorted(states.values()) == ["active", "standby"], states

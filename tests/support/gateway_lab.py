@@ -18,7 +18,7 @@ import enum
 import signal
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,9 +191,11 @@ class GatewayLab:
         """A fresh TCP connection from ``vm`` to the echo server gets its echo."""
         return vm.tcp_request(self.topo.internet_ip, ECHO_PORT, b"ready", timeout=2) == b"ready"
 
-    def wait_ready(self, timeout: float = 30.0) -> dict[str, float]:
-        """Both gateways usable and connected, every VM reaches the internet (ping and a TCP
-        echo). Returns how long each step waited, by step (each has ``timeout``)."""
+    def wait_ready(self, timeout: float = 30.0,
+                   routers: Sequence[RouterUnderTest] | None = None) -> dict[str, float]:
+        """Both gateways usable and connected, the VMs of ``routers`` (default: all) reach
+        the internet (ping and a TCP echo). Returns how long each step waited, by step (each
+        has ``timeout``)."""
         steps: dict[str, float] = {}
 
         def step(what: str, predicate: Callable[[], object]) -> None:
@@ -207,7 +209,7 @@ class GatewayLab:
             started = time.monotonic()
             g.wait_controller_connected(timeout)
             steps[f"{g.name} connected"] = time.monotonic() - started
-        for router in self.routers:
+        for router in self.routers if routers is None else routers:
             for vm in (router.snat_vm, router.fip_vm):
                 step(f"{vm.name} ping", lambda vm=vm: self.internet_reachable(vm))
                 step(f"{vm.name} TCP", lambda vm=vm: self.tcp_works(vm))
