@@ -43,7 +43,7 @@ class AgentBase:
 
     def __init__(self, settings: AgentSettings) -> None:
         self.settings = settings
-        self.ovs = Ovs(settings.ovsdb, settings.bridge)
+        self.ovs = Ovs(settings.ovsdb, settings.bridge, settings.ovs_socket_dir)
         self.rpc = controller_client(settings, on_notification=self._on_notification,
                                      on_connect=self._on_connect)
         self.start_flag = True
@@ -60,6 +60,13 @@ class AgentBase:
 
     def sync(self) -> None:
         raise NotImplementedError
+
+    def extra_threads(self) -> list[threading.Thread]:
+        """Threads of the agent's own (started with the others, daemons)."""
+        return []
+
+    def closing(self) -> None:
+        """The agent stops: close what :meth:`extra_threads` opened."""
 
     # --- state report -----------------------------------------------------------------------
 
@@ -142,7 +149,8 @@ class AgentBase:
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
         threads = [threading.Thread(target=self.rpc.connect_forever, daemon=True),
                    threading.Thread(target=self._heartbeat_loop, daemon=True),
-                   threading.Thread(target=self._sync_loop, daemon=True)]
+                   threading.Thread(target=self._sync_loop, daemon=True),
+                   *self.extra_threads()]
         for thread in threads:
             thread.start()
         LOG.info("%s on host %s started (controller%s %s%s)", self.agent_type,
@@ -150,6 +158,7 @@ class AgentBase:
                  ", ".join(f"{h}:{p}" for h, p in self.settings.controllers),
                  ", TLS" if self.settings.tls else "")
         self.stopping.wait()
+        self.closing()
         self.rpc.close()
 
     def stop(self) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 from collections.abc import Sequence
 
 from oslo_config import cfg
 
 from ryu_sched.shared.tls import TlsConfigError, TlsFiles, client_context
+
+DEFAULT_OVS_RUNDIR = "/var/run/openvswitch"
 
 OPTS = [
     cfg.StrOpt("host", default=socket.gethostname(),
@@ -47,6 +50,20 @@ OPTS = [
                     "machine need different prefixes)."),
     cfg.StrOpt("external_port", default="ext0",
                help="L3 agent: OVS port name of the external uplink on the bridge."),
+    cfg.FloatOpt("fence_interval", default=0.1, min=0.01,
+                 help="L3 agent: seconds between two gateway_keepalive requests to the "
+                      "leading controller (each answered one renews the gateway lease)."),
+    cfg.FloatOpt("fence_timeout", default=0.4, min=0.0,
+                 help="L3 agent: a gateway lease lasts this long from the moment the "
+                      "keepalive that renewed it was sent. When it runs out the agent deletes "
+                      "every ROUTER_ACTIVE flow from its bridge (the fence), so that a gateway "
+                      "cut off from the controller stops answering for its routers before "
+                      "another one takes over. Must be below the controllers' fence_timeout "
+                      "(the same value by default). 0 disables the lease and the fence."),
+    cfg.StrOpt("ovs_rundir", default="",
+               help="Directory of the local Open vSwitch's sockets, where the bridge's "
+                    "<bridge>.mgmt socket is (the fence talks to it with ovs-ofctl). Default: "
+                    "the directory of the ovsdb unix socket, else /var/run/openvswitch."),
     cfg.StrOpt("dnsmasq", default="dnsmasq", help="DHCP agent: the dnsmasq binary."),
     cfg.StrOpt("dnsmasq_user", default="",
                help="DHCP agent: the user dnsmasq runs as after start-up (empty: dnsmasq's "
@@ -73,6 +90,9 @@ class AgentSettings:
     state_path: str
     namespace_prefix: str
     external_port: str
+    fence_interval: float
+    fence_timeout: float
+    ovs_rundir: str
     dnsmasq: str
     dnsmasq_user: str
     dhcp_lease_time: int
@@ -83,6 +103,16 @@ class AgentSettings:
         if not self.controller_hosts:
             return [(self.controller_host, self.controller_port)]
         return [parse_endpoint(entry, self.controller_port) for entry in self.controller_hosts]
+
+    @property
+    def ovs_socket_dir(self) -> str:
+        """Where the bridge's management socket is: ``ovs_rundir``, else the directory of
+        the ovsdb unix socket (Open vSwitch keeps both in its rundir), else the default."""
+        if self.ovs_rundir:
+            return self.ovs_rundir
+        if self.ovsdb.startswith("unix:"):
+            return os.path.dirname(self.ovsdb[len("unix:"):]) or "."
+        return DEFAULT_OVS_RUNDIR
 
     @property
     def tls(self) -> TlsFiles | None:

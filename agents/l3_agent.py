@@ -4,18 +4,25 @@ The controller installs a router's flows on the switch whose L3 agent hosts it, 
 work is to report what the controller cannot see: the bridge's ``datapath_id``, the name of the
 external uplink (``external_port``) and whether that link is up. A gateway whose external link
 is down is no candidate for routers, and the registry moves its routers away.
+
+It also holds the gateway lease (:mod:`.gateway_lease`): while the leading controller does not
+renew it, the agent deletes its bridge's ROUTER_ACTIVE flows, so that a gateway cut off from
+the controller stops answering for routers that may be active elsewhere by now.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 from typing import Any
 
 from ryu_sched.shared.vocabulary import AgentType
 
 from .base import AgentBase, setup_logging
-from .config import load_settings
+from .config import AgentSettings, load_settings
+from .gateway_lease import GatewayFence, fence_command
+from .rpc_client import lease_client
 
 LOG = logging.getLogger(__name__)
 
@@ -25,10 +32,22 @@ class L3Agent(AgentBase):
     binary = "ryu-sched-l3-agent"
     topic = "l3_agent"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, settings: AgentSettings) -> None:
+        super().__init__(settings)
         self.routers: list[str] = []
         self.last_link_up: bool | None = None
+        self.gateway: GatewayFence | None = None
+        if settings.fence_timeout > 0:
+            self.gateway = GatewayFence(
+                settings.host, lease_client(settings), fence_command(self.ovs.del_flows),
+                settings.fence_interval, settings.fence_timeout, self.stopping)
+
+    def extra_threads(self) -> list[threading.Thread]:
+        return self.gateway.threads() if self.gateway is not None else []
+
+    def closing(self) -> None:
+        if self.gateway is not None:
+            self.gateway.client.close()
 
     def configurations(self) -> dict[str, Any]:
         link_up = self.ovs.link_up(self.settings.external_port)

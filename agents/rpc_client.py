@@ -13,7 +13,8 @@ from ryu_sched.shared.wire import CallTimeout, Disconnected, RpcCallError
 
 from .config import AgentSettings
 
-__all__ = ["CallTimeout", "Disconnected", "RpcCallError", "RpcClient", "controller_client"]
+__all__ = ["CallTimeout", "Disconnected", "RpcCallError", "RpcClient", "controller_client",
+           "lease_client"]
 
 
 def controller_client(settings: AgentSettings,
@@ -29,3 +30,15 @@ def controller_client(settings: AgentSettings,
                      ssl_context=client_context(files) if files is not None else None,
                      server_hostname=settings.tls_server_name or None,
                      max_backoff=min(5.0, max(settings.report_interval, 0.2)))
+
+
+def lease_client(settings: AgentSettings) -> RpcClient:
+    """The L3 agent's own connection for gateway keepalives, to the same controllers: it
+    moves to the next one when the one it talks to does not lead, and reconnects fast (a
+    gateway without a lease has fenced itself)."""
+    files = settings.tls
+    (host, port), *others = settings.controllers
+    return RpcClient(host, port, alternates=others, name="controller (gateway lease)",
+                     ssl_context=client_context(files) if files is not None else None,
+                     server_hostname=settings.tls_server_name or None,
+                     max_backoff=1.0, connect_timeout=2.0)

@@ -1,4 +1,5 @@
-"""Host commands the agents run: ovs-vsctl against the local ovsdb, ip netns, veth pairs."""
+"""Host commands the agents run: ovs-vsctl against the local ovsdb, ovs-ofctl against the
+local bridge's management socket, ip netns, veth pairs."""
 
 from __future__ import annotations
 
@@ -23,12 +24,23 @@ def run(argv: Sequence[str], check: bool = True, timeout: float = 30.0) -> str:
 
 
 class Ovs:
-    def __init__(self, db: str, bridge: str) -> None:
+    def __init__(self, db: str, bridge: str, rundir: str = "/var/run/openvswitch") -> None:
         self.db = db
         self.bridge = bridge
+        self.rundir = rundir
 
     def vsctl(self, *args: str, check: bool = True) -> str:
         return run(["ovs-vsctl", f"--db={self.db}", "--timeout=10", *args], check=check)
+
+    @property
+    def bridge_socket(self) -> str:
+        """The bridge's OpenFlow management socket (local: not over any network)."""
+        return f"unix:{os.path.join(self.rundir, self.bridge + '.mgmt')}"
+
+    def del_flows(self, match: str, timeout: float = 5.0) -> None:
+        """``ovs-ofctl -O OpenFlow13 del-flows <bridge> <match>`` over the local socket."""
+        run(["ovs-ofctl", "-O", "OpenFlow13", f"--timeout={max(1, int(timeout))}",
+             "del-flows", self.bridge_socket, match], timeout=timeout + 1.0)
 
     def datapath_id(self) -> str | None:
         """The bridge's datapath id as 16 hex digits, None while the bridge is missing."""

@@ -24,6 +24,7 @@ from ryu_sched.api.server import ApiServer
 from ryu_sched.cluster import EventRelay
 from ryu_sched.config import register_opts, settings_from_conf
 from ryu_sched.db import Database
+from ryu_sched.gateway.component import GatewayComponent
 from ryu_sched.leadership import (
     ElectedLeadership,
     LeaderElector,
@@ -70,6 +71,8 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         self.services.registry = self.registry
         self.programmer = Programmer(self.services)
         self.services.programmer = self.programmer
+        # Gateway health (HA routers): echo, leases, fence, fast failover; leader only.
+        self.gateway = GatewayComponent(self.services, self.registry, self.programmer)
         self.relay: EventRelay | None = None if db.is_sqlite else EventRelay(
             db, self.services.bus, holder, on_gap=self._events_missed)
 
@@ -86,9 +89,10 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
             self.relay.start()
         self.registry.start()
         self.rpc_server = RpcServer.from_settings(
-            settings, self.registry.dispatcher, on_close=self.registry.registry.connection_closed)
+            settings, self.registry.dispatcher, on_close=self.registry.agent_rpc.connection_closed)
         self.rpc_server.start()
         self.programmer.start()
+        self.gateway.start()
         # The API last: once it answers, the agent endpoint is up too.
         actions = ControllerActions(self.services)
         self.metrics.set_status_source(actions.status)
@@ -114,6 +118,7 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         self.services.leadership.stop()
         if self.relay is not None:
             self.relay.stop()
+        self.gateway.stop()
         self.programmer.stop()
         if self.rpc_server is not None:
             self.rpc_server.stop()
@@ -131,10 +136,12 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
     @compat.set_ev_cls(compat.ofp_event.EventOFPSwitchFeatures, compat.CONFIG_DISPATCHER)
     def _switch_features(self, ev: Any) -> None:
         self.programmer.switch_connected(ev.msg.datapath)
+        self.gateway.switch_connected(ev.msg.datapath)
 
     @compat.set_ev_cls(compat.ofp_event.EventOFPStateChange, compat.DEAD_DISPATCHER)
     def _switch_gone(self, ev: Any) -> None:
         if ev.datapath.id is not None:
+            self.gateway.switch_disconnected(ev.datapath)
             self.programmer.switch_disconnected(ev.datapath)
 
     @compat.set_ev_cls(compat.ofp_event.EventOFPPortDescStatsReply, compat.MAIN_DISPATCHER)
@@ -142,6 +149,7 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
         msg = ev.msg
         self.programmer.port_desc_reply(msg.datapath, msg.body,
                                         bool(msg.flags & compat.ofproto_v1_3.OFPMPF_REPLY_MORE))
+        self.gateway.port_desc(msg.datapath, msg.body)
 
     @compat.set_ev_cls(compat.ofp_event.EventOFPFlowStatsReply, compat.MAIN_DISPATCHER)
     def _flow_stats(self, ev: Any) -> None:
@@ -153,6 +161,7 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
     def _port_status(self, ev: Any) -> None:
         msg = ev.msg
         self.programmer.port_status(msg.datapath, msg.reason, msg.desc)
+        self.gateway.port_status(msg.datapath, msg.reason, msg.desc)
 
     @compat.set_ev_cls(compat.ofp_event.EventOFPPacketIn, compat.MAIN_DISPATCHER)
     def _packet_in(self, ev: Any) -> None:
@@ -161,6 +170,12 @@ class RyuSchedApp(compat.App):  # type: ignore[misc,valid-type]
     @compat.set_ev_cls(compat.EventBarrierReply, compat.MAIN_DISPATCHER)
     def _barrier(self, ev: Any) -> None:
         self.programmer.barrier_reply(ev.msg.datapath, ev.msg.xid)
+        self.gateway.barrier_reply(ev.msg.datapath, ev.msg.xid)
+
+    @compat.set_ev_cls(compat.EventEchoReply, [compat.HANDSHAKE_DISPATCHER,
+                                               compat.CONFIG_DISPATCHER, compat.MAIN_DISPATCHER])
+    def _echo_reply(self, ev: Any) -> None:
+        self.gateway.echo_reply(ev.msg.datapath, ev.msg.data)
 
     @compat.set_ev_cls(compat.EventRoleReply, [compat.CONFIG_DISPATCHER, compat.MAIN_DISPATCHER])
     def _role_reply(self, ev: Any) -> None:

@@ -68,6 +68,10 @@ ROLE_SLAVE = ofproto_v1_3.OFPCR_ROLE_SLAVE
 ROLE_EQUAL = ofproto_v1_3.OFPCR_ROLE_EQUAL
 ROLE_REQUEST_FAILED = ofproto_v1_3.OFPET_ROLE_REQUEST_FAILED
 ROLE_STALE = ofproto_v1_3.OFPRRFC_STALE
+# Echo requests to gateway switches (the gateway-health monitor) and their replies.
+OFPEchoRequest = ofproto_v1_3_parser.OFPEchoRequest
+EventEchoReply = ofp_event.EventOFPEchoReply
+HANDSHAKE_DISPATCHER = handler.HANDSHAKE_DISPATCHER
 
 __all__ = [
     "APP_CLASS",
@@ -75,6 +79,7 @@ __all__ = [
     "CONFIG_DISPATCHER",
     "DEAD_DISPATCHER",
     "FRAMEWORK",
+    "HANDSHAKE_DISPATCHER",
     "MAIN_DISPATCHER",
     "ROLE_EQUAL",
     "ROLE_MASTER",
@@ -83,7 +88,9 @@ __all__ = [
     "ROLE_STALE",
     "App",
     "EventBarrierReply",
+    "EventEchoReply",
     "EventRoleReply",
+    "OFPEchoRequest",
     "OFPRoleRequest",
     "ONFBundleAddMsg",
     "ONFBundleCtrlMsg",

@@ -114,6 +114,20 @@ OPTS = [
                  help="Seconds a controller's leadership lasts without renewal; it renews "
                       "every third of that. A leader that cannot renew steps down after "
                       "this long, and another controller may take over."),
+    # HA gateways: detection and fencing (docs/ha.md)
+    cfg.FloatOpt("fence_timeout", default=0.4, min=0.05,
+                 help="Seconds an L3 agent's gateway lease lasts after the keepalive that "
+                      "renewed it (the agents' [agent] fence_timeout must not be longer). A "
+                      "gateway whose lease lapsed has fenced itself: it deleted its "
+                      "ROUTER_ACTIVE flows."),
+    cfg.FloatOpt("fence_margin", default=0.15, min=0.0,
+                 help="Seconds added to fence_timeout before a gateway that can no longer be "
+                      "reached is taken for fenced (the agent's fence itself takes time)."),
+    cfg.FloatOpt("gateway_echo_interval", default=0.1, min=0.01,
+                 help="Seconds between OpenFlow echo requests to the switches of L3 agents."),
+    cfg.IntOpt("gateway_echo_misses", default=3, min=1,
+               help="Echo requests in a row without reply after which a gateway's control "
+                    "channel counts as lost."),
 ]
 
 
@@ -224,6 +238,10 @@ class Settings:
     max_agents_per_type: int = 10000
     agent_expiry_time: int = 0
     leader_lease_time: float = 3.0
+    fence_timeout: float = 0.4
+    fence_margin: float = 0.15
+    gateway_echo_interval: float = 0.1
+    gateway_echo_misses: int = 3
     # [quotas]: default limit per resource name (-1: unlimited), and for resources without one.
     quotas: dict[str, int] = dataclasses.field(default_factory=lambda: dict(QUOTA_DEFAULTS))
     default_quota: int = -1
@@ -337,6 +355,10 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         max_agents_per_type=group.max_agents_per_type,
         agent_expiry_time=group.agent_expiry_time,
         leader_lease_time=group.leader_lease_time,
+        fence_timeout=group.fence_timeout,
+        fence_margin=group.fence_margin,
+        gateway_echo_interval=group.gateway_echo_interval,
+        gateway_echo_misses=group.gateway_echo_misses,
         quotas={name: getattr(quotas, f"quota_{name}") for name in QUOTA_DEFAULTS},
         default_quota=quotas.default_quota,
     )

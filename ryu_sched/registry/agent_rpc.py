@@ -7,6 +7,9 @@ registry never imports the service layer.
 
 With an authenticated connection every method is limited to what the peer's hosts host
 (:mod:`ryu_sched.registry.agent_access`).
+
+``gateway_keepalive`` renews an L3 agent's gateway lease (only the leader grants them; the
+grants are kept in memory by :class:`~ryu_sched.registry.gateway_leases.GatewayLeases`).
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ from sqlalchemy import select
 from ryu_sched.db import models
 from ryu_sched.errors import NeutronError
 from ryu_sched.registry.agent_access import AgentAccess
+from ryu_sched.registry.gateway_leases import GatewayLeases
 from ryu_sched.registry.kinds import SPECS
 from ryu_sched.registry.registry import Registry
 from ryu_sched.rpc.protocol import BadParams, Method, NotFound, RpcError
 from ryu_sched.shared.vocabulary import (
     ROUTER_INTERFACE_OWNERS,
+    AgentType,
     DeviceOwner,
+    GatewayRpc,
     HostedKind,
 )
 
@@ -58,17 +64,24 @@ def _args(params: list[Any], *types: type) -> list[Any]:
     return params
 
 
+class NotLeading(RpcError):
+    type_name = GatewayRpc.NOT_LEADING.value
+
+
 class AgentRpc:
-    def __init__(self, registry: Registry, dhcp_ports: DhcpPorts) -> None:
+    def __init__(self, registry: Registry, dhcp_ports: DhcpPorts,
+                 leases: GatewayLeases | None = None) -> None:
         self.registry = registry
         self.dhcp_ports = dhcp_ports
         self.db = registry.db
         self.access = AgentAccess(registry)
+        self.leases = leases if leases is not None else GatewayLeases()
 
     def methods(self) -> dict[str, Method]:
         return {
             "report_state": self.report_state,
             "ping": self.ping,
+            GatewayRpc.KEEPALIVE.value: self.gateway_keepalive,
             "get_hosted_networks": self._hosted_method(HostedKind.NETWORK),
             "get_hosted_routers": self._hosted_method(HostedKind.ROUTER),
             "get_network_info": self.get_network_info,
@@ -89,6 +102,26 @@ class AgentRpc:
 
     def ping(self, conn: Any, params: list[Any]) -> Any:
         return "pong"
+
+    def gateway_keepalive(self, conn: Any, params: list[Any]) -> dict[str, str]:
+        """[host] -> renews the gateway lease of the L3 agent on ``host``: only the leader
+        grants leases (a follower answers ``NotLeading``, and the agent tries the next
+        controller). In memory, no database write."""
+        (host,) = _args(params, str)
+        self.access.check_host(conn, host)
+        if not self.registry.leading:
+            raise NotLeading("this controller does not lead: no gateway lease from here")
+        rec = self.registry.agents.lookup(AgentType.L3, host)
+        if rec is None:
+            raise NotFound(f"no L3 agent on host {host[:255]!r} (it registers with "
+                           "report_state)")
+        self.leases.grant(rec.id, host, conn)
+        return {"agent_id": rec.id}
+
+    def connection_closed(self, conn: Any) -> None:
+        """An agent connection closed (the endpoint's ``on_close``)."""
+        self.registry.connection_closed(conn)
+        self.leases.connection_closed(conn)
 
     # --- what an agent hosts ------------------------------------------------------------
 

@@ -78,7 +78,7 @@ class RegistryComponent:
         self.registry.load()
         if self.serve_rpc:
             self.rpc = RpcServer(self.settings.rpc_host, self.settings.rpc_port,
-                                 self.dispatcher, on_close=self.registry.connection_closed)
+                                 self.dispatcher, on_close=self.agent_rpc.connection_closed)
             self.rpc.start()
         if not self._subscribed:
             self.services.bus.subscribe(self._on_event, remote=False)

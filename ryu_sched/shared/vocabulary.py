@@ -73,3 +73,24 @@ def namespace_port_name(port_id: str) -> str:
 def dhcp_device_id(network_id: str, host: str) -> str:
     """The ``device_id`` of the DHCP port of ``network_id`` served from ``host``."""
     return f"dhcp-{host}-{network_id}"[:255]
+
+
+# --- HA gateways: the lease and the fence (docs/ha.md, "Detection and fencing") ---------------
+
+#: Bits 63..56 of a flow cookie name its kind (``flows.cookies.CookieKind``); the kind of the
+#: flows by which a gateway answers for a router it is active for (ARP replies, admission of
+#: traffic for the router's MACs). Deleting every flow with this kind silences the gateway.
+ROUTER_ACTIVE_COOKIE_KIND = 0x08
+COOKIE_KIND_SHIFT = 56
+COOKIE_KIND_MASK = 0xFF << COOKIE_KIND_SHIFT
+ROUTER_ACTIVE_COOKIE = ROUTER_ACTIVE_COOKIE_KIND << COOKIE_KIND_SHIFT
+#: ``ovs-ofctl``'s spelling of "every ROUTER_ACTIVE flow": cookie/mask.
+ROUTER_ACTIVE_COOKIE_MATCH = f"cookie=0x{ROUTER_ACTIVE_COOKIE:016x}/0x{COOKIE_KIND_MASK:016x}"
+
+
+class GatewayRpc(enum.StrEnum):
+    """The agent RPC method that renews an L3 agent's gateway lease, and the error type a
+    controller that does not lead answers it with (the agent tries the next controller)."""
+
+    KEEPALIVE = "gateway_keepalive"
+    NOT_LEADING = "NotLeading"

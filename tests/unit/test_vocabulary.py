@@ -44,3 +44,18 @@ def test_enums_come_back_from_the_wire_as_enums():
     assert back == event and back.kind is v.HostedKind.ROUTER
     assert from_wire({"event": "network", "action": "create", "network_id": "n"}).action \
         is Action.CREATE
+
+
+def test_router_active_cookie_is_the_flows_cookie_kind():
+    """The agent's fence deletes by this cookie/mask: it must name the flows' ROUTER_ACTIVE
+    kind (``flows.cookies.CookieKind.ROUTER_ACTIVE``, 0x08 in bits 63..56)."""
+    from ryu_sched.flows import cookies
+
+    assert v.ROUTER_ACTIVE_COOKIE_KIND == 0x08
+    assert v.COOKIE_KIND_SHIFT == cookies.IDENT_BITS
+    assert v.COOKIE_KIND_MASK == cookies.KIND_MASK == 0xFF00000000000000
+    assert v.ROUTER_ACTIVE_COOKIE == 0x0800000000000000
+    kind = getattr(cookies.CookieKind, "ROUTER_ACTIVE", None)
+    if kind is not None:        # once the flows' HA cookie kind exists (branch haflows)
+        assert int(kind) == v.ROUTER_ACTIVE_COOKIE_KIND
+        assert cookies.cookie_for(kind, "r1") & v.COOKIE_KIND_MASK == v.ROUTER_ACTIVE_COOKIE

@@ -1,0 +1,1 @@
+"""Gateway health, echo and fencing (issue 12)."""
