@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ryu_sched.shared.vocabulary import COOKIE_KIND_SHIFT, ROUTER_ACTIVE_COOKIE
 from tests.support.agent_process import REPO_ROOT, AgentProcess
 from tests.support.lab import CloudLab
 from tests.topology import VM, ComeBackOrder, EchoServer, Host, wait_until
 
 L3_AGENT = "L3 agent"
 ECHO_PORT = 7
-ROUTER_ACTIVE_KIND = 0x08   # HA_DESIGN: CookieKind.ROUTER_ACTIVE
 
 
 class Failure(enum.Enum):
@@ -68,9 +68,10 @@ class RouterUnderTest:
 
     @property
     def active_cookie(self) -> int:
-        """The cookie of the router's active-only flows (HA design: kind ROUTER_ACTIVE 0x08,
-        ident the low 56 bits of the router id)."""
-        return (ROUTER_ACTIVE_KIND << 56) | (uuid.UUID(self.id).int & ((1 << 56) - 1))
+        """The cookie of the router's active-only flows: kind ROUTER_ACTIVE, ident the low
+        56 bits of the router id (``flows/cookies.py``)."""
+        ident_mask = (1 << COOKIE_KIND_SHIFT) - 1
+        return ROUTER_ACTIVE_COOKIE | (uuid.UUID(self.id).int & ident_mask)
 
 
 class GatewayLab:
