@@ -99,8 +99,11 @@ class Watch:
 def diagnostics(gw: GatewayLab, router: RouterUnderTest, watch: Watch | None = None) -> str:
     lines = [f"router {router.name}: l3-agents {gw.l3_agents(router)}"]
     for g in gw.gateways:
-        lines.append(f"{g.name}: {len(gw.active_flows(g, router))} active-only flows, "
-                     f"connected={g.controller_connected()}")
+        try:   # a gateway may be down (its switch killed): say so, do not mask the failure
+            lines.append(f"{g.name}: {len(gw.active_flows(g, router))} active-only flows, "
+                         f"vswitchd running={g.vswitchd_running()}")
+        except Exception as exc:
+            lines.append(f"{g.name}: no flow dump ({exc!r})")
     if watch is not None:
         lines.append(watch.probe.report().describe())
         lines.append(f"ping: {watch.pinger.stats()}")
