@@ -127,8 +127,10 @@ def fail_over(gw: GatewayLab, router: RouterUnderTest, failure: Failure
         resumed_from = watch.pinger.received
         watch.pinger.wait_for_replies(resumed_from + 10, timeout=20)
     except TimeoutError as exc:
-        raise AssertionError(f"{failure.value}: no failover\n"
-                             f"{diagnostics(gw, router, watch)}") from exc
+        details = diagnostics(gw, router, watch)
+        watch.stop()
+        gw.repair(failure, old)   # the next scenarios start from two working gateways
+        raise AssertionError(f"{failure.value}: no failover\n{details}") from exc
     return old, new, watch
 
 
