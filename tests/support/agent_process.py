@@ -28,10 +28,12 @@ class AgentProcess:
     def __init__(self, topo: Topology, host: Host, kind: str, rpc_port: int,
                  workdir: Path, report_interval: float = 1.0,
                  controller_host: str = CONTROLLER_IP, extra: tuple[str, ...] = (),
-                 tls: TlsFiles | None = None, more_rpc_ports: tuple[int, ...] = ()) -> None:
+                 tls: TlsFiles | None = None, more_rpc_ports: tuple[int, ...] = (),
+                 code_root: Path = REPO_ROOT) -> None:
         """``tls``: the agent's certificate, key and CA, for a controller on mutual TLS.
         ``more_rpc_ports``: further controllers on ``controller_host`` (the agent gets
-        ``controller_hosts``, the first one ``rpc_port``'s)."""
+        ``controller_hosts``, the first one ``rpc_port``'s). ``code_root``: the checkout
+        whose agent runs (first on its PYTHONPATH, its working directory)."""
         if kind not in MODULES:
             raise ValueError(f"kind must be one of {sorted(MODULES)}")
         self.topo = topo
@@ -43,6 +45,7 @@ class AgentProcess:
         self.report_interval = report_interval
         self.extra = extra
         self.tls = tls
+        self.code_root = Path(code_root)
         self.workdir = Path(workdir)
         self.state_path = self.workdir / f"{host.name}-{kind}-state"
         self.log_path = self.workdir / f"{host.name}-{kind}.log"
@@ -92,7 +95,7 @@ class AgentProcess:
         log.flush()
         env = {**self.topo.env, "PYTHONUNBUFFERED": "1",
                "PYTHONPATH": os.pathsep.join(
-                   p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+                   p for p in (str(self.code_root), os.environ.get("PYTHONPATH", "")) if p)}
         try:
             # Not topo.popen: ``ip netns exec`` would put the agent in a private (slave)
             # mount namespace, and the namespaces the agent creates (bind mounts under
@@ -101,7 +104,7 @@ class AgentProcess:
             with self.topo.netns(self.host):
                 self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL, text=True,
-                                             cwd=str(REPO_ROOT), env=env)
+                                             cwd=str(self.code_root), env=env)
         finally:
             log.close()
         return self

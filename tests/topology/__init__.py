@@ -60,6 +60,29 @@ namespaces should name them ``<prefix>...``. ``leftovers(prefix)`` lists what is
 ``cleanup(prefix)`` removes a crashed run's remains. Prefixes used at the same time must not be
 prefixes of one another: ``unique_prefix()`` returns fixed-length ones.
 
+Failures and probes (gateway failover: tests/e2e/test_ha_failover.py, bench/failover.py)
+----------------------------------------------------------------------------------------------
+On a :class:`Host` (links are the host-side ends: ``mgmt0``, ``uplink``, gateways ``ext0``):
+
+- ``host.vanish(*pids)``: SIGSTOP ovs-vswitchd, ovsdb-server and ``pids`` (e.g. the L3 agent)
+  with their descendants, then all its links down in one ``ip -batch``: silent, no reset
+  reaches anyone. ``host.come_back(order)`` undoes it: by default (``ComeBackOrder.
+  PROCESSES_FIRST``) SIGCONT while still cut off, then links up; ``LINKS_FIRST`` the other
+  way (the frozen switch then works off queued packets with its old flows). The switch
+  reconnects after its own backoff unless kicked (``wait_controller_connected``).
+- ``host.kill_switch()``: SIGKILL ovs-vswitchd (``start_vswitchd()`` brings it back, empty).
+- ``host.cut_external()`` / ``restore_external()``, ``host.cut_management()`` /
+  ``restore_management()``: one link down / up (``set_links`` for any set).
+- :class:`ArpProbe` (``arp_probe.py``): from the internet namespace, an ARP request for an
+  address every 20 ms from a per-request MAC; replies are read on the gateways' bridge ports
+  (``x-<host>``), so each is matched to its request and its gateway: :class:`ArpReport`
+  gives requests with 0, 1, 2+ replies, who answered, and when the doubles were.
+- :class:`TcpSession` (``tcp_session.py``): a client in a VM sending a line every 50 ms to an
+  :class:`EchoServer` and recording the echoes: :class:`SessionReport` says whether the
+  session survived (``Outcome``) and its longest gap.
+Both run as subprocesses inside the namespace (standard library only) and are stopped at
+topology exit like every other process.
+
 Pitfalls (found on this machine: kernel 6.x, OVS 3.1, userspace datapath)
 -------------------------------------------------------------------------
 - veth + userspace (netdev) datapath: packets leave a veth with CHECKSUM_PARTIAL and OVS reads
@@ -93,11 +116,13 @@ from ._run import (
     require_root_and_ovs,
     wait_until,
 )
+from .arp_probe import ArpProbe, ArpReport
 from .dhcp_client import DhcpLease
-from .host import Host
+from .host import ComeBackOrder, Host
 from .internet import EchoServer, Internet, Peer
 from .netns import netns
 from .ping import ContinuousPing, PingStats
+from .tcp_session import Outcome, SessionReport, TcpSession
 from .topology import (
     CONTROLLER_IP,
     EXT_GATEWAY_IP,
@@ -115,14 +140,20 @@ __all__ = [
     "INTERNET_IP",
     "MARKER_VAR",
     "VM",
+    "ArpProbe",
+    "ArpReport",
+    "ComeBackOrder",
     "CommandError",
     "ContinuousPing",
     "DhcpLease",
     "EchoServer",
     "Host",
     "Internet",
+    "Outcome",
     "Peer",
     "PingStats",
+    "SessionReport",
+    "TcpSession",
     "Topology",
     "TopologyError",
     "cleanup",

@@ -204,11 +204,15 @@ def read_pidfile(path: Path) -> int | None:
 
 
 def terminate_pid(pid: int, timeout: float = 5.0) -> None:
-    """SIGTERM, wait until gone, then SIGKILL. Works for processes that are not our children."""
+    """SIGTERM, wait until gone, then SIGKILL. Works for processes that are not our children.
+
+    A SIGCONT follows the SIGTERM, so that a process a test froze (``Host.vanish``) handles
+    it now instead of waiting for the SIGKILL."""
     if not pid_alive(pid):
         return
     try:
         os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGCONT)
     except ProcessLookupError:
         return
     try:

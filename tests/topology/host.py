@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import enum
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -28,6 +31,20 @@ EXT = "ext0"
 MGMT = "mgmt0"
 UPLINK_OFPORT = 1
 EXT_OFPORT = 2
+
+
+class ComeBackOrder(enum.Enum):
+    """What :meth:`Host.come_back` restores first."""
+
+    #: SIGCONT the frozen processes while the host is still cut off, then bring the links
+    #: up: the host wakes (its clock jumped, its connections are stale) before anyone can
+    #: reach it, as a host whose freeze ends before its network path heals. A gateway
+    #: agent gets the chance to notice its lapsed lease before the first packet arrives.
+    PROCESSES_FIRST = "processes-first"
+    #: Links up, then SIGCONT: packets reach the frozen ovs-vswitchd's sockets first and
+    #: are forwarded with whatever flows it had the moment it wakes (the harsh case: a
+    #: returning switch works off its queue before its agent runs).
+    LINKS_FIRST = "links-first"
 
 
 class Host:
@@ -57,6 +74,7 @@ class Host:
         self.rundir = self.workdir / "run"
         self.dbdir = self.workdir / "db"
         self.logdir = self.workdir / "log"
+        self._frozen: list[int] = []   # processes SIGSTOPped by vanish()
         self.env: dict[str, str] = child_env(
             topo.prefix,
             {
@@ -128,6 +146,13 @@ class Host:
         if table is not None:
             argv.append(f"table={table}")
         out = self.ofctl_raw(argv)
+        return [line.strip() for line in out.splitlines()
+                if line.strip() and not line.startswith(("NXST_FLOW", "OFPST_FLOW"))]
+
+    def dump_flows_by_cookie(self, cookie: int, mask: int = (1 << 64) - 1) -> list[str]:
+        """Installed flows of br-int whose cookie matches ``cookie``/``mask``."""
+        out = self.ofctl_raw(["--no-stats", "dump-flows", self.ofctl_target,
+                              f"cookie={cookie:#x}/{mask:#x}"])
         return [line.strip() for line in out.splitlines()
                 if line.strip() and not line.startswith(("NXST_FLOW", "OFPST_FLOW"))]
 
@@ -332,8 +357,125 @@ class Host:
         if pid is not None:
             terminate_pid(pid)
 
+    # --- failures (gateway failover tests and bench/failover.py) -------------------------
+
+    @property
+    def vswitchd_pid(self) -> int | None:
+        return read_pidfile(self.rundir / "ovs-vswitchd.pid")
+
+    @property
+    def ovsdb_pid(self) -> int | None:
+        return read_pidfile(self.rundir / "ovsdb-server.pid")
+
+    @property
+    def links(self) -> tuple[str, ...]:
+        """The host's own links: management, uplink and (gateways) external."""
+        return (MGMT, UPLINK, EXT) if self.gateway else (MGMT, UPLINK)
+
+    def set_links(self, up: bool, *links: str) -> None:
+        """``ip link set <link> up|down`` for each of ``links`` (host side), in one
+        ``ip -batch`` so that they change together. A link set down on the host side takes
+        the carrier of its peer (the bridge port in the fabric, internet or controller
+        namespace) down with it; the interface keeps its address, and its connected route
+        comes back when it is set up again."""
+        state = "up" if up else "down"
+        script = "".join(f"link set dev {link} {state}\n" for link in links)
+        run(ns_argv(self.ns, ["ip", "-batch", "-"]), env=self.env, input=script)
+
+    def link_up(self, link: str) -> bool:
+        out = self.exec(["ip", "-o", "link", "show", "dev", link]).stdout
+        flags = out.split("<", 1)[1].split(">", 1)[0].split(",") if "<" in out else []
+        return "UP" in flags
+
+    def cut_external(self) -> None:
+        """The external link (``ext0``) down: the gateway cannot reach the external segment;
+        ovs-vswitchd sees the port's link go down (OFPT_PORT_STATUS) and the L3 agent
+        reports ``external_link_up: false`` in its next heartbeat."""
+        self._require_gateway("cut_external")
+        self.set_links(False, EXT)
+
+    def restore_external(self) -> None:
+        self.set_links(True, EXT)
+
+    def cut_management(self) -> None:
+        """The management link (``mgmt0``) down: the switch and its agents lose the
+        controller (no TCP reset: their connections just go silent), while the data plane
+        (uplink, external link) and its flows stay as they were."""
+        self.set_links(False, MGMT)
+
+    def restore_management(self) -> None:
+        """``mgmt0`` up again. ovs-vswitchd reconnects after its backoff (up to 8 s); call
+        :meth:`wait_controller_connected` (which kicks it) to make that immediate."""
+        self.set_links(True, MGMT)
+
+    def kill_switch(self) -> None:
+        """SIGKILL ovs-vswitchd (a crash): its OpenFlow connection closes at once (the
+        kernel resets it), nothing is forwarded, every flow is gone. ovsdb-server lives on.
+        :meth:`start_vswitchd` brings it back (empty flow table until re-programmed)."""
+        pid = self.vswitchd_pid
+        if pid is None or not pid_alive(pid):
+            raise TopologyError(f"{self.name}: ovs-vswitchd is not running")
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not pid_alive(pid), timeout=10.0, interval=0.01,
+                   message=f"ovs-vswitchd of {self.name} gone")
+
+    def vanish(self, *pids: int) -> None:
+        """The host disappears at once: its processes freeze, then its links go down.
+
+        ovs-vswitchd, ovsdb-server and ``pids`` (e.g. the host's L3 agent) and all their
+        descendants get SIGSTOP first, so nothing on the host notices or says anything (no
+        FIN, no reset: the kernel's sockets stay open with nobody reading them); then the
+        management link, the uplink and the external link go down together. To everyone
+        else the host is simply silent. :meth:`come_back` undoes it.
+        """
+        if self._frozen:
+            raise TopologyError(f"{self.name} has already vanished")
+        roots = [p for p in (self.vswitchd_pid, self.ovsdb_pid, *pids) if p is not None]
+        frozen: list[int] = []
+        for root in roots:
+            for pid in (root, *_descendants(root)):
+                if pid not in frozen and pid_alive(pid):
+                    try:
+                        os.kill(pid, signal.SIGSTOP)
+                    except ProcessLookupError:
+                        continue
+                    frozen.append(pid)
+        self._frozen = frozen
+        self.set_links(False, *self.links)
+
+    def come_back(self, order: ComeBackOrder = ComeBackOrder.PROCESSES_FIRST) -> None:
+        """Undo :meth:`vanish`: SIGCONT the frozen processes and bring the links up, in
+        ``order`` (see :class:`ComeBackOrder`; by default the processes first). Nothing
+        else is done for the host: ovs-vswitchd reconnects to its controller after its own
+        backoff (up to 8 s; :meth:`wait_controller_connected` kicks it), and its flows are
+        whatever it had when it froze until someone changes them."""
+        frozen = self._frozen
+        if order is ComeBackOrder.LINKS_FIRST:
+            self.set_links(True, *self.links)
+        self._resume(frozen)
+        if order is ComeBackOrder.PROCESSES_FIRST:
+            self.set_links(True, *self.links)
+
+    @property
+    def vanished(self) -> bool:
+        return bool(self._frozen)
+
+    def _resume(self, pids: Sequence[int]) -> None:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                continue
+        self._frozen = []
+
+    def _require_gateway(self, what: str) -> None:
+        if not self.gateway:
+            raise TopologyError(f"{what}: {self.name} is not a gateway host")
+
     def stop(self) -> None:
-        """Stop both daemons (by their pidfiles)."""
+        """Stop both daemons (by their pidfiles); a vanished host's processes are resumed
+        first so that they can be stopped."""
+        self._resume(self._frozen)
         self.stop_vswitchd()
         pid = read_pidfile(self.rundir / "ovsdb-server.pid")
         if pid is not None:
@@ -341,6 +483,27 @@ class Host:
 
     def __repr__(self) -> str:
         return f"Host({self.name!r}, ns={self.ns!r}, dpid={self.dpid_hex})"
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (children first), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[-1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found: list[int] = []
+    todo = list(children.get(pid, []))
+    while todo:
+        child = todo.pop(0)
+        found.append(child)
+        todo.extend(children.get(child, []))
+    return found
 
 
 def _respell(target: str) -> str:

@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 
 from ._run import stop_popen, wait_until
@@ -30,6 +31,9 @@ class PingStats:
     longest_gap: float  # seconds between consecutive replies (0.0 with fewer than two)
     in_flight: int  # transmitted by ping but unanswered when it stopped; not counted as lost
     lost_seqs: tuple[int, ...]
+    #: seconds from the last reply (or the start) until these figures were taken: a gap
+    #: that has not ended (yet) is not in ``longest_gap``
+    trailing_gap: float = 0.0
 
 
 class ContinuousPing:
@@ -49,6 +53,7 @@ class ContinuousPing:
         self._reader = threading.Thread(target=self._read, name="continuous-ping", daemon=True)
         self._reader.start()
         self._stats: PingStats | None = None
+        self._started = time.time()   # ping -D stamps its lines with the wall clock
 
     def _read(self) -> None:
         assert self._proc.stdout is not None
@@ -96,8 +101,9 @@ class ContinuousPing:
         gap = max((b - a for a, b in itertools.pairwise(times)), default=0.0)
         in_flight = max(0, (transmitted or last) - last)
         received = sum(1 for s in replies if s <= last)
+        trailing = max(0.0, time.time() - (times[-1] if times else self._started))
         return PingStats(sent=last, received=received, lost=len(lost), longest_gap=gap,
-                         in_flight=in_flight, lost_seqs=lost)
+                         in_flight=in_flight, lost_seqs=lost, trailing_gap=trailing)
 
     def stop(self) -> PingStats:
         """Interrupt ping (SIGINT, so it prints its summary) and return the final figures."""
