@@ -42,6 +42,8 @@ class SwitchFencer(Protocol):
 
     def reread(self, dpid: int) -> bool: ...
 
+    def lift(self, dpid: int) -> None: ...
+
 
 @dataclasses.dataclass(frozen=True)
 class Gateway:
@@ -144,6 +146,8 @@ class GatewayMonitor:
             self._each(dpid, lambda h, at: h.echo_miss(at))
         for tracked in list(self.tracked.values()):
             self._run(tracked, tracked.health.tick(now))
+            if tracked.health.state is GatewayState.HEALTHY:
+                self.fencer.lift(tracked.gateway.dpid)   # (nothing when not fenced)
 
     def _follow(self, gateways: list[Gateway]) -> None:
         """Start machines for new gateways (or ones whose switch or port changed), drop

@@ -11,8 +11,9 @@ The programmer's view of the switch's table is kept true: the deleted entries le
 programmer sends afterwards is applied after the delete), or the table is read again when a
 read was in progress.
 
-Integration left to the programmer (not done here): while a switch is fenced and its routers
-are not yet moved, a sync must not install their active flows again.
+While a switch is fenced (``Programmer.fenced``), its desired table leaves out every
+ROUTER_ACTIVE flow, so no sync puts them back before the registry has moved the routers;
+the monitor lifts the fence (:meth:`SwitchFence.lift`) once the gateway is healthy again.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class SwitchFence:
         if state is None or not self.programmer.may_program(state):
             return False
         datapath = state.datapath
+        self.programmer.fenced.add(dpid)     # and no sync puts them back until lifted
         datapath.send_msg(delete_router_active(datapath))
         barrier = messages.barrier(datapath)
         datapath.send_msg(barrier)
@@ -77,6 +79,14 @@ class SwitchFence:
             self.programmer._read_again(state)   # a read in progress may predate the delete
         LOG.warning("switch %016x: removing every ROUTER_ACTIVE flow (fence)", dpid)
         return True
+
+    def lift(self, dpid: int) -> None:
+        """The gateway is healthy again: its switch may have active flows (of the routers
+        the registry still has active there; none it moved away) at the next sync."""
+        if dpid in self.programmer.fenced:
+            self.programmer.fenced.discard(dpid)
+            LOG.info("switch %016x: fence lifted", dpid)
+            self.programmer.mark_all_dirty(first=dpid)
 
     def reread(self, dpid: int) -> bool:
         """The switch's table changed behind the controller's back (its agent fenced it):

@@ -54,6 +54,7 @@ from ryu_sched.programmer.snapshot import Model, Recorded, assemble, locations, 
 from ryu_sched.programmer.switch import DesiredTable, SwitchState
 from ryu_sched.resources.port_status import PortLocation, PortStatus, record_port_locations
 from ryu_sched.services import Services
+from ryu_sched.shared.vocabulary import COOKIE_KIND_MASK, ROUTER_ACTIVE_COOKIE
 
 LOG = logging.getLogger(__name__)
 
@@ -138,6 +139,10 @@ class Programmer:
         self._reads: dict[tuple[str, int, float], float] = {}  # -> when it was requested
         self._read_queue: dict[tuple[str, int, float], SwitchState] = {}
         self.gc = GcPause()
+        #: switches fenced by the gateway-health monitor: no ROUTER_ACTIVE flow goes there
+        #: until it is lifted (the gateway healthy again), even while the registry has not
+        #: moved the routers yet
+        self.fenced: set[int] = set()
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -550,10 +555,14 @@ class Programmer:
 
     def desired_table(self, dpid: int, snapshot: fm.Snapshot) -> DesiredTable:
         """The desired flows of ``dpid`` for ``snapshot`` (taken by :meth:`snapshot`)."""
-        inputs = (self._model_version, self._locations_version, snapshot.switch(dpid))
+        fenced = dpid in self.fenced
+        inputs = (self._model_version, self._locations_version, snapshot.switch(dpid), fenced)
         table = self._desired.get(dpid)
         if table is None or table.inputs != inputs:
             specs = tuple(desired_flows(snapshot, dpid))
+            if fenced:
+                specs = tuple(f for f in specs
+                              if f.cookie & COOKIE_KIND_MASK != ROUTER_ACTIVE_COOKIE)
             self._pause()
             table = DesiredTable(inputs=inputs, specs=specs, wanted=diff.wanted_of(specs))
             self._desired[dpid] = table

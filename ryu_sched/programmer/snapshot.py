@@ -9,7 +9,7 @@ is) and is cheap.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ryu_sched.db import models as db
 from ryu_sched.flows import model as fm
 from ryu_sched.programmer import firewall_model
-from ryu_sched.shared.vocabulary import AgentType
+from ryu_sched.shared.vocabulary import AgentType, HaState
 
 
 def parse_dpid(value: object) -> int | None:
@@ -68,6 +68,12 @@ def build_snapshot(session: Session, switch_ports: Mapping[int, Mapping[str, int
     return assemble(read_model(session, neighbors), switch_ports, uplinks)
 
 
+def standby_dpids(host: int | None, standbys: Iterable[int]) -> tuple[int, ...]:
+    """The switches where a router waits on standby: sorted, without its active switch (two
+    agents on one switch would make it both)."""
+    return tuple(sorted({d for d in standbys if d != host}))
+
+
 def read_model(session: Session, neighbors: Mapping[str, str]) -> Model:
     """The database's networks, subnets, ports (with their security groups and allowed
     address pairs), routers (placed on their L3 agent's switch, gateways with the upstream
@@ -111,13 +117,18 @@ def read_model(session: Session, neighbors: Mapping[str, str]) -> Model:
         dpid = parse_dpid(conf.get("datapath_id"))
         if dpid is not None and conf.get("external_port"):
             external_ports[dpid] = str(conf["external_port"])
+    standbys_of_router: dict[str, list[int]] = {}
     for binding in bindings:
         agent = l3_agents.get(binding.l3_agent_id)
         if agent is None:
             continue
         dpid = parse_dpid((agent.configurations or {}).get("datapath_id"))
-        if dpid is not None:
+        if dpid is None:
+            continue
+        if binding.ha_state == HaState.ACTIVE:
             host_of_router[binding.router_id] = dpid
+        else:
+            standbys_of_router.setdefault(binding.router_id, []).append(dpid)
 
     ports_of_router: dict[str, list[db.RouterPort]] = {}
     for rp in router_ports:
@@ -157,6 +168,8 @@ def read_model(session: Session, neighbors: Mapping[str, str]) -> Model:
             id=router.id, key=router.key, tenant_id=router.project_id,
             interfaces=tuple(interfaces), gateway=gateway,
             host_dpid=host_of_router.get(router.id),
+            standby_dpids=standby_dpids(host_of_router.get(router.id),
+                                        standbys_of_router.get(router.id, ())),
             routes=tuple((r.destination, r.nexthop) for r in router.route_rows)))
 
     snap_fips = [fm.FloatingIP(

@@ -31,6 +31,10 @@ class FakeFencer:
         self.callbacks: list[Callable[[], None]] = []
         self.reachable = True
         self.reread_asked: list[int] = []
+        self.lifted: list[int] = []
+
+    def lift(self, dpid: int) -> None:
+        self.lifted.append(dpid)
 
     def reread(self, dpid: int) -> bool:
         self.reread_asked.append(dpid)
@@ -210,3 +214,15 @@ def test_an_agent_that_fenced_gets_its_switch_read_again() -> None:
     assert lab.fencer.reread_asked == [G1.dpid]
     lab.monitor.agent_fenced("unknown-agent")
     assert lab.fencer.reread_asked == [G1.dpid]
+
+
+def test_the_fence_is_lifted_once_the_gateway_is_healthy_again() -> None:
+    lab = healthy_lab()
+    lab.monitor.port_state(G1.dpid, "ext0", False)          # external link cut: fenced
+    assert lab.fencer.asked == [G1.dpid]
+    lab.fencer.lifted.clear()
+    lab.round()
+    assert G1.dpid not in lab.fencer.lifted                 # not while it is down
+    lab.monitor.port_state(G1.dpid, "ext0", True)
+    lab.round()
+    assert G1.dpid in lab.fencer.lifted
