@@ -45,6 +45,7 @@ import argparse
 import contextlib
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -53,7 +54,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ from tests.support.controller import ControllerProcess, wait_until  # noqa: E402
 
 SWITCHES = 6
 PORTS_PER_NETWORK = 6
-MAX_NETWORKS = 4000
+MAX_NETWORKS = 4000  # VLAN ids: CONTROLLER_OPTIONS
 BULK = 400          # ports per bulk POST (well under the 112 KiB body limit)
 CLIENTS = 4         # concurrent clients creating the cloud
 OWNER = "compute:nova"
@@ -100,27 +101,26 @@ def bulk(ctl: ControllerProcess, plural: str, items: list[dict[str, Any]],
                                          in_chunks(items, size)) for x in chunk]
 
 
+def networks_for(ports: int) -> int:
+    return max(1, min(MAX_NETWORKS, ports // PORTS_PER_NETWORK))
+
+
 def subnet_cidr(index: int) -> str:
     return f"10.{index // 256}.{index % 256}.0/24"
 
 
 @dataclass
-class Cloud6:
-    """Networks and ports created, and where each port's tap is."""
+class UserCloud:
+    """Networks and ports created, and where each port's tap is: ``bench/programmer.py``'s
+    layout (switch dpids 1..6, the ports of each)."""
 
     networks: list[str]
-    ports: list[str]
-    switch_of: dict[str, int] = field(default_factory=dict)
-
-    def layout(self) -> Cloud:
-        """As ``bench/programmer.py`` builds switches: dpids 1..6, the taps of each."""
-        cloud = Cloud(compute_dpids=list(range(1, SWITCHES + 1)), gateway_dpids=[])
-        for port_id, dpid in self.switch_of.items():
-            cloud.ports_by_host.setdefault(dpid, []).append(port_id)
-        return cloud
+    layout: Cloud
+    note: str
 
 
-def create_cloud(ctl: ControllerProcess, ports: int, networks: int) -> tuple[Cloud6, str]:
+def create_cloud(ctl: ControllerProcess, ports: int, networks: int) -> UserCloud:
+    """Everything through the REST API."""
     t0 = time.perf_counter()
     nets = [n["id"] for n in bulk(ctl, "networks",
                                   [{"name": f"net-{i}"} for i in range(networks)], 200, 1)]
@@ -131,17 +131,21 @@ def create_cloud(ctl: ControllerProcess, ports: int, networks: int) -> tuple[Clo
                                 "device_id": f"vm-{k}", "name": f"vm-{k}"}
                                for k in range(ports)])
     t2 = time.perf_counter()
-    cloud = Cloud6(nets, [p["id"] for p in made])
-    for k, port_id in enumerate(cloud.ports):
-        cloud.switch_of[port_id] = 1 + k % SWITCHES
-    note = (f"{networks:,} networks + subnets in {t1 - t0:.1f}s, {ports:,} ports in "
-            f"{t2 - t1:.1f}s ({ports / max(t2 - t1, 1e-9):.0f} ports/s, bulk POSTs of {BULK} "
-            f"from {CLIENTS} clients)")
-    return cloud, note
+    layout = Cloud(compute_dpids=list(range(1, SWITCHES + 1)), gateway_dpids=[])
+    for k, port in enumerate(made):
+        layout.ports_by_host.setdefault(1 + k % SWITCHES, []).append(port["id"])
+    return UserCloud(nets, layout, (
+        f"{networks:,} networks + subnets in {t1 - t0:.1f}s, {ports:,} ports in "
+        f"{t2 - t1:.1f}s through the API ({ports / max(t2 - t1, 1e-9):.0f} ports/s, bulk "
+        f"POSTs of {BULK} from {CLIENTS} clients)"))
 
 
-def networks_for(ports: int) -> int:
-    return max(1, min(MAX_NETWORKS, ports // PORTS_PER_NETWORK))
+@contextlib.contextmanager
+def controller_with_cloud(workdir: Path, code: str | None,
+                          ports: int) -> Iterator[tuple[ControllerProcess, UserCloud]]:
+    """The controller (from ``code``) with its cloud of ``ports`` ports."""
+    with started(workdir / "controller", code, options=CONTROLLER_OPTIONS) as ctl:
+        yield ctl, create_cloud(ctl, ports, networks_for(ports))
 
 
 # --- the controller: idle, statuses ----------------------------------------------------------
@@ -151,7 +155,7 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])   # utime + stime
 
 
-def wait_idle(ctl: ControllerProcess, timeout: float = 300.0, window: float = 0.3,
+def wait_idle(ctl: ControllerProcess, timeout: float = 900.0, window: float = 0.3,
               ticks: int = 2) -> float:
     """Wait until the controller used at most ``ticks`` clock ticks of CPU over ``window``
     seconds; returns the seconds waited."""
@@ -250,10 +254,11 @@ def add_tap(ovs: Ovs, port_id: str) -> None:
 
 
 @contextlib.contextmanager
-def switches_for(workdir: Path, cloud: Cloud6, env: dict[str, str]) -> Iterator[dict[int, Ovs]]:
+def switches_for(workdir: Path, cloud: UserCloud,
+                 env: dict[str, str]) -> Iterator[dict[int, Ovs]]:
     """The 6 switches with their taps, stopped (by their pidfiles) afterwards, whatever
     happened while starting them."""
-    layout = cloud.layout()
+    layout = cloud.layout
     try:
         yield start_switches(workdir, layout, layout.compute_dpids, env)
     finally:
@@ -276,18 +281,19 @@ def monitors_for(switches: dict[int, Ovs]) -> Iterator[dict[int, Monitor]]:
             monitor.stop()
 
 
-def connect(ctl: ControllerProcess, switches: dict[int, Ovs], ports: int) -> str:
-    """Point every switch at the controller; wait until every port is ACTIVE and the
-    controller idle."""
+def connect(ctl: ControllerProcess, switches: dict[int, Ovs]) -> str:
+    """Point every switch at the controller; wait until every port is ACTIVE, every switch
+    has flows and the controller is idle."""
     t0 = time.perf_counter()
     for ovs in switches.values():
         ovs.set_controller(BRIDGE, f"tcp:127.0.0.1:{ctl.of_port}")
-    wait_until(lambda: not any_down(ctl), 600, 1.0, f"{ports:,} ports ACTIVE")
-    t1 = time.perf_counter()
+    wait_until(lambda: all(o.flow_count(BRIDGE) > 0 for o in switches.values()), 900, 0.2,
+               "flows on every switch")
+    wait_until(lambda: not any_down(ctl), 900, 0.5, "every port ACTIVE")
     wait_idle(ctl)
     flows = sum(o.flow_count(BRIDGE) for o in switches.values())
-    return (f"{len(switches)} switches connected: every port ACTIVE after {t1 - t0:.1f}s, "
-            f"{flows:,} flows installed")
+    return (f"{len(switches)} switches connected: every port ACTIVE, {flows:,} flows "
+            f"installed and the controller idle after {time.perf_counter() - t0:.1f}s")
 
 
 # --- one size ---------------------------------------------------------------------------------
@@ -304,7 +310,7 @@ class Sample:
 
 def measure_one(ctl: ControllerProcess, switches: dict[int, Ovs],
                 monitors: dict[int, Monitor], network: str, dpid: int, index: int,
-                timeout: float = 120.0) -> Sample:
+                timeout: float = 900.0) -> Sample:
     port = created(ctl, "ports", [{"network_id": network, "device_owner": OWNER,
                                    "device_id": f"new-vm-{index}", "name": f"new-{index}"}])[0]
     cookie = cookie_for(CookieKind.PORT, port["id"])
@@ -329,6 +335,14 @@ def measure_one(ctl: ControllerProcess, switches: dict[int, Ovs],
                   flows=port_flows(switches[dpid], cookie))
 
 
+def interrupt_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so that everything started is stopped."""
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def describe(values: list[float]) -> str:
     ms = [v * 1000 for v in values]
     return (f"p50 {statistics.median(ms):8.1f} ms  p99 {pct(ms, 0.99):8.1f} ms  "
@@ -343,25 +357,25 @@ class Result:
 
 def run_size(args: argparse.Namespace, ports: int, code: str | None, workdir: Path,
              env: dict[str, str]) -> Result:
-    networks = networks_for(ports)
-    label = code or "this tree"
-    print(f"\n{ports:,} ports, {networks:,} networks, {SWITCHES} switches; controller from "
-          f"{label}", flush=True)
-    with started(workdir / "controller", code, options=CONTROLLER_OPTIONS) as ctl:
-        cloud, note = create_cloud(ctl, ports, networks)
-        print(f"  setup: {note}", flush=True)
+    print(f"\n{ports:,} ports, {networks_for(ports):,} networks, {SWITCHES} switches; "
+          f"controller from {code or 'this tree'}", flush=True)
+    with controller_with_cloud(workdir, code, ports) as (ctl, cloud):
+        print(f"  setup: {cloud.note}", flush=True)
         t0 = time.perf_counter()
         with switches_for(workdir, cloud, env) as switches:
             print(f"  setup: {SWITCHES} switches with {ports:,} taps in "
                   f"{time.perf_counter() - t0:.1f}s", flush=True)
-            print(f"  setup: {connect(ctl, switches, ports)}", flush=True)
+            print(f"  setup: {connect(ctl, switches)}", flush=True)
             samples: list[Sample] = []
+            deadline = time.perf_counter() + args.budget
             with monitors_for(switches) as monitors:
                 for i in range(args.samples):
-                    dpid = 1 + i % SWITCHES
+                    if samples and time.perf_counter() > deadline:
+                        print(f"  sampling stopped after {args.budget:.0f}s (--budget)")
+                        break
                     samples.append(measure_one(ctl, switches, monitors,
                                                cloud.networks[i % len(cloud.networks)],
-                                               dpid, i))
+                                               1 + i % SWITCHES, i))
             report(samples)
             return Result(ports, samples)
 
@@ -415,12 +429,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--samples", type=int, default=50, help="new ports timed per size")
     ap.add_argument("--code", action="append", default=None,
                     help="run the controller from this checkout (repeat to compare trees)")
+    ap.add_argument("--budget", type=float, default=150.0,
+                    help="seconds of sampling per size at most (a sample started is finished)")
     ap.add_argument("--quick", action="store_true", help="300 ports, 10 samples")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args(argv)
     if args.quick:
         args.sizes, args.samples = "300", 10
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
+    interrupt_on_sigterm()
     workdir = Path(tempfile.mkdtemp(prefix="bench-port-latency-"))
     started_at = time.perf_counter()
     try:
