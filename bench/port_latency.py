@@ -1,6 +1,7 @@
 """Port up -> flows: how long a new VM's tap waits for its flows, at 3,000 and 30,000 ports.
 
-    python bench/port_latency.py [--sizes 3000,30000] [--samples 50] [--code TREE ...]
+    python bench/port_latency.py [--sizes 3000,30000] [--samples 50] [--budget 150]
+                                 [--code TREE [--code OTHER_TREE]]
     python bench/port_latency.py --quick          # 300 ports, 10 samples: a smoke run
 
 Set up as a user has it, for each size (and each ``--code`` tree, default this one):
@@ -16,16 +17,20 @@ Set up as a user has it, for each size (and each ``--code`` tree, default this o
   ``tap_name(port_id)`` (the cloud at its size); then the controller is set on each and
   the bench waits until every port is ACTIVE and the controller idle (CPU).
 
-Then ``--samples`` times: a new port is created through the API (one POST), the bench waits
-until the controller is idle, adds the port's tap to a switch (round robin, ``ovs-vsctl
-add-port ... type=dummy``) and times, from the start of that command:
+Then ``--samples`` times (or until ``--budget`` seconds of sampling have passed: a
+controller that recomputes everything per event takes minutes per sample at 30,000 ports):
+a new port is created through the API (one POST), the bench waits until the controller is
+idle (so that the port's creation is not measured with it), adds the port's tap to a
+switch (round robin, ``ovs-vsctl add-port ... type=dummy``) and times, from the start of
+that command:
 
 - *flows*: the last flow carrying the port's cookie (``cookie_for(CookieKind.PORT, id)``)
   added or modified on its switch; the moment comes from an ``ovs-ofctl monitor`` on
   every bridge (the switch's flow-monitor stream, no polling). Its flows are committed in
   one bundle, so the first flow of the port is its last too; the figure takes the last one
   seen before the controller went idle again, and checks the count is not zero;
-- *all switches*: the same over every bridge (other switches also learn the port's MAC);
+- *all switches*: the same over every bridge (the flows the port owns on the other
+  switches: delivery to it, its address in its security group);
 - *ACTIVE*: the port's status in the API (``GET /v2.0/ports/ID`` every 5 ms once its
   flows showed up; the controller records ACTIVE after the switch acknowledged them).
 
