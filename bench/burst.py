@@ -148,7 +148,7 @@ def run_tree(args: argparse.Namespace, code: str | None, workdir: Path,
              env: dict[str, str]) -> None:
     print(f"\nburst on a cloud of {args.ports:,} ports, {networks_for(args.ports):,} "
           f"networks, {SWITCHES} switches; controller from {code or 'this tree'}", flush=True)
-    with controller_with_cloud(workdir, code, args.ports) as (ctl, cloud):
+    with controller_with_cloud(workdir, code, args.ports, args.ports) as (ctl, cloud):
         print(f"  setup: {cloud.note}", flush=True)
         with switches_for(workdir, cloud, env) as switches:
             print(f"  setup: {connect(ctl, switches)}", flush=True)

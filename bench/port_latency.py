@@ -83,6 +83,11 @@ MAX_NETWORKS = 4000  # VLAN ids: CONTROLLER_OPTIONS
 BULK = 400          # ports per bulk POST (well under the 112 KiB body limit)
 CLIENTS = 4         # concurrent clients creating the cloud
 OWNER = "compute:nova"
+OWNER_ELSEWHERE = "compute:elsewhere"
+#: Taps on each switch at most. ovs-vswitchd reconfigures a bridge in time proportional to
+#: its ports on every ovsdb transaction: with 5,000 dummy ports a bridge took 114 s to build
+#: and one more ``add-port`` 16.5 s (OVS 3.1 here), which would time OVS, not the controller.
+TAPS_PER_SWITCH = 500
 CONTROLLER_OPTIONS = {"network_vlan_ranges": "physnet1:1:4094"}
 
 
@@ -124,33 +129,37 @@ class UserCloud:
     note: str
 
 
-def create_cloud(ctl: ControllerProcess, ports: int, networks: int) -> UserCloud:
-    """Everything through the REST API."""
+def create_cloud(ctl: ControllerProcess, ports: int, networks: int, taps: int) -> UserCloud:
+    """Everything through the REST API; the first ``taps`` ports are the VMs on the
+    bench's switches (``compute:nova``), the others are on hypervisors the bench does not
+    run (``compute:elsewhere``: no tap, DOWN)."""
     t0 = time.perf_counter()
     nets = [n["id"] for n in bulk(ctl, "networks",
                                   [{"name": f"net-{i}"} for i in range(networks)], 200, 1)]
     bulk(ctl, "subnets", [{"network_id": net, "cidr": subnet_cidr(i), "ip_version": 4}
                           for i, net in enumerate(nets)], 200, 1)
     t1 = time.perf_counter()
-    made = bulk(ctl, "ports", [{"network_id": nets[k % len(nets)], "device_owner": OWNER,
+    made = bulk(ctl, "ports", [{"network_id": nets[k % len(nets)],
+                                "device_owner": OWNER if k < taps else OWNER_ELSEWHERE,
                                 "device_id": f"vm-{k}", "name": f"vm-{k}"}
                                for k in range(ports)])
     t2 = time.perf_counter()
     layout = Cloud(compute_dpids=list(range(1, SWITCHES + 1)), gateway_dpids=[])
-    for k, port in enumerate(made):
+    for k, port in enumerate(made[:taps]):
         layout.ports_by_host.setdefault(1 + k % SWITCHES, []).append(port["id"])
     return UserCloud(nets, layout, (
         f"{networks:,} networks + subnets in {t1 - t0:.1f}s, {ports:,} ports in "
         f"{t2 - t1:.1f}s through the API ({ports / max(t2 - t1, 1e-9):.0f} ports/s, bulk "
-        f"POSTs of {BULK} from {CLIENTS} clients)"))
+        f"POSTs of {BULK} from {CLIENTS} clients); {min(ports, taps):,} of them with a tap"))
 
 
 @contextlib.contextmanager
-def controller_with_cloud(workdir: Path, code: str | None,
-                          ports: int) -> Iterator[tuple[ControllerProcess, UserCloud]]:
-    """The controller (from ``code``) with its cloud of ``ports`` ports."""
+def controller_with_cloud(workdir: Path, code: str | None, ports: int,
+                          taps: int) -> Iterator[tuple[ControllerProcess, UserCloud]]:
+    """The controller (from ``code``) with its cloud of ``ports`` ports, ``taps`` of them
+    plugged."""
     with started(workdir / "controller", code, options=CONTROLLER_OPTIONS) as ctl:
-        yield ctl, create_cloud(ctl, ports, networks_for(ports))
+        yield ctl, create_cloud(ctl, ports, networks_for(ports), taps)
 
 
 # --- the controller: idle, statuses ----------------------------------------------------------
@@ -364,11 +373,11 @@ def run_size(args: argparse.Namespace, ports: int, code: str | None, workdir: Pa
              env: dict[str, str]) -> Result:
     print(f"\n{ports:,} ports, {networks_for(ports):,} networks, {SWITCHES} switches; "
           f"controller from {code or 'this tree'}", flush=True)
-    with controller_with_cloud(workdir, code, ports) as (ctl, cloud):
+    with controller_with_cloud(workdir, code, ports, args.taps) as (ctl, cloud):
         print(f"  setup: {cloud.note}", flush=True)
         t0 = time.perf_counter()
         with switches_for(workdir, cloud, env) as switches:
-            print(f"  setup: {SWITCHES} switches with {ports:,} taps in "
+            print(f"  setup: {SWITCHES} switches with {min(ports, args.taps):,} taps in "
                   f"{time.perf_counter() - t0:.1f}s", flush=True)
             print(f"  setup: {connect(ctl, switches)}", flush=True)
             samples: list[Sample] = []
@@ -436,6 +445,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="run the controller from this checkout (repeat to compare trees)")
     ap.add_argument("--budget", type=float, default=150.0,
                     help="seconds of sampling per size at most (a sample started is finished)")
+    ap.add_argument("--taps", type=int, default=TAPS_PER_SWITCH * SWITCHES,
+                    help="ports plugged on the switches (the others: on hypervisors not run)")
     ap.add_argument("--quick", action="store_true", help="300 ports, 10 samples")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args(argv)
