@@ -42,6 +42,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import insert  # noqa: E402
 
+from bench import code_tree  # noqa: E402
 from ryu_sched.db import Database  # noqa: E402
 from ryu_sched.db import models as db  # noqa: E402
 from tests.support.controller import ControllerProcess  # noqa: E402
@@ -283,18 +284,24 @@ def lists(sizes: list[int], workdir: Path, code: str | None) -> None:
 
 
 class started:
-    def __init__(self, workdir: Path, code: str | None) -> None:
-        self.ctl = ControllerProcess(workdir)
-        self.code = code
+    """A controller process run from ``code`` (a checkout; default: this tree), stopped on
+    exit. ``options`` and ``sections`` as for :class:`ControllerProcess`."""
+
+    def __init__(self, workdir: Path, code: str | None, **kwargs: Any) -> None:
+        self.ctl = ControllerProcess(workdir, **kwargs)
+        self.tree = Path(code or ROOT).resolve()
+        self.scratch = Path(workdir)
 
     def __enter__(self) -> ControllerProcess:
         saved, cwd = os.environ.get("PYTHONPATH"), os.getcwd()
-        if self.code:
-            # ``python -m`` puts the working directory first on sys.path: start there.
-            os.environ["PYTHONPATH"] = self.code
-            os.chdir(self.code)
+        # ``python -m`` puts the working directory first on sys.path: start there.
+        os.environ.update(code_tree.env_for(self.tree, self.scratch))
+        os.chdir(self.tree)
         try:
             self.ctl.start(timeout=120)
+        except BaseException:
+            self.ctl.stop()
+            raise
         finally:
             os.chdir(cwd)
             if saved is None:

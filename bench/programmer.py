@@ -263,15 +263,22 @@ class Ovs(OvsSandbox):
     """A private ovsdb-server + ovs-vswitchd (tests/support/ovs_sandbox.py), run from the
     calling thread's network namespace, whose ports are all dummy ports."""
 
+    #: Ports added per ovsdb transaction: ovs-vswitchd takes one pass over the bridge per
+    #: transaction, and thousands of ports in one can outlast ``ovs-vsctl``'s timeout.
+    PORTS_PER_TRANSACTION = 500
+
     def add_bridge(self, name: str, dpid: int, ports: dict[str, int]) -> None:
-        """A secure-mode bridge with ``ports`` and no controller yet (one transaction)."""
+        """A secure-mode bridge with ``ports`` and no controller yet."""
         args = ["add-br", name, "--", "set", "bridge", name, "datapath_type=netdev",
                 "protocols=OpenFlow13", "fail_mode=secure",
                 f"other-config:datapath-id={dpid:016x}", "other-config:disable-in-band=true"]
-        for port, ofport in sorted(ports.items(), key=lambda item: item[1]):
-            args += ["--", "add-port", name, port, "--", "set", "interface", port,
-                     "type=dummy", f"ofport_request={ofport}"]
-        self.vsctl(*args)
+        ordered = sorted(ports.items(), key=lambda item: item[1])
+        for start in range(0, max(1, len(ordered)), self.PORTS_PER_TRANSACTION):
+            for port, ofport in ordered[start:start + self.PORTS_PER_TRANSACTION]:
+                args += ["--", "add-port", name, port, "--", "set", "interface", port,
+                         "type=dummy", f"ofport_request={ofport}"]
+            self.vsctl(*args)
+            args = []
 
     def set_controller(self, bridge: str, target: str) -> None:
         self.vsctl("set-controller", bridge, target)
