@@ -128,7 +128,7 @@ class GatewayFence:
             # ``fences``: the controller re-reads this switch's flows when it grows (the
             # flows it deleted are not the controller's to guess)
             reply = self.client.call(GatewayRpc.KEEPALIVE, self.host, self.fences,
-                                     timeout=self.lease.timeout)
+                                     timeout=self.lease.timeout / 2)
         except RpcCallError as exc:
             self._refused(exc)
             return False
@@ -175,7 +175,9 @@ class GatewayFence:
         the next check."""
         now = self.clock()
         if self.lease.held(now):
-            return max(self.lease.remaining(now), 0.001)
+            # never more than an interval: a keepalive may go unanswered meanwhile, and
+            # then the strict end (perhaps already past) applies
+            return min(max(self.lease.remaining(now), 0.001), self.interval)
         term = self.lease.term
         if self._fenced_term != term:
             started = self.clock()

@@ -461,7 +461,10 @@ class Host:
         return bool(self._frozen)
 
     def _resume(self, pids: Sequence[int]) -> None:
-        for pid in pids:
+        # the last frozen first: the host's agent, then ovsdb-server and ovs-vswitchd, so
+        # that what the agent does on waking (its fence) is queued on the switch's socket
+        # before the switch runs again
+        for pid in reversed(pids):
             try:
                 os.kill(pid, signal.SIGCONT)
             except ProcessLookupError:
