@@ -102,10 +102,14 @@ class GatewayFence:
 
     def __init__(self, host: str, client: RpcClient, fence: Callable[[], None],
                  interval: float, timeout: float, stopping: threading.Event,
-                 clock: Clock = time.monotonic) -> None:
+                 clock: Clock = time.monotonic,
+                 prepare: Callable[[], object] | None = None) -> None:
         self.host = host
         self.client = client
         self.fence = fence
+        #: called while the lease is held: opens the fence's standing connection ahead of
+        #: the moment it is needed
+        self.prepare = prepare
         self.interval = interval
         self.lease = Lease(timeout, clock)
         self.clock = clock
@@ -175,6 +179,8 @@ class GatewayFence:
         the next check."""
         now = self.clock()
         if self.lease.held(now):
+            if self.prepare is not None:
+                self.prepare()
             # never more than an interval: a keepalive may go unanswered meanwhile, and
             # then the strict end (perhaps already past) applies
             return min(max(self.lease.remaining(now), 0.001), self.interval)

@@ -17,11 +17,12 @@ import sys
 import threading
 from typing import Any
 
-from ryu_sched.shared.vocabulary import AgentType
+from ryu_sched.shared.vocabulary import COOKIE_KIND_MASK, ROUTER_ACTIVE_COOKIE, AgentType
 
 from .base import AgentBase, setup_logging
 from .config import AgentSettings, load_settings
 from .gateway_lease import GatewayFence, fence_command
+from .openflow_fence import OpenFlowFence
 from .rpc_client import lease_client
 
 LOG = logging.getLogger(__name__)
@@ -38,9 +39,13 @@ class L3Agent(AgentBase):
         self.last_link_up: bool | None = None
         self.gateway: GatewayFence | None = None
         if settings.fence_timeout > 0:
+            self.fence = OpenFlowFence(self.ovs.bridge_socket.removeprefix("unix:"),
+                                       ROUTER_ACTIVE_COOKIE, COOKIE_KIND_MASK,
+                                       fallback=fence_command(self.ovs.del_flows))
             self.gateway = GatewayFence(
-                settings.host, lease_client(settings), fence_command(self.ovs.del_flows),
-                settings.fence_interval, settings.fence_timeout, self.stopping)
+                settings.host, lease_client(settings), self.fence,
+                settings.fence_interval, settings.fence_timeout, self.stopping,
+                prepare=self.fence.connect)
 
     def extra_threads(self) -> list[threading.Thread]:
         return self.gateway.threads() if self.gateway is not None else []
@@ -48,6 +53,7 @@ class L3Agent(AgentBase):
     def closing(self) -> None:
         if self.gateway is not None:
             self.gateway.client.close()
+            self.fence.close()
 
     def configurations(self) -> dict[str, Any]:
         link_up = self.ovs.link_up(self.settings.external_port)
