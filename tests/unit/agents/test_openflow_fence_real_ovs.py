@@ -68,7 +68,7 @@ def test_the_fence_removes_only_router_active_flows(box: ovs_sandbox.OvsSandbox)
 
 def test_a_fence_written_while_the_switch_is_frozen_applies_when_it_resumes(
         box: ovs_sandbox.OvsSandbox) -> None:
-    active, other = _install(box)
+    _active, other = _install(box)
     fence = _fence(box)
     pid = box.pid("vswitchd")
     assert pid is not None
