@@ -76,17 +76,20 @@ class LeaderElector:
 
     @property
     def is_leader(self) -> bool:
-        return self._epoch is not None
+        """We hold the lease and, by our own clock, it has not lapsed. The clock is read here
+        and not only by the watchdog: a process frozen past its lease (SIGSTOP, a stalled
+        VM) must not act on its first step after waking, before the watchdog has run."""
+        return self._epoch is not None and self._clock() < self._deadline
 
     @property
     def epoch(self) -> int | None:
         """Our term while we are the leader, else None."""
-        return self._epoch
+        return self._epoch if self.is_leader else None
 
     def fence(self, session: Session) -> int:
         """Inside a write transaction: raise :class:`FencedOut` unless we lead and the
         lease is still at our epoch (held until the transaction ends); returns the epoch."""
-        epoch = self._epoch
+        epoch = self.epoch
         if epoch is None:
             raise FencedOut(self.lease.name, -1, None, None)
         fenced_write(session, epoch, self.lease.name, idle_timeout=self.lease_time)

@@ -97,12 +97,33 @@ def test_demoted_locally_when_renewals_stop_succeeding(elector: LeaderElector,
                                                        recorder: Recorder, mode: str) -> None:
     green_wait_until(lambda: elector.is_leader)
     lease.mode = mode
-    green_wait_until(lambda: not elector.is_leader)
+    green_wait_until(lambda: ("demoted", None) in recorder.events)
+    assert not elector.is_leader
     assert recorder.events == [("elected", 7), ("demoted", None)]
     if mode == "hang":
         assert lease.hanging == 1     # the renewal never returned: the timer demoted us
     with pytest.raises(FencedOut):
         elector.fence(None)  # type: ignore[arg-type]
+
+
+def test_a_lease_that_lapsed_while_the_process_was_frozen_is_not_acted_on(
+        lease: ScriptedLease, recorder: Recorder) -> None:
+    """A process frozen past its lease (SIGSTOP) must not act on its first step after
+    waking, before its watchdog had a chance to run: leadership is read from the clock."""
+    now = [100.0]
+    elector = LeaderElector(lease, LEASE_TIME, holder="me",  # type: ignore[arg-type]
+                            on_elected=recorder.elected, on_demoted=recorder.demoted,
+                            clock=lambda: now[0])
+    elector.start()
+    try:
+        green_wait_until(lambda: elector.is_leader)
+        now[0] += 10 * LEASE_TIME          # frozen: no green thread ran meanwhile
+        assert not elector.is_leader and elector.epoch is None
+        with pytest.raises(FencedOut):
+            elector.fence(None)  # type: ignore[arg-type]
+    finally:
+        elector.stop(release=False)
+        lease._unhang.send()
 
 
 def test_demoted_when_someone_else_holds_the_lease_then_elected_again(

@@ -11,9 +11,7 @@ and OVS: skipped without them, except under CI=true where their absence is a fai
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -50,19 +48,6 @@ from ryu_sched.flows.pipeline import desired_flows
 from ryu_sched.flows.simulator import SwitchSimulator
 from ryu_sched.flows.spec import OFPVID_PRESENT
 from tests.support import ovs_sandbox as shared_ovs
-
-TOOLS = ("ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl")
-
-
-def _missing() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    for tool in TOOLS:
-        if shutil.which(tool) is None:
-            return f"needs {tool}"
-    if shared_ovs.ovs_schema() is None:
-        return "needs the vswitch.ovsschema"
-    return None
 
 
 class OvsSandbox(shared_ovs.OvsSandbox):
@@ -256,19 +241,8 @@ def essentials(pkt: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[OvsSandbox]:
-    missing = _missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"real OVS test cannot run under CI: {missing}")
-        pytest.skip(missing)
-    root = Path(tempfile.mkdtemp(prefix="flows-ovs-"))
-    box = OvsSandbox(root)
-    try:
-        box.start()
+    with shared_ovs.running(OvsSandbox, "flows-ovs-") as box:
         yield box
-    finally:
-        box.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 SNAPSHOT = make_snapshot()

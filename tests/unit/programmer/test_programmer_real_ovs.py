@@ -11,9 +11,6 @@ skipped without them, except under CI=true where their absence is a failure.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,23 +32,12 @@ from tests.unit.flows.sg_testbed import make_local_fip_snapshot, make_secured_sn
 from tests.unit.programmer.ofchannel import BundleAdd, OpenFlowChannel, ofp, parser
 from tests.unit.programmer.programmer_testbed import SWITCH1, flow_stats, make_services, seed
 
-TOOLS = ("ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl")
 SNAPSHOTS = {"one router": make_snapshot(), "two routers": make_two_router_snapshot(),
              "security groups": make_secured_snapshot(),
              "firewall and floating IP on one switch": make_local_fip_snapshot()}
 CASES = [(name, dpid) for name, snap in SNAPSHOTS.items() for dpid in (1, 2, 3)
          if snap.switch(dpid) is not None]
 
-
-def _missing() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    for tool in TOOLS:
-        if shutil.which(tool) is None:
-            return f"needs {tool}"
-    if ovs_sandbox.ovs_schema() is None:
-        return "needs the vswitch.ovsschema"
-    return None
 
 
 class Sandbox(ovs_sandbox.OvsSandbox):
@@ -75,19 +61,8 @@ class Sandbox(ovs_sandbox.OvsSandbox):
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
-    missing = _missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"real OVS test cannot run under CI: {missing}")
-        pytest.skip(missing)
-    root = Path(tempfile.mkdtemp(prefix="prog-ovs-"))
-    box = Sandbox(root)
-    try:
-        box.start()
+    with ovs_sandbox.running(Sandbox, "prog-ovs-") as box:
         yield box
-    finally:
-        box.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @contextmanager
