@@ -1,0 +1,155 @@
+"""A switch's desired flows cut into partitions that can be computed one at a time.
+
+The union of the partitions of a switch, made unique as :func:`pipeline.unique_flows` does, is
+exactly ``desired_flows(snapshot, dpid)`` (tests/unit/flows/test_partitions.py checks it). The
+controller keeps each partition's flows and recomputes only the partitions a change concerns:
+
+* ``(BASE, "")``: the table-miss and pass-through flows, the same everywhere;
+* ``(FIREWALL, "")``, on a switch with a firewalled port: the STATE and RULES flows no single
+  port owns (conjunction ids, the *what* and *remote* dimensions);
+* ``(PORT, port id)`` for each port up on this switch: its classification, port security,
+  firewall zone flows and its *who* dimension of the security-group rules;
+* ``(NETWORK, network id)`` for each network present here: the classification of its uplink
+  traffic and its L2 forwarding (unicast entries of all its ports, flooding);
+* ``(ROUTER, router id)`` for each router hosted here: ARP answers, echo replies, routing,
+  NAT and floating IPs.
+
+The firewall's conjunctive matches (:class:`FirewallState`) are computed once per switch
+state and shared by the FIREWALL partition and every PORT partition.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from . import security_groups as sg
+from .arp import arp_flows
+from .base import base_flows
+from .classify import network_classify_flows, port_classify_flows
+from .context import SwitchView
+from .icmp import icmp_flows
+from .l2 import _network_flows
+from .model import Router
+from .nat import nat_flows
+from .port_security import port_flows as port_security_flows
+from .routing import routing_flows
+from .spec import FlowSpec
+
+
+class Part(StrEnum):
+    BASE = "base"
+    FIREWALL = "firewall"
+    PORT = "port"
+    NETWORK = "network"
+    ROUTER = "router"
+
+
+#: (kind, owner id); the BASE and FIREWALL partitions have owner ""
+PartitionId = tuple[Part, str]
+
+BASE: PartitionId = (Part.BASE, "")
+FIREWALL: PartitionId = (Part.FIREWALL, "")
+STAGES = (sg.EGRESS, sg.INGRESS)
+
+
+@dataclass(frozen=True)
+class FirewallState:
+    """The conjunctive matches of each direction (egress, ingress) on one switch, and the
+    ports whose groups allow everything in it."""
+
+    conjs: tuple[tuple[sg.Conj, ...], ...]
+    allow_all: tuple[frozenset[str], ...]
+    #: the groups whose members' addresses the rules of local ports' groups refer to
+    remote_groups: frozenset[str]
+
+    def signature(self) -> tuple:
+        """What the PORT partitions take from it besides ``allow_all``."""
+        return tuple(tuple((c.id, c.group_id, c.dimensions) for c in conjs)
+                     for conjs in self.conjs)
+
+
+def firewall_state(view: SwitchView) -> FirewallState:
+    conjs, allow_all = [], []
+    for stage in STAGES:
+        found, everything = sg.conjunctions(view, stage)
+        conjs.append(tuple(found))
+        allow_all.append(frozenset(everything))
+    groups = {g for port_id in view.firewall_zones
+              for g in view.ports[port_id].security_group_ids or ()}
+    remotes = frozenset(rule.remote_group_id for g in groups
+                        if (group := view.security_groups.get(g)) is not None
+                        for rule in group.rules if rule.remote_group_id)
+    return FirewallState(tuple(conjs), tuple(allow_all), remotes)
+
+
+def partitions(view: SwitchView) -> list[PartitionId]:
+    """The partitions switch ``view.dpid`` has."""
+    result = [BASE]
+    if view.firewall_zones:
+        result.append(FIREWALL)
+    result.extend((Part.PORT, port_id) for port_id in view.local_ports)
+    result.extend((Part.NETWORK, network.id) for network in view.present_networks)
+    result.extend((Part.ROUTER, router.id) for router in view.hosted_routers)
+    return result
+
+
+def partition_flows(view: SwitchView, part: PartitionId,
+                    firewall: FirewallState | None) -> list[FlowSpec]:
+    """The flows of one partition of ``view``'s switch (``firewall``: :func:`firewall_state`
+    of the same view, needed by FIREWALL and PORT partitions when the switch has firewalled
+    ports)."""
+    kind, owner = part
+    if kind is Part.BASE:
+        return base_flows()
+    if kind is Part.FIREWALL:
+        assert firewall is not None
+        flows = []
+        for stage, conjs in zip(STAGES, firewall.conjs, strict=True):
+            flows.extend(sg.common_flows(stage))
+            flows.extend(sg.shared_rule_flows(stage, list(conjs)))
+        return flows
+    if kind is Part.PORT:
+        return _port_partition(view, owner, firewall)
+    if kind is Part.NETWORK:
+        network = view.networks[owner]
+        flows = network_classify_flows(view, network)
+        if not network.external:
+            flows.extend(_network_flows(view, network))
+        return flows
+    router = next(r for r in view.hosted_routers if r.id == owner)
+    one = _router_view(view, router)
+    return [*arp_flows(one), *icmp_flows(one), *routing_flows(one), *nat_flows(one)]
+
+
+def all_partition_flows(view: SwitchView) -> Iterable[FlowSpec]:
+    """Every partition's flows (the reference is ``pipeline.desired_flows``)."""
+    parts = partitions(view)
+    firewall = firewall_state(view) if FIREWALL in parts else None
+    for part in parts:
+        yield from partition_flows(view, part, firewall)
+
+
+def _port_partition(view: SwitchView, port_id: str,
+                    firewall: FirewallState | None) -> list[FlowSpec]:
+    ofport = view.local_ports[port_id]
+    flows = [*port_classify_flows(view, port_id, ofport),
+             *port_security_flows(view, port_id, ofport)]
+    if port_id in view.firewall_zones:
+        assert firewall is not None
+        for stage, conjs, allow_all in zip(STAGES, firewall.conjs, firewall.allow_all,
+                                           strict=True):
+            flows.extend(sg.port_flows(view, stage, port_id))
+            flows.extend(sg.port_rule_flows(view, stage, port_id, list(conjs), set(allow_all)))
+    return flows
+
+
+def _router_view(view: SwitchView, router: Router) -> SwitchView:
+    """``view`` as if ``router`` were the only router hosted on its switch (what the router
+    features iterate over); everything else, computed for the whole switch, is shared."""
+    _ = view.present_networks, view.firewall_zones, view.local_ports  # computed with all
+    one = copy.copy(view)
+    one.__dict__["hosted_routers"] = [router]
+    return one
