@@ -43,15 +43,17 @@ from typing import Any
 from ryu_sched import compat
 from ryu_sched.events import Event, PortLocated
 from ryu_sched.flows import model as fm
-from ryu_sched.flows.pipeline import desired_flows
+from ryu_sched.flows.context import SwitchView
 from ryu_sched.leadership import FencedOut
 from ryu_sched.programmer import diff, messages, packets
+from ryu_sched.programmer.desired import Change, SwitchTable
+from ryu_sched.programmer.engine import ModelState, Touched, affected_switches
 from ryu_sched.programmer.gcpause import GcPause
 from ryu_sched.programmer.neighbors import NeighborTable
 from ryu_sched.programmer.roles import Role
 from ryu_sched.programmer.send import Carried, Sent, send_changes
 from ryu_sched.programmer.snapshot import Model, Recorded, assemble, locations, read_model
-from ryu_sched.programmer.switch import DesiredTable, SwitchState
+from ryu_sched.programmer.switch import SwitchState
 from ryu_sched.resources.port_status import PortLocation, PortStatus, record_port_locations
 from ryu_sched.services import Services
 
@@ -120,19 +122,25 @@ class Programmer:
         self._router_hosts: dict[str, int | None] = {}
         self._arp_asked: set[tuple[int, str]] = set()
         self._last_snapshot: fm.Snapshot | None = None
-        # The model as last read, and versions of what desired flows depend on.
-        self._model: Model | None = None
+        # The model in memory, kept current by the events (engine.py); None: read it all
+        # again before the next round.
+        self._model: ModelState | None = None
         # Counts model_changed(): a read of the model that a change overtook (reading
         # yields to the hub on PostgreSQL, and the change's event may arrive meanwhile)
         # is read again, instead of being kept as current.
         self._model_changes = 0
-        self._model_version = 0
+        #: model events not applied to the model yet (the worker applies them)
+        self._events: list[Event] = []
+        #: port locations as of the last round
         self._locations: dict[str, int] = {}
-        self._locations_version = 0
+        #: the last round must look at every port's status (None) or these
+        self._status_candidates: set[str] | None = None
+        #: what changed for each switch since its last sync
+        self._changes: dict[int, Change] = {}
         #: port id -> (the switch whose flows it waits for, the status to record then)
         self._waiting: dict[str, tuple[int, PortLocation]] = {}
         #: per dpid, survives reconnects of the switch
-        self._desired: dict[int, DesiredTable] = {}
+        self._tables: dict[int, SwitchTable] = {}
         self.pause = _yield  # tests that drive the programmer without a hub replace it
         #: flow-table reads in progress, and switches waiting for their turn (oldest first)
         self._reads: dict[tuple[str, int, float], float] = {}  # -> when it was requested
@@ -282,7 +290,9 @@ class Programmer:
             self._read_finished(state)
             del self.switches[int(datapath.id)]
             self._dirty.pop(state.dpid, None)
-            self.mark_all_dirty()
+            self._changes.pop(state.dpid, None)
+            self._status_candidates = None   # its routers' ports, its ports' locations
+            self._wake.put(None)
 
     def port_desc_reply(self, datapath: Any, body: Iterable[Any], more: bool) -> None:
         state = self._state(datapath)
@@ -294,6 +304,7 @@ class Programmer:
         if more:
             return
         state.ports, state.port_buffer = state.port_buffer, {}
+        state.refresh_all = True
         self._request_read(state)
 
     def flow_stats_reply(self, datapath: Any, body: Iterable[Any], more: bool) -> None:
@@ -309,19 +320,30 @@ class Programmer:
         self._read_finished(state)
         LOG.info("switch %016x has %d flows installed (read %.3fs after connect)", state.dpid,
                  len(state.stats_buffer), time.perf_counter() - state.connected_at)
-        # a new switch changes where ports live for every other switch, too
-        self.mark_all_dirty(first=state.dpid)
+        # a new switch changes where ports live (the next round finds out which, and the
+        # switches they concern), and the statuses of its routers' ports
+        self._status_candidates = None
+        self.mark_dirty(state.dpid)
 
     def port_status(self, datapath: Any, reason: int, port: Any) -> None:
         state = self._state(datapath)
         if state is None or port.port_no >= ofp.OFPP_MAX:
             return
         name = _name(port.name)
+        before = state.ports.get(name)
         if reason == ofp.OFPPR_DELETE:
             state.ports.pop(name, None)
         else:
             state.ports[name] = int(port.port_no)
-        self.mark_all_dirty(first=state.dpid)
+        if state.ports.get(name) == before:
+            return
+        if name.startswith("tap"):
+            # a tap: the next round finds the ports whose location this changes, and the
+            # switches they concern
+            state.taps_changed.add(name)
+        else:
+            state.refresh_all = True   # an uplink or the external port: all of this switch
+        self.mark_dirty(state.dpid)
 
     def packet_in(self, datapath: Any, data: bytes) -> None:
         if not self.leading:
@@ -386,20 +408,35 @@ class Programmer:
                 state.installed[sent.mod.key] = diff.Installed(-1, (), sent.mod.match)
             else:  # not installed after all: a later sync tries again
                 state.installed.pop(sent.mod.key, None)
+            state.diff_all = True
             state.in_sync_with = None
+            self.mark_dirty(state.dpid)
 
     # --- scheduling of work ------------------------------------------------------------
 
     def _on_model_event(self, event: Event) -> None:
+        """A change of the model: the worker applies it to the model in memory (reading the
+        rows it names) and syncs the switches it concerns."""
         if isinstance(event, PortLocated):
             return  # written by this programmer from what the switches told it
-        self.model_changed()
+        self._events.append(event)
+        self._model_changes += 1
+        if self._wake.qsize() == 0:
+            self._wake.put(None)
 
     def model_changed(self) -> None:
-        """The database changed: read the model again before the next sync, re-diff all."""
+        """Read the whole model again before the next round and recompute every switch (at
+        start, on the safety-net round, after an error, for what events do not say)."""
         self._model = None
         self._model_changes += 1
         self.mark_all_dirty()
+
+    def mark_dirty(self, dpid: int) -> None:
+        """``dpid`` needs a look at the next round."""
+        if dpid in self.switches:
+            self._dirty.setdefault(dpid, None)
+        if self._wake.qsize() == 0:
+            self._wake.put(None)
 
     def mark_all_dirty(self, first: int | None = None) -> None:
         """Every switch needs a look (cheap for those whose inputs did not change);
@@ -484,35 +521,108 @@ class Programmer:
             except Exception:
                 LOG.exception("flow sync failed; retrying on the next change")
                 compat.hub.sleep(1.0)
+                for state in list(self.switches.values()):
+                    state.diff_all = True
                 self.model_changed()
 
     def sync_dirty(self) -> None:
-        """One round: re-diff the switches dirty now, oldest first. Switches that become
+        """One round: apply the model events received, find the switches they (and port
+        moves) concern, re-diff the switches dirty now, oldest first. Switches that become
         dirty meanwhile wait for the next round."""
         if not self.leading:
             self._dirty.clear()
             return
-        dirty = [d for d in self._dirty if d in self.switches and self.switches[d].ready
-                 and self.may_program(self.switches[d])]
-        for dpid in dirty:
-            del self._dirty[dpid]
-        if not dirty:
-            return
         try:
             with self.gc.held("sync"):
+                self._absorb()
+                dirty = [d for d in self._dirty if d in self.switches
+                         and self.switches[d].ready and self.may_program(self.switches[d])]
+                for dpid in dirty:
+                    del self._dirty[dpid]
+                if not dirty:
+                    return
                 snapshot = self.snapshot()
                 self._last_snapshot = snapshot
-                changes = self._port_changes(snapshot)
+                changes = self._port_changes(snapshot, self._status_candidates)
+                candidates, self._status_candidates = self._status_candidates, set()
                 for dpid in dirty:
                     state = self.switches.get(dpid)
                     if state is not None and state.ready and self.may_program(state):
                         self.sync_switch(state, snapshot)
                         self._pause()
-                self._record_port_statuses(changes)
+                self._record_port_statuses(changes, candidates)
                 self._announce_moves(snapshot)
         except NotLeading:
             self.stats.syncs_abandoned += 1
             LOG.warning("sync abandoned: this controller no longer leads")
+            for state in list(self.switches.values()):
+                state.diff_all = True
+
+    def _absorb(self) -> None:
+        """Bring the model up to date (the events' rows, or a full read), compare the port
+        locations with the last round's, and mark dirty the switches that concern, each with
+        what changed for it."""
+        touched = Touched()
+        events, self._events = self._events, []
+        if self._model is not None and events:
+            with self.services.db.session() as session:
+                for event in events:
+                    result = self._model.apply(session, event, self.neighbors.macs)
+                    if result is None:        # a kind of change read in full
+                        LOG.debug("%s: reading the whole model", type(event).__name__)
+                        self._model = None
+                        break
+                    touched.merge(result)
+        if self._model is None:
+            self._current_model()
+            self._status_candidates = None
+            for state in self.switches.values():
+                state.refresh_all = True
+            self._dirty.update((d, None) for d in self.switches)
+            touched.everything = True
+        model = self._model.model() if self._model is not None else self._current_model()
+        before = self._locations
+        ports = {dpid: s.ports for dpid, s in self.switches.items() if s.ready}
+        after = locations(model, ports)
+        self._locations = after
+        moved = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+        retapped = {model.tap_to_port[name] for s in self.switches.values()
+                    for name in s.taps_changed if name in model.tap_to_port}
+        for state in self.switches.values():
+            state.taps_changed.clear()
+        if touched.everything or not (touched or moved or retapped):
+            return
+        assert self._model is not None
+        touched.ports |= moved | retapped
+        if self._status_candidates is not None:
+            # ports whose status may change: the touched ones, the touched routers' ports
+            self._status_candidates |= touched.ports
+            for router_id in touched.routers:
+                router = self._model.routers.get(router_id)
+                if router is not None:
+                    self._status_candidates.update(i.port_id for i in router.interfaces)
+                    if router.gateway is not None:
+                        self._status_candidates.add(router.gateway.port_id)
+        concerned = affected_switches(self._model, touched, [before, after], self.switches)
+        concerned |= {self._locations_of(p, before, after) for p in retapped} - {None}
+        change = Change(ports=set(touched.ports), networks=set(touched.networks),
+                        routers=set(touched.routers), groups=set(touched.groups))
+        for dpid in concerned:
+            if dpid not in self.switches:
+                continue
+            mine = self._changes.setdefault(dpid, Change())
+            mine.ports |= change.ports
+            mine.networks |= change.networks
+            mine.routers |= change.routers
+            mine.groups |= change.groups
+            self._dirty.setdefault(dpid, None)
+
+    @staticmethod
+    def _locations_of(port_id: str, *where: dict[str, int]) -> int | None:
+        for locations_ in where:
+            if port_id in locations_:
+                return locations_[port_id]
+        return None
 
     def _pause(self) -> None:
         """Yield to the hub; then stop the sync if we stopped leading meanwhile."""
@@ -521,9 +631,11 @@ class Programmer:
             raise NotLeading
 
     def _current_model(self) -> Model:
+        """The model, read in full when there is none."""
         attempts = 0
         while self._model is None:
             changes = self._model_changes
+            pending = len(self._events)
             with self.services.db.session() as session:
                 model = read_model(session, self.neighbors.macs)
             attempts += 1
@@ -532,55 +644,66 @@ class Programmer:
                     continue              # a change came in while we read: read again
                 # changes keep coming: use this read, and read again for the next round
                 compat.hub.spawn(self.model_changed)
-            self._model = model
-            self._model_version += 1
+            # events received before the read are in it; those received during it are
+            # applied to it (applying an event reads its rows again: no harm if they are)
+            del self._events[:pending]
+            self._model = ModelState(model)
             self.stats.model_reads += 1
             self.pause()
-        return self._model
+        return self._model.model()
 
     def snapshot(self) -> fm.Snapshot:
         """The snapshot of the current model with the switches read so far."""
         model = self._current_model()
         ports = {dpid: dict(s.ports) for dpid, s in self.switches.items() if s.ready}
-        where = locations(model, ports)
-        if where != self._locations:
-            self._locations = where
-            self._locations_version += 1
-        return assemble(model, ports, self.services.settings.bridge_mappings, self._locations)
+        return assemble(model, ports, self.services.settings.bridge_mappings,
+                        locations(model, ports))
 
-    def desired_table(self, dpid: int, snapshot: fm.Snapshot) -> DesiredTable:
-        """The desired flows of ``dpid`` for ``snapshot`` (taken by :meth:`snapshot`)."""
-        inputs = (self._model_version, self._locations_version, snapshot.switch(dpid))
-        table = self._desired.get(dpid)
-        if table is None or table.inputs != inputs:
-            specs = tuple(desired_flows(snapshot, dpid))
-            self._pause()
-            table = DesiredTable(inputs=inputs, specs=specs, wanted=diff.wanted_of(specs))
-            self._desired[dpid] = table
-            self.stats.desired_computed += 1
+    def desired_table(self, dpid: int, snapshot: fm.Snapshot) -> SwitchTable:
+        """The desired flows of ``dpid`` for ``snapshot`` (taken by :meth:`snapshot`),
+        every partition recomputed: the reference."""
+        table = self._tables.setdefault(dpid, SwitchTable())
+        table.refresh(SwitchView(snapshot, dpid), None)
         return table
 
     def sync_switch(self, state: SwitchState, snapshot: fm.Snapshot) -> int:
-        """Bring one switch to its desired table; returns the flow mods sent."""
+        """Bring one switch to its desired table; returns the flow mods sent. Only the
+        partitions of its desired table that changed are recomputed, and only their keys
+        compared with the installed table, unless the switch needs it all."""
         started = time.perf_counter()
         if state.installed is None:
             state.installed = self._read_installed(state)
         read = time.perf_counter()
-        table = self.desired_table(state.dpid, snapshot)
-        if state.in_sync_with is table:
-            return 0
+        change = self._changes.pop(state.dpid, None) or Change()
+        table = self._tables.get(state.dpid)
+        if table is None:
+            table = self._tables[state.dpid] = SwitchTable()
+            state.refresh_all = True
+        if table.refresh(SwitchView(snapshot, state.dpid),
+                         None if state.refresh_all else change):
+            self.stats.desired_computed += 1
+        state.refresh_all = False
+        self._pause()
         computed = time.perf_counter()
-        changes = diff.diff(state.installed, table.wanted)
+        keys = table.take_changed()
+        if state.diff_all:
+            changes = diff.diff(state.installed, table.wanted)
+        elif keys:
+            changes = diff.diff_keys(state.installed, table.wanted, keys)
+        else:
+            state.in_sync_with = table
+            return 0
         diffed = time.perf_counter()
         sent, bundles = self._send(state, changes)
         LOG.debug("switch %016x: table read %.3fs, flows computed %.3fs, diff %.3fs, "
                   "sent %.3fs", state.dpid,
                   read - started, computed - read, diffed - computed,
                   time.perf_counter() - diffed)
-        state.installed = changes.applied_to(state.installed)
+        changes.apply_to(state.installed)
+        state.diff_all = False
         state.in_sync_with = table
         self.stats.syncs += 1
-        self.stats.last_desired = len(table.specs)
+        self.stats.last_desired = len(table)
         self.stats.last_sync_seconds = time.perf_counter() - started
         self.services.metrics.synced_switch(self.stats.last_sync_seconds)
         first, state.synced = not state.synced, True
@@ -588,10 +711,10 @@ class Programmer:
         if sent:
             LOG.info("switch %016x: %d flow-mods%s (%d desired) in %.3fs, %.3fs after connect",
                      state.dpid, sent, f" in {bundles} bundle(s)" if bundles else "",
-                     len(table.specs), self.stats.last_sync_seconds, since)
+                     len(table), self.stats.last_sync_seconds, since)
         elif first:
             LOG.info("switch %016x: in sync, nothing sent (%d desired) in %.3fs, "
-                     "%.3fs after connect", state.dpid, len(table.specs),
+                     "%.3fs after connect", state.dpid, len(table),
                      self.stats.last_sync_seconds, since)
         return sent
 
@@ -622,7 +745,8 @@ class Programmer:
 
     # --- port locations -----------------------------------------------------------------
 
-    def _port_changes(self, snapshot: fm.Snapshot) -> list[tuple[PortLocation, int | None]]:
+    def _port_changes(self, snapshot: fm.Snapshot, candidates: set[str] | None = None,
+                      ) -> list[tuple[PortLocation, int | None]]:
         """Each port whose location or status differs from what the database has, with the
         switch whose flows must be acknowledged before it is recorded (None: at once).
 
@@ -633,12 +757,17 @@ class Programmer:
         - A router interface or gateway port: ACTIVE once the switch of the router's L3 agent
           has the router's flows, DOWN while the router is hosted nowhere (or is down); kept
           as it is while that switch is not connected.
-        - A floating IP port: no status of its own."""
-        model = self._current_model()
+        - A floating IP port: no status of its own.
+
+        ``candidates``: only these ports can have changed (None: any)."""
+        assert self._model is not None
+        state = self._model
         hosts = {r.id: r.host_dpid for r in snapshot.routers}
         changes: list[tuple[PortLocation, int | None]] = []
-        for port in snapshot.ports:
-            recorded = model.recorded.get(port.id)
+        ports: Iterable[fm.Port] = snapshot.ports if candidates is None else [
+            state.ports[p] for p in candidates if p in state.ports]
+        for port in ports:
+            recorded = state.recorded.get(port.id)
             wait: int | None = None
             if port.device_owner in _ROUTER_PORTS:
                 host = hosts.get(port.device_id)
@@ -662,11 +791,19 @@ class Programmer:
                 changes.append((want, wait))
         return changes
 
-    def _record_port_statuses(self, changes: list[tuple[PortLocation, int | None]]) -> None:
+    def _record_port_statuses(self, changes: list[tuple[PortLocation, int | None]],
+                              candidates: set[str] | None = None) -> None:
         """Record what waits for nothing now; the rest once its switch has acknowledged its
-        flows (:meth:`record_acknowledged`). Recomputed every round: what waits from an
-        earlier round and is no longer a change is dropped."""
-        self._waiting = {c.port_id: (wait, c) for c, wait in changes if wait is not None}
+        flows (:meth:`record_acknowledged`). Recomputed every round for the ``candidates``
+        (None: every port): what waits from an earlier round and is no longer a change is
+        dropped."""
+        waiting = {c.port_id: (wait, c) for c, wait in changes if wait is not None}
+        if candidates is None:
+            self._waiting = waiting
+        else:
+            for port_id in candidates:
+                self._waiting.pop(port_id, None)
+            self._waiting.update(waiting)
         self._record([c for c, wait in changes if wait is None])
         self.record_acknowledged()
 
@@ -693,9 +830,8 @@ class Programmer:
             LOG.warning("port statuses not recorded, no longer the leader: %s", exc)
             return
         # a model read later has these; the one in hand is told directly
-        model = self._current_model()
-        self._model = model.with_recorded(
-            {c.port_id: Recorded(c.dpid, str(c.status)) for c in changes})
+        if self._model is not None:
+            self._model.record({c.port_id: Recorded(c.dpid, str(c.status)) for c in changes})
 
     # --- ARP for upstream gateways, gratuitous ARP after moves ---------------------------
 
