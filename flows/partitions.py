@@ -58,31 +58,39 @@ STAGES = (sg.EGRESS, sg.INGRESS)
 @dataclass(frozen=True)
 class FirewallState:
     """The conjunctive matches of each direction (egress, ingress) on one switch, and the
-    ports whose groups allow everything in it."""
+    groups of local ports that allow everything in it."""
 
     conjs: tuple[tuple[sg.Conj, ...], ...]
-    allow_all: tuple[frozenset[str], ...]
+    open_groups: tuple[frozenset[str], ...]
     #: the groups whose members' addresses the rules of local ports' groups refer to
     remote_groups: frozenset[str]
 
     def signature(self) -> tuple:
         """What the PORT partitions take from it besides ``allow_all``."""
-        return tuple(tuple((c.id, c.group_id, c.dimensions) for c in conjs)
-                     for conjs in self.conjs)
+        return (tuple(tuple((c.id, c.group_id, c.dimensions) for c in conjs)
+                      for conjs in self.conjs), self.open_groups)
 
 
 def firewall_state(view: SwitchView) -> FirewallState:
-    conjs, allow_all = [], []
-    for stage in STAGES:
-        found, everything = sg.conjunctions(view, stage)
-        conjs.append(tuple(found))
-        allow_all.append(frozenset(everything))
     groups = {g for port_id in view.firewall_zones
               for g in view.ports[port_id].security_group_ids or ()}
+    conjs, open_groups = [], []
+    for stage in STAGES:
+        found, _allow_all = sg.conjunctions(view, stage)
+        conjs.append(tuple(found))
+        open_groups.append(frozenset(g for g in groups if _allows_everything(view, g, stage)))
     remotes = frozenset(rule.remote_group_id for g in groups
                         if (group := view.security_groups.get(g)) is not None
                         for rule in group.rules if rule.remote_group_id)
-    return FirewallState(tuple(conjs), tuple(allow_all), remotes)
+    return FirewallState(tuple(conjs), tuple(open_groups), remotes)
+
+
+def _allows_everything(view: SwitchView, group_id: str, stage: sg.Stage) -> bool:
+    """A rule of the group admits any IPv4 from anywhere in ``stage``'s direction."""
+    group = view.security_groups.get(group_id)
+    return group is not None and any(
+        rule.direction is stage.direction and sg.applies_to_ipv4(rule)
+        and sg.remote_of(rule) is None and sg.what_of(rule) is None for rule in group.rules)
 
 
 def partitions(view: SwitchView) -> list[PartitionId]:
@@ -139,17 +147,19 @@ def _port_partition(view: SwitchView, port_id: str,
              *port_security_flows(view, port_id, ofport)]
     if port_id in view.firewall_zones:
         assert firewall is not None
-        for stage, conjs, allow_all in zip(STAGES, firewall.conjs, firewall.allow_all,
-                                           strict=True):
+        groups = set(view.ports[port_id].security_group_ids or ())
+        for stage, conjs, open_groups in zip(STAGES, firewall.conjs, firewall.open_groups,
+                                             strict=True):
+            allow_all = {port_id} if groups & open_groups else set()
             flows.extend(sg.port_flows(view, stage, port_id))
-            flows.extend(sg.port_rule_flows(view, stage, port_id, list(conjs), set(allow_all)))
+            flows.extend(sg.port_rule_flows(view, stage, port_id, list(conjs), allow_all))
     return flows
 
 
 def _router_view(view: SwitchView, router: Router) -> SwitchView:
     """``view`` as if ``router`` were the only router hosted on its switch (what the router
     features iterate over); everything else, computed for the whole switch, is shared."""
-    _ = view.present_networks, view.firewall_zones, view.local_ports  # computed with all
+    _ = view.firewall_zones, view.local_ports  # computed with all routers
     one = copy.copy(view)
     one.__dict__["hosted_routers"] = [router]
     return one

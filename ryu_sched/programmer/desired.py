@@ -24,8 +24,10 @@ recompute after random sequences of model changes.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 
 from ryu_sched.flows.context import SwitchView
+from ryu_sched.flows.model import Router
 from ryu_sched.flows.partitions import (
     FIREWALL,
     FirewallState,
@@ -36,6 +38,7 @@ from ryu_sched.flows.partitions import (
     partitions,
 )
 from ryu_sched.flows.spec import FlowSpec
+from ryu_sched.flows.zones import FIREWALL_ZONE_BASE, FIREWALL_ZONE_COUNT, firewall_zones
 from ryu_sched.programmer.canonical import FlowKey
 from ryu_sched.programmer.diff import Wanted, wanted_of
 
@@ -64,8 +67,8 @@ class SwitchTable:
         self._owners: dict[FlowKey, list[PartitionId]] = {}
         self._changed: set[FlowKey] = set()
         self._firewall: FirewallState | None = None
-        self._zones: dict[str, int] = {}
-        self._memberships: frozenset[tuple[str, ...]] = frozenset()
+        #: what the switch's view derives from all its ports, kept up to date per change
+        self._layout: Layout | None = None
         self.computed = 0  # partitions computed, for stats
         self.version = 0
 
@@ -85,44 +88,59 @@ class SwitchTable:
     def refresh(self, view: SwitchView, change: Change | None) -> int:
         """Bring the table to ``view``; ``change`` None: recompute every partition. Returns
         the number of partitions recomputed."""
-        listed = partitions(view)
-        now = set(listed)
-        zones = dict(view.firewall_zones)
-        memberships = frozenset(view.ports[p].security_group_ids or () for p in zones)
-        if change is None:
-            redo = now
-            firewall = firewall_state(view) if FIREWALL in now else None
-        else:
-            redo = self._concerned(view, change, now, zones)
-            firewall = self._firewall
-            if FIREWALL in now and (
-                    FIREWALL not in self.parts or firewall is None
-                    or memberships != self._memberships
-                    or change.groups & firewall.remote_groups):
-                firewall = firewall_state(view)
-                redo.add(FIREWALL)
-            if firewall is not None and firewall is not self._firewall:
-                redo |= self._firewall_users(firewall, zones)
-        for part in [p for p in self.parts if p not in now]:
-            self._put(part, None)
-        for part in listed:
-            if part in redo or part not in self.parts:
-                self._put(part, wanted_of(partition_flows(view, part, firewall)))
-                self.computed += 1
-        self._firewall = firewall if FIREWALL in now else None
-        self._zones = zones
-        self._memberships = memberships
+        if change is None or self._layout is None:
+            return self._refresh_all(view)
+        layout = self._layout
+        delta = layout.update(view, change)
+        view.__dict__.update(local_ports=layout.local, firewall_zones=layout.zones)
+        now_firewall = bool(layout.zones)
+        redo = self._concerned(view, change, delta)
+        firewall = self._firewall if now_firewall else None
+        if now_firewall and (firewall is None or delta.memberships
+                             or change.groups & firewall.remote_groups):
+            firewall = firewall_state(view)
+            redo.add(FIREWALL)
+            redo |= self._firewall_users(firewall, layout.zones)
+        gone = [(Part.PORT, p) for p in delta.ports if p not in layout.local]
+        gone += [(Part.NETWORK, n) for n in delta.networks if n not in layout.present]
+        gone += [(Part.ROUTER, r) for r in delta.routers if r not in layout.hosted]
+        if not now_firewall:
+            gone.append(FIREWALL)
+        for part in gone:
+            if part in self.parts:
+                self._put(part, None)
+            redo.discard(part)
+        redo |= {(Part.PORT, p) for p in delta.ports if p in layout.local}
+        redo |= {(Part.NETWORK, n) for n in delta.networks if n in layout.present}
+        redo |= {(Part.ROUTER, r) for r in delta.routers if r in layout.hosted}
+        if now_firewall and FIREWALL not in self.parts:
+            redo.add(FIREWALL)
+        for part in redo:
+            self._put(part, wanted_of(partition_flows(view, part, firewall)))
+        self.computed += len(redo)
+        self._firewall = firewall
         self.version += 1
         return len(redo)
 
-    def _concerned(self, view: SwitchView, change: Change, now: set[PartitionId],
-                   zones: dict[str, int]) -> set[PartitionId]:
+    def _refresh_all(self, view: SwitchView) -> int:
+        listed = partitions(view)
+        now = set(listed)
+        firewall = firewall_state(view) if FIREWALL in now else None
+        for part in [p for p in self.parts if p not in now]:
+            self._put(part, None)
+        for part in listed:
+            self._put(part, wanted_of(partition_flows(view, part, firewall)))
+        self.computed += len(listed)
+        self._firewall = firewall
+        self._layout = Layout.of(view)
+        self.version += 1
+        return len(listed)
+
+    def _concerned(self, view: SwitchView, change: Change, delta: Delta) -> set[PartitionId]:
+        """The existing partitions ``change`` may concern."""
         redo: set[PartitionId] = set()
-        ports = set(change.ports)
-        ports.update(p for p in zones.keys() | self._zones.keys()
-                     if zones.get(p) != self._zones.get(p))
         networks = set(change.networks)
-        for port_id in ports:
+        for port_id in change.ports | delta.zones:
             redo.add((Part.PORT, port_id))
             port = view.ports.get(port_id)
             if port is not None:
@@ -130,17 +148,13 @@ class SwitchTable:
         local = view.local_ports
         for network_id in change.networks:
             redo.update((Part.PORT, p.id) for p in view.ports_of(network_id) if p.id in local)
-        for network_id in networks:
-            redo.add((Part.NETWORK, network_id))
+        redo.update((Part.NETWORK, n) for n in networks)
         routers = set(change.routers)
         for router in view.hosted_routers:
-            joined = {i.network_id for i in router.interfaces}
-            if router.gateway is not None:
-                joined.add(router.gateway.network_id)
-            if joined & change.networks:
+            if _networks_of(router) & change.networks:
                 routers.add(router.id)
         redo.update((Part.ROUTER, r) for r in routers)
-        return redo & now
+        return {p for p in redo if p in self.parts}
 
     def _firewall_users(self, firewall: FirewallState, zones: dict[str, int]) -> set[PartitionId]:
         """The PORT partitions that a new firewall state changes."""
@@ -191,3 +205,171 @@ class SwitchTable:
         candidates = [self.parts[p][key] for p in self._owners[key]]
         self.wanted[key] = min(candidates, key=lambda w: w.spec.sort_key())
 
+
+
+def _networks_of(router: Router) -> set[str]:
+    joined = {i.network_id for i in router.interfaces}
+    if router.gateway is not None:
+        joined.add(router.gateway.network_id)
+    return joined
+
+
+@dataclasses.dataclass
+class Delta:
+    """What one change did to a :class:`Layout`."""
+
+    #: ports whose locality or ofport may have changed (their PORT partition appears,
+    #: changes or goes)
+    ports: set[str] = dataclasses.field(default_factory=set)
+    #: networks whose presence may have changed
+    networks: set[str] = dataclasses.field(default_factory=set)
+    #: routers hosted here before or after
+    routers: set[str] = dataclasses.field(default_factory=set)
+    #: ports whose firewall zone changed
+    zones: set[str] = dataclasses.field(default_factory=set)
+    #: the set of group memberships of firewalled local ports changed
+    memberships: bool = False
+
+
+@dataclasses.dataclass
+class Layout:
+    """What a :class:`SwitchView` derives from every port of its switch (local ports,
+    firewall zones, present networks), updated from the ports a change names instead of
+    from all of them; the view is given these instead of computing them."""
+
+    local: dict[str, int]
+    #: port id -> its network, for the local ports
+    network_of: dict[str, str]
+    #: network id -> local ports on it
+    per_network: Counter[str]
+    zones: dict[str, int]
+    #: the zones in ``zones``
+    taken: set[int]
+    #: every zone equals its port's first choice (no probing happened)
+    natural: bool
+    #: port id -> its groups, for the firewalled local ports
+    groups: dict[str, tuple[str, ...]]
+    #: group memberships of the firewalled local ports, counted
+    memberships: Counter[tuple[str, ...]]
+    hosted: set[str]
+    router_keys: frozenset[int]
+    #: networks of the hosted routers (gateways when active)
+    routed: set[str]
+    present: set[str]
+
+    @classmethod
+    def of(cls, view: SwitchView) -> Layout:
+        local = dict(view.local_ports)
+        zones = dict(view.firewall_zones)
+        network_of = {p: view.ports[p].network_id for p in local}
+        hosted = view.hosted_routers
+        groups = {p: view.ports[p].security_group_ids or () for p in zones}
+        return cls(local=local, network_of=network_of, per_network=Counter(network_of.values()),
+                   zones=zones, taken=set(zones.values()),
+                   natural=all(z == _first_zone(local[p]) for p, z in zones.items()),
+                   groups=groups, memberships=Counter(groups.values()),
+                   hosted={r.id for r in hosted}, router_keys=frozenset(r.key for r in hosted),
+                   routed=_routed(view), present={n.id for n in view.present_networks})
+
+    def update(self, view: SwitchView, change: Change) -> Delta:
+        delta = Delta()
+        candidates = set(change.ports)
+        for network_id in change.networks:
+            candidates.update(p.id for p in view.ports_of(network_id))
+        # local ports (what SwitchView.local_ports says, for the candidates only)
+        for port_id in candidates:
+            port = view.ports.get(port_id)
+            ofport = None
+            if port is not None and port.network_id in view.networks:
+                ofport = view.local_ofport(port)
+            before = self.local.get(port_id)
+            firewalled = ofport is not None and port is not None and port.firewalled
+            if ofport == before and firewalled == (port_id in self.zones) and (
+                    not firewalled or port is None
+                    or self.groups.get(port_id) == (port.security_group_ids or ())):
+                continue
+            delta.ports.add(port_id)
+            if before is not None:
+                old_network = self.network_of.pop(port_id)
+                self.per_network[old_network] -= 1
+                delta.networks.add(old_network)
+                del self.local[port_id]
+                self._unzone(port_id, delta)
+            if ofport is not None and port is not None:
+                self.local[port_id] = ofport
+                self.network_of[port_id] = port.network_id
+                self.per_network[port.network_id] += 1
+                delta.networks.add(port.network_id)
+                if firewalled:
+                    self._zone(port_id, ofport, port.security_group_ids or (), delta)
+        # routers hosted here
+        hosted = view.hosted_routers
+        ids = {r.id for r in hosted}
+        keys = frozenset(r.key for r in hosted)
+        routed = _routed(view)
+        delta.routers = (ids ^ self.hosted) | (ids & set(change.routers))
+        delta.networks |= routed ^ self.routed
+        delta.networks |= change.networks
+        self.hosted, self.routed = ids, routed
+        if keys != self.router_keys or not self.natural:
+            self.router_keys = keys
+            self._rezone(view, delta)
+        # presence of the networks the change may concern
+        for network_id in delta.networks:
+            if network_id in view.networks and (self.per_network[network_id] > 0
+                                                or network_id in routed):
+                self.present.add(network_id)
+            else:
+                self.present.discard(network_id)
+        return delta
+
+    def _zone(self, port_id: str, ofport: int, groups: tuple[str, ...], delta: Delta) -> None:
+        zone = _first_zone(ofport)
+        if not self.natural or zone in self.router_keys or zone in self.taken:
+            self.natural = False    # probing: the next _rezone computes them all
+        self.zones[port_id] = zone
+        self.taken.add(zone)
+        self.groups[port_id] = groups
+        delta.zones.add(port_id)
+        self.memberships[groups] += 1
+        if self.memberships[groups] == 1:
+            delta.memberships = True
+
+    def _unzone(self, port_id: str, delta: Delta) -> None:
+        zone = self.zones.pop(port_id, None)
+        if zone is None:
+            return
+        self.taken.discard(zone)
+        delta.zones.add(port_id)
+        groups = self.groups.pop(port_id, ())
+        self.memberships[groups] -= 1
+        if self.memberships[groups] <= 0:
+            del self.memberships[groups]
+            delta.memberships = True
+
+    def _rezone(self, view: SwitchView, delta: Delta) -> None:
+        """Every zone again (as flows/zones.py allocates them); the ports firewalled stay
+        the same, only their numbers may change."""
+        firewalled = {p: o for p, o in self.local.items() if view.ports[p].firewalled}
+        zones = firewall_zones(firewalled, self.router_keys)
+        delta.zones.update(p for p in zones.keys() | self.zones.keys()
+                           if zones.get(p) != self.zones.get(p))
+        self.zones = zones
+        self.taken = set(zones.values())
+        self.natural = all(z == _first_zone(self.local[p]) for p, z in zones.items())
+
+
+def _first_zone(ofport: int) -> int:
+    """The zone flows/zones.py gives a port when no other port or router has it."""
+    return FIREWALL_ZONE_BASE + (ofport - 1) % FIREWALL_ZONE_COUNT
+
+
+def _routed(view: SwitchView) -> set[str]:
+    """The networks present on the switch through the routers it hosts."""
+    result: set[str] = set()
+    for router in view.hosted_routers:
+        result.update(i.network_id for i in router.interfaces)
+        if view.gateway_active(router):
+            assert router.gateway is not None
+            result.add(router.gateway.network_id)
+    return result
