@@ -85,20 +85,39 @@ class ModelState:
         self.ports_by_network: dict[str, set[str]] = {}
         for port in model.ports:
             self.ports_by_network.setdefault(port.network_id, set()).add(port.id)
+        self.tap_to_port = dict(model.tap_to_port)
         self._model: Model | None = model
+        #: the parts of the last model() that no change touched since (reused as they are,
+        #: so that the flows layer's index built on them is reused too)
+        self._parts: dict[str, tuple] = {
+            "networks": model.networks, "subnets": model.subnets, "ports": model.ports,
+            "routers": model.routers, "floating_ips": model.floating_ips}
+        self._names = {id(self.networks): "networks", id(self.subnets): "subnets",
+                       id(self.ports): "ports", id(self.routers): "routers",
+                       id(self.fips): "floating_ips"}
 
     def model(self) -> Model:
         if self._model is None:
+            parts = self._parts
+            for name, table in (("networks", self.networks), ("subnets", self.subnets),
+                                ("ports", self.ports), ("routers", self.routers),
+                                ("floating_ips", self.fips)):
+                if name not in parts:
+                    parts[name] = tuple(table.values())
             self._model = Model(
-                networks=tuple(self.networks.values()), subnets=tuple(self.subnets.values()),
-                ports=tuple(self.ports.values()), routers=tuple(self.routers.values()),
-                floating_ips=tuple(self.fips.values()), security_groups=self.security_groups,
+                networks=parts["networks"], subnets=parts["subnets"], ports=parts["ports"],
+                routers=parts["routers"], floating_ips=parts["floating_ips"],
+                security_groups=self.security_groups,
                 external_ports=dict(self.external_ports), recorded=dict(self.recorded),
-                tap_to_port={fm.tap_name(p): p for p in self.ports})
+                tap_to_port=dict(self.tap_to_port))
         return self._model
 
     def record(self, changes: Mapping[str, Recorded]) -> None:
         self.recorded.update(changes)
+        self._model = None
+
+    def _changed(self, table: dict) -> None:
+        self._parts.pop(self._names[id(table)], None)
         self._model = None
 
     # --- applying events -----------------------------------------------------------
@@ -136,12 +155,14 @@ class ModelState:
             return touched
         return None
 
-    @staticmethod
-    def _put(table: dict, key: str, value: object) -> None:
+    def _put(self, table: dict, key: str, value: object) -> None:
+        if table.get(key) == value:
+            return
         if value is None:
             table.pop(key, None)
         else:
             table[key] = value
+        self._changed(table)
 
     def _port(self, session: Session, port_id: str, neighbors: Mapping[str, str],
               touched: Touched | None = None) -> Touched:
@@ -159,13 +180,17 @@ class ModelState:
                 touched.routers.add(port.device_id)
         if old is not None:
             self.ports_by_network.get(old.network_id, set()).discard(port_id)
+        if new != old:
+            self._changed(self.ports)
         if new is None:
             self.ports.pop(port_id, None)
             self.recorded.pop(port_id, None)
+            self.tap_to_port.pop(fm.tap_name(port_id), None)
         else:
             self.ports[port_id] = new
             self.ports_by_network.setdefault(new.network_id, set()).add(port_id)
             self.recorded[port_id] = Recorded(row.bound_dpid, row.status)
+            self.tap_to_port[fm.tap_name(port_id)] = port_id
         for router_id in list(touched.routers):
             self._router(session, router_id, touched, neighbors)
         for fip_id in [f.id for f in self.fips.values() if f.port_id == port_id]:

@@ -131,8 +131,11 @@ class Programmer:
         self._model_changes = 0
         #: model events not applied to the model yet (the worker applies them)
         self._events: list[Event] = []
-        #: port locations as of the last round
+        #: port locations as of the last round, the switches they were found on, and the
+        #: ports whose recorded location changed since
         self._locations: dict[str, int] = {}
+        self._located_on: frozenset[int] = frozenset()
+        self._recorded_since: set[str] = set()
         #: the last round must look at every port's status (None) or these
         self._status_candidates: set[str] | None = None
         #: what changed for each switch since its last sync
@@ -141,6 +144,8 @@ class Programmer:
         self._waiting: dict[str, tuple[int, PortLocation]] = {}
         #: per dpid, survives reconnects of the switch
         self._tables: dict[int, SwitchTable] = {}
+        #: dpid -> (its ports, the flows layer's description of the switch with them)
+        self._described_as: dict[int, tuple[dict[str, int], fm.Switch]] = {}
         self.pause = _yield  # tests that drive the programmer without a hub replace it
         #: flow-table reads in progress, and switches waiting for their turn (oldest first)
         self._reads: dict[tuple[str, int, float], float] = {}  # -> when it was requested
@@ -580,19 +585,16 @@ class Programmer:
                 state.refresh_all = True
             self._dirty.update((d, None) for d in self.switches)
             touched.everything = True
-        model = self._model.model() if self._model is not None else self._current_model()
-        before = self._locations
-        ports = {dpid: s.ports for dpid, s in self.switches.items() if s.ready}
-        after = locations(model, ports)
-        self._locations = after
-        moved = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
-        retapped = {model.tap_to_port[name] for s in self.switches.values()
-                    for name in s.taps_changed if name in model.tap_to_port}
+        assert self._model is not None
+        tap_to_port = self._model.tap_to_port
+        retapped = {tap_to_port[name] for s in self.switches.values()
+                    for name in s.taps_changed if name in tap_to_port}
         for state in self.switches.values():
             state.taps_changed.clear()
+        before, moved = self._relocate(touched, retapped)
         if touched.everything or not (touched or moved or retapped):
             return
-        assert self._model is not None
+        after = self._locations
         touched.ports |= moved | retapped
         if self._status_candidates is not None:
             # ports whose status may change: the touched ones, the touched routers' ports
@@ -604,6 +606,7 @@ class Programmer:
                     if router.gateway is not None:
                         self._status_candidates.add(router.gateway.port_id)
         concerned = affected_switches(self._model, touched, [before, after], self.switches)
+        concerned |= {before[p] for p in moved if p in before}
         concerned |= {self._locations_of(p, before, after) for p in retapped} - {None}
         change = Change(ports=set(touched.ports), networks=set(touched.networks),
                         routers=set(touched.routers), groups=set(touched.groups))
@@ -616,6 +619,52 @@ class Programmer:
             mine.routers |= change.routers
             mine.groups |= change.groups
             self._dirty.setdefault(dpid, None)
+
+    def _relocate(self, touched: Touched, retapped: set[str],
+                  ) -> tuple[dict[str, int], set[str]]:
+        """Update the port locations: in full after a full read or when the switches read
+        changed, else for the ports that may have moved. Returns where the moved ports
+        were (those that were somewhere) and the ports that moved."""
+        assert self._model is not None
+        ready = {dpid: s.ports for dpid, s in self.switches.items() if s.ready}
+        if touched.everything or frozenset(ready) != self._located_on:
+            self._located_on = frozenset(ready)
+            previous, self._locations = self._locations, locations(self._model.model(), ready)
+            moved = {p for p in previous.keys() | self._locations.keys()
+                     if previous.get(p) != self._locations.get(p)}
+            return {p: previous[p] for p in moved if p in previous}, moved
+        candidates = touched.ports | retapped | self._recorded_since
+        self._recorded_since = set()
+        before: dict[str, int] = {}
+        moved = set()
+        for port_id in candidates:
+            now = self._locate(port_id, ready)
+            was = self._locations.get(port_id)
+            if now == was:
+                continue
+            moved.add(port_id)
+            if was is not None:
+                before[port_id] = was
+            if now is None:
+                del self._locations[port_id]
+            else:
+                self._locations[port_id] = now
+        return before, moved
+
+    def _locate(self, port_id: str, ready: dict[int, dict[str, int]]) -> int | None:
+        """Where one port is, as :func:`snapshot.locations` decides it."""
+        assert self._model is not None
+        if port_id not in self._model.ports:
+            return None
+        tap = fm.tap_name(port_id)
+        if self._model.tap_to_port.get(tap) == port_id:
+            seen = [dpid for dpid, names in ready.items() if tap in names]
+            if seen:
+                return max(seen)
+        recorded = self._model.recorded.get(port_id)
+        if recorded is not None and recorded.dpid is not None and recorded.dpid not in ready:
+            return recorded.dpid
+        return None
 
     @staticmethod
     def _locations_of(port_id: str, *where: dict[str, int]) -> int | None:
@@ -655,9 +704,31 @@ class Programmer:
     def snapshot(self) -> fm.Snapshot:
         """The snapshot of the current model with the switches read so far."""
         model = self._current_model()
-        ports = {dpid: dict(s.ports) for dpid, s in self.switches.items() if s.ready}
-        return assemble(model, ports, self.services.settings.bridge_mappings,
-                        locations(model, ports))
+        ready = {dpid: s for dpid, s in self.switches.items() if s.ready}
+        if frozenset(ready) != self._located_on or any(
+                s.taps_changed for s in self.switches.values()):
+            return assemble(model, {dpid: dict(s.ports) for dpid, s in ready.items()},
+                            self.services.settings.bridge_mappings)
+        # the locations the last round found (not copied: they change only between rounds),
+        # and each switch as described for the last snapshot unless its ports changed
+        return fm.Snapshot(
+            networks=model.networks, subnets=model.subnets, ports=model.ports,
+            routers=model.routers, floating_ips=model.floating_ips,
+            security_groups=model.security_groups,
+            switches=tuple(self._described(ready[dpid], model) for dpid in sorted(ready)),
+            port_locations=fm.FrozenMap.over(self._locations))
+
+    def _described(self, state: SwitchState, model: Model) -> fm.Switch:
+        """The switch as the flows layer sees it (reused while its ports stay the same)."""
+        external = model.external_ports.get(state.dpid)
+        known = self._described_as.get(state.dpid)
+        if known is not None and known[0] == state.ports and known[1].external_port == external:
+            return known[1]
+        switch = fm.Switch(dpid=state.dpid, ports=dict(state.ports),
+                           uplinks=dict(self.services.settings.bridge_mappings),
+                           external_port=external)
+        self._described_as[state.dpid] = (dict(state.ports), switch)
+        return switch
 
     def desired_table(self, dpid: int, snapshot: fm.Snapshot) -> SwitchTable:
         """The desired flows of ``dpid`` for ``snapshot`` (taken by :meth:`snapshot`),
@@ -832,6 +903,7 @@ class Programmer:
         # a model read later has these; the one in hand is told directly
         if self._model is not None:
             self._model.record({c.port_id: Recorded(c.dpid, str(c.status)) for c in changes})
+            self._recorded_since.update(c.port_id for c in changes)
 
     # --- ARP for upstream gateways, gratuitous ARP after moves ---------------------------
 
