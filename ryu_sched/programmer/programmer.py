@@ -5,13 +5,17 @@ then sends only the difference between what ``flows.pipeline`` wants and what is
 as one atomic bundle (the ONF bundle extension; Open vSwitch implements it) when it is more
 than one flow mod, then a barrier. A controller restart or a switch reconnect therefore changes
 nothing that was right, and no switch ever runs a half-applied change. Model changes (events
-on the bus) mark switches dirty; one worker green thread coalesces them and re-diffs the dirty
-switches, oldest first, yielding to the hub between switches and between chunks of messages.
+on the bus) and port statuses wake one worker green thread, which coalesces them and re-diffs
+the switches they concern, oldest first, yielding to the hub between switches and between
+chunks of messages.
 
-What is expensive is done once per change of its inputs: the model is read from the database
-when an event says it changed (not when a switch connects), a switch's desired flows are
-computed when the model, the port locations or that switch's ports changed, and a switch
-already brought to its desired table is not diffed again until something changed.
+Work is proportional to the change, not to the cloud: an event updates the model in memory
+from the rows it names (``engine.py``), a port status re-locates the ports whose taps changed,
+only the switches the change concerns are visited, on each only the partitions of its
+desired table it touches are recomputed (``desired.py``) and only their keys diffed. A full
+read and a full recompute remain the reference: at start, on the 30 s safety-net round,
+after errors, for the kinds of event the engine does not handle, and per switch when it
+connects.
 
 It also resolves each hosted router's upstream gateway MAC by ARP (packet-out on the external
 port; the reply comes back as a packet-in) and announces a moved router's external and
@@ -25,10 +29,10 @@ claim SLAVE and neither read nor write. On demotion it stops at once, even in th
 a sync (:class:`NotLeading`), and claims SLAVE. Alone on its database it leads from the
 start and claims nothing.
 
-Size: about 800 lines, the largest module: it is the programmer's event loop (switch
-connect and table reads in turns, syncs, port statuses, OpenFlow roles, ARP). The pure
-parts already live beside it (diff.py, canonical.py, send.py, wire.py, snapshot.py,
-switch.py); the next split is the incremental engine, which replaces the sync loop.
+Size: about 1,000 lines, the largest module: it is the programmer's event loop (switch
+connect and table reads in turns, events absorbed, syncs, port statuses, OpenFlow roles,
+ARP). The pure parts already live beside it (diff.py, canonical.py, desired.py, engine.py,
+send.py, wire.py, snapshot.py, switch.py); the next split is port statuses and ARP.
 """
 
 from __future__ import annotations
