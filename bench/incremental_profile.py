@@ -8,7 +8,8 @@ in their tenant's default security group, whose ingress rule admits the group's 
 ``--per-network`` ports per VLAN network, spread over ``--switches`` switches, every switch
 already brought to its desired table. Then ``--events`` times a port with no tap yet gets
 one on a switch, and the work the programmer does for it is timed, stage by stage, the same
-way ``Programmer._absorb`` and ``Programmer.sync_switch`` do it:
+way ``Programmer._absorb`` and ``Programmer.sync_switch`` do it (``--creates``: also ports
+created, each a new member of the default group, before their taps appear):
 
 * incremental (what the programmer does now): the port locations compared with the last
   round's, the switches the move concerns (``engine.affected_switches``), the snapshot and
@@ -28,6 +29,7 @@ import random
 import statistics
 import time
 import uuid
+from typing import Any
 
 from ryu_sched.flows import model as fm
 from ryu_sched.flows.context import SwitchView
@@ -116,7 +118,7 @@ def run(args: argparse.Namespace, ports: int) -> None:
     print(f"\n{ports} ports, {len(model.networks)} networks, {args.switches} switches, "
           f"{flows} flows (built in {time.perf_counter() - started:.1f}s)")
     new, old = Timer(), Timer()
-    totals: dict[str, list[float]] = {"incremental": [], "full": []}
+    totals: dict[str, Any] = {"incremental": [], "full": []}
     concerned_counts = []
     for n, port in enumerate(coming):
         dpid = 1 + n % args.switches
@@ -168,9 +170,14 @@ def run(args: argparse.Namespace, ports: int) -> None:
                 diff.diff(installed[switch], wanted)
                 old.lap("diff")
             totals["full"].append(time.perf_counter() - begin)
+    if args.creates:
+        create(args, state, tables, installed, described, where, totals)
     print(f"  switches concerned by a tap: {statistics.mean(concerned_counts):.1f} on average")
-    for name, timer in (("incremental", new), ("full (before)", old)):
+    for name, timer in (("incremental", new), ("full (before)", old),
+                        ("port created", totals.get("timer"))):
         key = name.split()[0]
+        if timer is None or key not in totals:
+            continue
         if not totals[key]:
             continue
         print(f"  {name}: per change p50 {_ms(_pct(totals[key], 50))}, "
@@ -178,6 +185,56 @@ def run(args: argparse.Namespace, ports: int) -> None:
         for stage, laps in timer.stages.items():
             per_change = sum(laps) / len(totals[key])
             print(f"    {stage:<18} {_ms(per_change)} per change")
+
+
+def create(args: argparse.Namespace, state: ModelState, tables: dict[int, SwitchTable],
+           installed: dict[int, dict], described: dict[int, fm.Switch],
+           where: dict[str, int], totals: dict[str, Any]) -> None:
+    """``--creates`` ports created (no tap yet), applied to the model as the engine does for
+    their PortChanged event: every switch with a port in their group (whose ingress rule
+    admits the group's members) gets the new member's address."""
+    timer = Timer()
+    totals["port"], totals["timer"] = [], timer
+    model = state.model()
+    group_id = model.ports[0].security_group_ids[0]
+    rng = random.Random(3)
+    for n in range(args.creates):
+        network = rng.choice(model.networks)
+        subnet = next(s for s in model.subnets if s.network_id == network.id)
+        port = fm.Port(str(uuid.UUID(int=rng.getrandbits(128), version=4)), network.id,
+                       f"fa:16:3f:00:{n >> 8 & 255:02x}:{n & 255:02x}",
+                       ((subnet.id, subnet.cidr.rsplit(".", 1)[0] + f".{200 + n % 50}"),),
+                       "compute:nova", "vm", security_group_ids=(group_id,))
+        begin = time.perf_counter()
+        timer.start()
+        state.ports[port.id] = port
+        state.ports_by_network.setdefault(network.id, set()).add(port.id)
+        state.recorded[port.id] = Recorded(None, "DOWN")
+        state.tap_to_port[fm.tap_name(port.id)] = port.id
+        state._changed(state.ports)
+        model = state.model()
+        timer.lap("model")
+        touched = Touched(ports={port.id}, networks={network.id}, groups={group_id})
+        concerned = affected_switches(state, touched, [where], described)
+        timer.lap("affected switches")
+        snapshot = fm.Snapshot(
+            networks=model.networks, subnets=model.subnets, ports=model.ports,
+            routers=model.routers, floating_ips=model.floating_ips,
+            security_groups=model.security_groups,
+            switches=tuple(described[d] for d in sorted(described)),
+            port_locations=fm.FrozenMap.over(where))
+        timer.lap("snapshot")
+        for switch in sorted(concerned):
+            view = SwitchView(snapshot, switch)
+            timer.lap("views")
+            tables[switch].refresh(view, Change(ports={port.id}, networks={network.id},
+                                                groups={group_id}))
+            timer.lap("partitions")
+            changes = diff.diff_keys(installed[switch], tables[switch].wanted,
+                                     tables[switch].take_changed())
+            changes.apply_to(installed[switch])
+            timer.lap("diff")
+        totals["port"].append(time.perf_counter() - begin)
 
 
 def _pct(values: list[float], pct: int) -> float:
@@ -195,6 +252,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-network", type=int, default=6)
     parser.add_argument("--switches", type=int, default=6)
     parser.add_argument("--events", type=int, default=30)
+    parser.add_argument("--creates", type=int, default=0,
+                        help="also time this many ports created (their PortChanged event)")
     parser.add_argument("--full", action="store_true",
                         help="also time the full recompute of every switch (before)")
     args = parser.parse_args(argv)

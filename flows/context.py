@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from .model import (
     FloatingIP,
@@ -44,6 +44,7 @@ def is_ipv4(address: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=1 << 17)
 def ipv4_network(address: str) -> ipaddress.IPv4Network | None:
     """An IPv4 address or CIDR as a network (host bits cleared), None for anything else."""
     try:
@@ -53,6 +54,7 @@ def ipv4_network(address: str) -> ipaddress.IPv4Network | None:
     return net if isinstance(net, ipaddress.IPv4Network) else None
 
 
+@lru_cache(maxsize=1 << 17)
 def address_match(net: ipaddress.IPv4Network) -> str | tuple[str, str]:
     """An IPv4 network as a match value: a plain address for a /32, else (address, mask)."""
     if net.prefixlen == 32:
@@ -92,6 +94,24 @@ class SnapshotIndex:
                     result.setdefault(where, []).append(port)
             self._ports_at = (locations, result)
         return self._ports_at[1]
+
+    @cached_property
+    def group_members(self) -> dict[str, tuple[ipaddress.IPv4Network, ...]]:
+        members: dict[str, set[ipaddress.IPv4Network]] = {}
+        for port in self.sorted_ports:
+            if not port.security_group_ids:
+                continue
+            nets = {ipv4_network(ip) for ip in port.ips}
+            nets.update(ipv4_network(ip) for ip, _mac in port.allowed_address_pairs)
+            nets.discard(None)
+            for group_id in port.security_group_ids:
+                members.setdefault(group_id, set()).update(nets)  # type: ignore[arg-type]
+        return {g: tuple(sorted(nets)) for g, nets in members.items()}
+
+    @cached_property
+    def memo(self) -> dict[object, object]:
+        """What the feature modules derive from this index alone (all switches share it)."""
+        return {}
 
     @cached_property
     def hosts_by_subnet(self) -> dict[str, list[tuple[str, Port]]]:
@@ -253,20 +273,7 @@ class SwitchView:
     def security_groups(self) -> dict[str, SecurityGroup]:
         return {g.id: g for g in self.snapshot.security_groups}
 
-    @cached_property
-    def _group_members(self) -> dict[str, tuple[ipaddress.IPv4Network, ...]]:
-        members: dict[str, set[ipaddress.IPv4Network]] = {}
-        for port in self._sorted_ports:
-            if not port.security_group_ids:
-                continue
-            nets = {ipv4_network(ip) for ip in port.ips}
-            nets.update(ipv4_network(ip) for ip, _mac in port.allowed_address_pairs)
-            nets.discard(None)
-            for group_id in port.security_group_ids:
-                members.setdefault(group_id, set()).update(nets)  # type: ignore[arg-type]
-        return {g: tuple(sorted(nets)) for g, nets in members.items()}
-
     def group_members(self, group_id: str) -> tuple[ipaddress.IPv4Network, ...]:
         """The IPv4 addresses (fixed IPs, as /32, and allowed address pairs) of every port in
         the group, wherever it is bound: what a remote-group rule admits."""
-        return self._group_members.get(group_id, ())
+        return self.index.group_members.get(group_id, ())

@@ -6,7 +6,9 @@ controller keeps each partition's flows and recomputes only the partitions a cha
 
 * ``(BASE, "")``: the table-miss and pass-through flows, the same everywhere;
 * ``(FIREWALL, "")``, on a switch with a firewalled port: the STATE and RULES flows no single
-  port owns (conjunction ids, the *what* and *remote* dimensions);
+  port owns (conjunction ids, the *what* dimensions);
+* ``(REMOTE, address)`` for each address in the *remote* dimension of a conjunctive match
+  there (a prefix, or a member of a remote group): its flow in each direction;
 * ``(PORT, port id)`` for each port up on this switch: its classification, port security,
   firewall zone flows and its *who* dimension of the security-group rules;
 * ``(NETWORK, network id)`` for each network present here: the classification of its uplink
@@ -36,7 +38,7 @@ from .model import Router
 from .nat import nat_flows
 from .port_security import port_flows as port_security_flows
 from .routing import routing_flows
-from .spec import FlowSpec
+from .spec import Conjunction, FlowSpec, MatchValue
 
 
 class Part(StrEnum):
@@ -45,6 +47,7 @@ class Part(StrEnum):
     PORT = "port"
     NETWORK = "network"
     ROUTER = "router"
+    REMOTE = "remote"
 
 
 #: (kind, owner id); the BASE and FIREWALL partitions have owner ""
@@ -64,10 +67,12 @@ class FirewallState:
     open_groups: tuple[frozenset[str], ...]
     #: the groups whose members' addresses the rules of local ports' groups refer to
     remote_groups: frozenset[str]
+    #: REMOTE partition owner -> (address, its conjunctions in each direction)
+    remotes: dict[str, tuple[MatchValue, tuple[tuple[Conjunction, ...], ...]]]
 
     def signature(self) -> tuple:
-        """What the PORT partitions take from it besides ``allow_all``."""
-        return (tuple(tuple((c.id, c.group_id, c.dimensions) for c in conjs)
+        """What the PORT and FIREWALL partitions take from it."""
+        return (tuple(tuple((c.id, c.group_id, c.dimensions, c.whats) for c in conjs)
                       for conjs in self.conjs), self.open_groups)
 
 
@@ -79,10 +84,39 @@ def firewall_state(view: SwitchView) -> FirewallState:
         found, _allow_all = sg.conjunctions(view, stage)
         conjs.append(tuple(found))
         open_groups.append(frozenset(g for g in groups if _allows_everything(view, g, stage)))
-    remotes = frozenset(rule.remote_group_id for g in groups
-                        if (group := view.security_groups.get(g)) is not None
-                        for rule in group.rules if rule.remote_group_id)
-    return FirewallState(tuple(conjs), tuple(open_groups), remotes)
+    remote_groups = frozenset(rule.remote_group_id for g in groups
+                              if (group := view.security_groups.get(g)) is not None
+                              for rule in group.rules if rule.remote_group_id)
+    remotes = _by_address(view, conjs)
+    return FirewallState(tuple(conjs), tuple(open_groups), remote_groups, remotes)
+
+
+def _by_address(view: SwitchView, conjs: list[tuple[sg.Conj, ...]],
+                ) -> dict[str, tuple[MatchValue, tuple[tuple[Conjunction, ...], ...]]]:
+    """REMOTE partition owner -> (address, its conjunctions in each direction). The same on
+    every switch whose conjunctive matches are the same: built once per index."""
+    dimensions = tuple(tuple((c.id, c.dimensions, c.remotes) for c in found if c.remotes)
+                       for found in conjs)
+    key = ("by address", dimensions)
+    known = view.index.memo.get(key)
+    if known is not None:
+        return known  # type: ignore[return-value]
+    collected: dict[str, tuple[MatchValue, list[list[Conjunction]]]] = {}
+    empty = len(STAGES)
+    for index, found in enumerate(dimensions):
+        for ident, n, addresses in found:
+            conjunction = Conjunction(ident, n, n)
+            for address in addresses or ():
+                owner = repr(address)
+                entry = collected.get(owner)
+                if entry is None:
+                    entry = collected[owner] = (address, [[] for _ in range(empty)])
+                entry[1][index].append(conjunction)
+    result = {owner: (address, tuple(tuple(sorted(set(c), key=lambda c: (c.id, c.clause)))
+                                     for c in per_stage))
+              for owner, (address, per_stage) in collected.items()}
+    view.index.memo[key] = result
+    return result
 
 
 def _allows_everything(view: SwitchView, group_id: str, stage: sg.Stage) -> bool:
@@ -104,6 +138,11 @@ def partitions(view: SwitchView) -> list[PartitionId]:
     return result
 
 
+def remote_partitions(firewall: FirewallState) -> list[PartitionId]:
+    """The REMOTE partitions of a switch with this firewall state."""
+    return [(Part.REMOTE, key) for key in firewall.remotes]
+
+
 def partition_flows(view: SwitchView, part: PartitionId,
                     firewall: FirewallState | None) -> list[FlowSpec]:
     """The flows of one partition of ``view``'s switch (``firewall``: :func:`firewall_state`
@@ -117,8 +156,13 @@ def partition_flows(view: SwitchView, part: PartitionId,
         flows = []
         for stage, conjs in zip(STAGES, firewall.conjs, strict=True):
             flows.extend(sg.common_flows(stage))
-            flows.extend(sg.shared_rule_flows(stage, list(conjs)))
+            flows.extend(sg.shared_rule_flows(stage, list(conjs), remotes=False))
         return flows
+    if kind is Part.REMOTE:
+        assert firewall is not None
+        address, per_stage = firewall.remotes[owner]
+        return [sg.remote_flow(stage, address, conjunctions)
+                for stage, conjunctions in zip(STAGES, per_stage, strict=True) if conjunctions]
     if kind is Part.PORT:
         return _port_partition(view, owner, firewall)
     if kind is Part.NETWORK:
@@ -136,6 +180,8 @@ def all_partition_flows(view: SwitchView) -> Iterable[FlowSpec]:
     """Every partition's flows (the reference is ``pipeline.desired_flows``)."""
     parts = partitions(view)
     firewall = firewall_state(view) if FIREWALL in parts else None
+    if firewall is not None:
+        parts.extend(remote_partitions(firewall))
     for part in parts:
         yield from partition_flows(view, part, firewall)
 

@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -280,7 +280,12 @@ def _conjunctions(view: SwitchView, stage: Stage) -> tuple[list[Conj], set[str]]
 def _remote_matches(view: SwitchView, remote: Remote) -> tuple[MatchValue, ...]:
     if remote.kind is RemoteKind.PREFIX:
         return (address_match(ipaddress.IPv4Network(remote.value)),)
-    return tuple(address_match(net) for net in view.group_members(remote.value))
+    key = ("remote group", remote.value)
+    matches = view.index.memo.get(key)
+    if matches is None:   # the same on every switch: once per snapshot's ports
+        matches = view.index.memo[key] = tuple(
+            address_match(net) for net in view.group_members(remote.value))
+    return matches  # type: ignore[return-value]
 
 
 def _conj_id(stage: Stage, group_id: str, remote: Remote | None, used: set[int]) -> int:
@@ -311,9 +316,9 @@ def _rule_flows(view: SwitchView, stage: Stage) -> list[FlowSpec]:
     return flows
 
 
-def shared_rule_flows(stage: Stage, conjs: list[Conj]) -> list[FlowSpec]:
+def shared_rule_flows(stage: Stage, conjs: list[Conj], remotes: bool = True) -> list[FlowSpec]:
     """The RULES flows no single port owns: one ``conj_id`` flow per conjunctive match, and
-    the *what* and *remote* dimensions (merged across matches)."""
+    the *what* and (``remotes``) *remote* dimensions (merged across matches)."""
     to_accept = (GotoTable(stage.accept),)
     flows: list[FlowSpec] = []
     merged = _Merged()
@@ -322,13 +327,21 @@ def shared_rule_flows(stage: Stage, conjs: list[Conj]) -> list[FlowSpec]:
         for what in conj.whats or ():
             merged.add(stage.rules, Match(dict(what)), Conjunction(conj.id, 2, n),
                        SHARED_COOKIE)
-        for address in conj.remotes or ():
+        for address in conj.remotes if remotes and conj.remotes else ():
             merged.add(stage.rules, Match(IP, **{stage.remote_field: address}),
                        Conjunction(conj.id, n, n), SHARED_COOKIE)
         flows.append(FlowSpec(stage.rules, PRIO_RULE, Match(conj_id=conj.id), to_accept,
                               cookie_for(CookieKind.SECURITY_GROUP, conj.group_id)))
     flows.extend(merged.flows())
     return flows
+
+
+def remote_flow(stage: Stage, address: MatchValue,
+                conjunctions: Iterable[Conjunction]) -> FlowSpec:
+    """The *remote* dimension for one address: every conjunctive match it belongs to."""
+    ordered = tuple(sorted(set(conjunctions), key=lambda c: (c.id, c.clause)))
+    return FlowSpec(stage.rules, PRIO_RULE, Match(IP, **{stage.remote_field: address}),
+                    ordered, SHARED_COOKIE)
 
 
 def port_rule_flows(view: SwitchView, stage: Stage, port_id: str, conjs: list[Conj],

@@ -36,6 +36,7 @@ from ryu_sched.flows.partitions import (
     firewall_state,
     partition_flows,
     partitions,
+    remote_partitions,
 )
 from ryu_sched.flows.spec import FlowSpec
 from ryu_sched.flows.zones import FIREWALL_ZONE_BASE, FIREWALL_ZONE_COUNT, firewall_zones
@@ -95,13 +96,27 @@ class SwitchTable:
         view.__dict__.update(local_ports=layout.local, firewall_zones=layout.zones)
         now_firewall = bool(layout.zones)
         redo = self._concerned(view, change, delta)
-        firewall = self._firewall if now_firewall else None
-        if now_firewall and (firewall is None or delta.memberships
-                             or change.groups & firewall.remote_groups):
+        old = self._firewall
+        firewall = old if now_firewall else None
+        gone: list[PartitionId] = []
+        if now_firewall and (old is None or delta.memberships
+                             or change.groups & old.remote_groups):
             firewall = firewall_state(view)
-            redo.add(FIREWALL)
-            redo |= self._firewall_users(firewall, layout.zones)
-        gone = [(Part.PORT, p) for p in delta.ports if p not in layout.local]
+            if old is None or old.signature() != firewall.signature():
+                redo.add(FIREWALL)
+                redo |= {(Part.PORT, p) for p in layout.zones}
+            # only the addresses whose conjunctions changed (a member came or went)
+            before = old.remotes if old is not None else {}
+            for key in before.keys() | firewall.remotes.keys():
+                if before.get(key) == firewall.remotes.get(key):
+                    continue
+                if key in firewall.remotes:
+                    redo.add((Part.REMOTE, key))
+                else:
+                    gone.append((Part.REMOTE, key))
+        elif not now_firewall and old is not None:
+            gone.extend((Part.REMOTE, key) for key in old.remotes)
+        gone += [(Part.PORT, p) for p in delta.ports if p not in layout.local]
         gone += [(Part.NETWORK, n) for n in delta.networks if n not in layout.present]
         gone += [(Part.ROUTER, r) for r in delta.routers if r not in layout.hosted]
         if not now_firewall:
@@ -124,8 +139,10 @@ class SwitchTable:
 
     def _refresh_all(self, view: SwitchView) -> int:
         listed = partitions(view)
+        firewall = firewall_state(view) if FIREWALL in listed else None
+        if firewall is not None:
+            listed.extend(remote_partitions(firewall))
         now = set(listed)
-        firewall = firewall_state(view) if FIREWALL in now else None
         for part in [p for p in self.parts if p not in now]:
             self._put(part, None)
         for part in listed:
@@ -155,13 +172,6 @@ class SwitchTable:
                 routers.add(router.id)
         redo.update((Part.ROUTER, r) for r in routers)
         return {p for p in redo if p in self.parts}
-
-    def _firewall_users(self, firewall: FirewallState, zones: dict[str, int]) -> set[PartitionId]:
-        """The PORT partitions that a new firewall state changes."""
-        old = self._firewall
-        if old is None or old.signature() != firewall.signature():
-            return {(Part.PORT, p) for p in zones}
-        return set()
 
     def _put(self, part: PartitionId, wanted: dict[FlowKey, Wanted] | None) -> None:
         """Replace partition ``part``'s flows by ``wanted`` (None: drop the partition)."""
