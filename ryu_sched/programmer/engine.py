@@ -369,3 +369,55 @@ def full_state(session: Session, neighbors: Mapping[str, str]) -> ModelState:
     """The reference: everything read again."""
     return ModelState(read_model(session, neighbors))
 
+
+
+def difference(old: ModelState, new: ModelState) -> Touched:
+    """What differs between two states of the model (a full read against the model kept in
+    memory): the safety net's audit costs a comparison, and a recompute only of what it
+    finds. ``everything`` when security groups, L3 agents' external ports, or the set of
+    networks or subnets differ."""
+    touched = Touched()
+    if (old.security_groups != new.security_groups
+            or old.external_ports != new.external_ports
+            or old.networks.keys() != new.networks.keys()
+            or old.subnets.keys() != new.subnets.keys()):
+        touched.everything = True
+        return touched
+    touched.networks.update(i for i, n in new.networks.items() if old.networks[i] != n)
+    touched.networks.update(s.network_id for i, s in new.subnets.items()
+                            if old.subnets[i] != s)
+    for port_id in _differing(old.ports, new.ports):
+        touched.ports.add(port_id)
+        for port in (old.ports.get(port_id), new.ports.get(port_id)):
+            if port is None:
+                continue
+            touched.networks.add(port.network_id)
+            touched.groups.update(port.security_group_ids or ())
+            if port.device_owner in _ROUTER_PORTS and port.device_id:
+                touched.routers.add(port.device_id)
+    touched.ports.update(_differing(old.recorded, new.recorded))
+    for router_id in _differing(old.routers, new.routers) | touched.routers:
+        touched.routers.add(router_id)
+        for router in (old.routers.get(router_id), new.routers.get(router_id)):
+            if router is not None and router.host_dpid is not None:
+                touched.dpids.add(router.host_dpid)
+            touched.networks.update(router_networks(router))
+    for fip_id in _differing(old.fips, new.fips):
+        for fip in (old.fips.get(fip_id), new.fips.get(fip_id)):
+            if fip is not None:
+                touched.routers.add(fip.router_id)
+                touched.networks.add(fip.floating_network_id)
+                touched.ports.add(fip.port_id)
+                port = new.ports.get(fip.port_id) or old.ports.get(fip.port_id)
+                if port is not None:
+                    touched.networks.add(port.network_id)
+    for router_id in list(touched.routers):
+        for router in (old.routers.get(router_id), new.routers.get(router_id)):
+            touched.networks.update(router_networks(router))
+    return touched
+
+
+def _differing(old: Mapping[str, Any], new: Mapping[str, Any]) -> set[str]:
+    if old == new:
+        return set()
+    return {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}

@@ -51,7 +51,7 @@ from ryu_sched.flows.context import SwitchView
 from ryu_sched.leadership import FencedOut
 from ryu_sched.programmer import diff, messages, packets
 from ryu_sched.programmer.desired import Change, SwitchTable
-from ryu_sched.programmer.engine import ModelState, Touched, affected_switches
+from ryu_sched.programmer.engine import ModelState, Touched, affected_switches, difference
 from ryu_sched.programmer.gcpause import GcPause
 from ryu_sched.programmer.neighbors import NeighborTable
 from ryu_sched.programmer.roles import Role
@@ -135,6 +135,8 @@ class Programmer:
         self._model_changes = 0
         #: model events not applied to the model yet (the worker applies them)
         self._events: list[Event] = []
+        #: the model in memory before a full read, which is compared with it
+        self._previous: ModelState | None = None
         #: port locations as of the last round, the switches they were found on, and the
         #: ports whose recorded location changed since
         self._locations: dict[str, int] = {}
@@ -434,10 +436,15 @@ class Programmer:
             self._wake.put(None)
 
     def model_changed(self) -> None:
-        """Read the whole model again before the next round and recompute every switch (at
-        start, on the safety-net round, after an error, for what events do not say)."""
+        """Read the whole model again before the next round (at start, on the safety-net
+        round, after an error, for what events do not say), recompute what differs from the
+        model in memory, and compare every switch's whole table with its desired one."""
+        if self._model is not None:
+            self._previous = self._model
         self._model = None
         self._model_changes += 1
+        for state in list(self.switches.values()):
+            state.diff_all = True
         self.mark_all_dirty()
 
     def mark_dirty(self, dpid: int) -> None:
@@ -530,9 +537,12 @@ class Programmer:
             except Exception:
                 LOG.exception("flow sync failed; retrying on the next change")
                 compat.hub.sleep(1.0)
+                # the desired tables may be half updated: computed again, in full
+                self._tables.clear()
                 for state in list(self.switches.values()):
-                    state.diff_all = True
+                    state.diff_all = state.refresh_all = True
                 self.model_changed()
+                self._previous = None     # and everything recomputed
 
     def sync_dirty(self) -> None:
         """One round: apply the model events received, find the switches they (and port
@@ -540,6 +550,9 @@ class Programmer:
         dirty meanwhile wait for the next round."""
         if not self.leading:
             self._dirty.clear()
+            # not kept current while following: a new leader reads it all
+            self._events.clear()
+            self._model = self._previous = None
             return
         try:
             with self.gc.held("sync"):
@@ -579,16 +592,21 @@ class Programmer:
                     result = self._model.apply(session, event, self.neighbors.macs)
                     if result is None:        # a kind of change read in full
                         LOG.debug("%s: reading the whole model", type(event).__name__)
-                        self._model = None
+                        self._previous, self._model = self._model, None
                         break
                     touched.merge(result)
         if self._model is None:
             self._current_model()
             self._status_candidates = None
-            for state in self.switches.values():
-                state.refresh_all = True
-            self._dirty.update((d, None) for d in self.switches)
-            touched.everything = True
+            previous, self._previous = self._previous, None
+            if previous is None:
+                touched.everything = True
+            else:       # what the full read found different
+                touched.merge(difference(previous, self._model))
+            if touched.everything:
+                for state in self.switches.values():
+                    state.refresh_all = True
+                self._dirty.update((d, None) for d in self.switches)
         assert self._model is not None
         tap_to_port = self._model.tap_to_port
         retapped = {tap_to_port[name] for s in self.switches.values()
