@@ -54,6 +54,12 @@ def ipv4_network(address: str) -> ipaddress.IPv4Network | None:
     return net if isinstance(net, ipaddress.IPv4Network) else None
 
 
+def _network_order(net: ipaddress.IPv4Network) -> tuple[int, int]:
+    """The order of ``sorted`` on networks (address, then mask), without comparing network
+    objects pairwise (each comparison is Python code)."""
+    return int(net.network_address), int(net.netmask)
+
+
 @lru_cache(maxsize=1 << 17)
 def address_match(net: ipaddress.IPv4Network) -> str | tuple[str, str]:
     """An IPv4 network as a match value: a plain address for a /32, else (address, mask)."""
@@ -106,7 +112,7 @@ class SnapshotIndex:
             nets.discard(None)
             for group_id in port.security_group_ids:
                 members.setdefault(group_id, set()).update(nets)  # type: ignore[arg-type]
-        return {g: tuple(sorted(nets)) for g, nets in members.items()}
+        return {g: tuple(sorted(nets, key=_network_order)) for g, nets in members.items()}
 
     @cached_property
     def memo(self) -> dict[object, object]:

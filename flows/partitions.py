@@ -112,11 +112,17 @@ def _by_address(view: SwitchView, conjs: list[tuple[sg.Conj, ...]],
                 if entry is None:
                     entry = collected[owner] = (address, [[] for _ in range(empty)])
                 entry[1][index].append(conjunction)
-    result = {owner: (address, tuple(tuple(sorted(set(c), key=lambda c: (c.id, c.clause)))
-                                     for c in per_stage))
+    result = {owner: (address, tuple(_ordered(c) for c in per_stage))
               for owner, (address, per_stage) in collected.items()}
     view.index.memo[key] = result
     return result
+
+
+def _ordered(conjunctions: list[Conjunction]) -> tuple[Conjunction, ...]:
+    """As ``security_groups.remote_flow`` orders them (most addresses have one or none)."""
+    if len(conjunctions) < 2:
+        return tuple(conjunctions)
+    return tuple(sorted(set(conjunctions), key=lambda c: (c.id, c.clause)))
 
 
 def _allows_everything(view: SwitchView, group_id: str, stage: sg.Stage) -> bool:

@@ -10,8 +10,10 @@ None: everything) and recomputes only the partitions that change can concern:
   partitions of the routers hosted here with an interface or gateway on it (host routes);
 * a router: its ROUTER partition (here or where it was) and the NETWORK partitions of its
   networks (its MACs' entries, hairpins);
-* a security group member: the FIREWALL partition when that group is a remote group of a
-  local port's rules;
+* a security group member (a port created, deleted, its addresses changed): when that group
+  is a remote group of a local port's rules, the REMOTE partitions of the addresses whose
+  conjunctions changed (the FIREWALL partition and every local firewalled port's only when
+  the conjunctive matches themselves changed);
 * whatever changes the switch's firewall zones, its set of local group memberships or its
   conjunctive matches: the partitions that use them;
 * partitions that appear (a first port of a network here, a router moving in) are computed,
@@ -71,7 +73,6 @@ class SwitchTable:
         #: what the switch's view derives from all its ports, kept up to date per change
         self._layout: Layout | None = None
         self.computed = 0  # partitions computed, for stats
-        self.version = 0
 
     def __len__(self) -> int:
         return len(self.wanted)
@@ -134,7 +135,6 @@ class SwitchTable:
             self._put(part, wanted_of(partition_flows(view, part, firewall)))
         self.computed += len(redo)
         self._firewall = firewall
-        self.version += 1
         return len(redo)
 
     def _refresh_all(self, view: SwitchView) -> int:
@@ -150,7 +150,6 @@ class SwitchTable:
         self.computed += len(listed)
         self._firewall = firewall
         self._layout = Layout.of(view)
-        self.version += 1
         return len(listed)
 
     def _concerned(self, view: SwitchView, change: Change, delta: Delta) -> set[PartitionId]:
