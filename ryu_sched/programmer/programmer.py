@@ -60,6 +60,7 @@ from ryu_sched.programmer.snapshot import Model, Recorded, assemble, locations, 
 from ryu_sched.programmer.switch import SwitchState
 from ryu_sched.resources.port_status import PortLocation, PortStatus, record_port_locations
 from ryu_sched.services import Services
+from ryu_sched.shared.vocabulary import TAP_PREFIX
 
 LOG = logging.getLogger(__name__)
 
@@ -348,7 +349,7 @@ class Programmer:
             state.ports[name] = int(port.port_no)
         if state.ports.get(name) == before:
             return
-        if name.startswith("tap"):
+        if name.startswith(TAP_PREFIX):
             # a tap: the next round finds the ports whose location this changes, and the
             # switches they concern
             state.taps_changed.add(name)
