@@ -16,6 +16,7 @@ from __future__ import annotations
 from .context import SwitchView
 from .cookies import CookieKind, cookie_for
 from .metadata import network_value
+from .model import Network
 from .spec import OFPVID_NONE, FlowSpec, GotoTable, Match, PopVlan, WriteMetadata
 from .tables import Table
 
@@ -25,21 +26,32 @@ PRIO_CLASSIFY = 100
 def classify_flows(view: SwitchView) -> list[FlowSpec]:
     flows: list[FlowSpec] = []
     for port_id, ofport in view.local_ports.items():
-        port = view.ports[port_id]
-        network = view.networks[port.network_id]
-        nxt = Table.PORT_SECURITY if port.guarded else Table.ARP_RESPONDER
-        flows.append(FlowSpec(
-            Table.CLASSIFY, PRIO_CLASSIFY, Match(in_port=ofport, vlan_vid=OFPVID_NONE),
-            (WriteMetadata(network_value(network.key)), GotoTable(nxt)),
-            cookie_for(CookieKind.PORT, port.id)))
+        flows.extend(port_classify_flows(view, port_id, ofport))
     for network in view.present_networks:
-        att = view.attachment(network)
-        if att is None:
-            continue
-        pop = (PopVlan(),) if att.vlan_vid is not None else ()
-        flows.append(FlowSpec(
-            Table.CLASSIFY, PRIO_CLASSIFY,
-            Match(in_port=att.ofport, vlan_vid=att.vlan_vid or OFPVID_NONE),
-            (*pop, WriteMetadata(network_value(network.key)), GotoTable(Table.ARP_RESPONDER)),
-            cookie_for(CookieKind.NETWORK, network.id)))
+        flows.extend(network_classify_flows(view, network))
     return flows
+
+
+def port_classify_flows(view: SwitchView, port_id: str, ofport: int) -> list[FlowSpec]:
+    """The classification of one local port's tap."""
+    port = view.ports[port_id]
+    network = view.networks[port.network_id]
+    nxt = Table.PORT_SECURITY if port.guarded else Table.ARP_RESPONDER
+    return [FlowSpec(
+        Table.CLASSIFY, PRIO_CLASSIFY, Match(in_port=ofport, vlan_vid=OFPVID_NONE),
+        (WriteMetadata(network_value(network.key)), GotoTable(nxt)),
+        cookie_for(CookieKind.PORT, port.id))]
+
+
+def network_classify_flows(view: SwitchView, network: Network) -> list[FlowSpec]:
+    """The classification of one present network's traffic from its uplink (or external
+    port)."""
+    att = view.attachment(network)
+    if att is None:
+        return []
+    pop = (PopVlan(),) if att.vlan_vid is not None else ()
+    return [FlowSpec(
+        Table.CLASSIFY, PRIO_CLASSIFY,
+        Match(in_port=att.ofport, vlan_vid=att.vlan_vid or OFPVID_NONE),
+        (*pop, WriteMetadata(network_value(network.key)), GotoTable(Table.ARP_RESPONDER)),
+        cookie_for(CookieKind.NETWORK, network.id))]

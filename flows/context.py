@@ -7,9 +7,9 @@ resolves names to OpenFlow port numbers once and decides, deterministically, wha
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from .model import (
     FloatingIP,
@@ -44,6 +44,7 @@ def is_ipv4(address: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=1 << 17)
 def ipv4_network(address: str) -> ipaddress.IPv4Network | None:
     """An IPv4 address or CIDR as a network (host bits cleared), None for anything else."""
     try:
@@ -53,6 +54,13 @@ def ipv4_network(address: str) -> ipaddress.IPv4Network | None:
     return net if isinstance(net, ipaddress.IPv4Network) else None
 
 
+def _network_order(net: ipaddress.IPv4Network) -> tuple[int, int]:
+    """The order of ``sorted`` on networks (address, then mask), without comparing network
+    objects pairwise (each comparison is Python code)."""
+    return int(net.network_address), int(net.netmask)
+
+
+@lru_cache(maxsize=1 << 17)
 def address_match(net: ipaddress.IPv4Network) -> str | tuple[str, str]:
     """An IPv4 network as a match value: a plain address for a /32, else (address, mask)."""
     if net.prefixlen == 32:
@@ -70,14 +78,9 @@ class SnapshotIndex:
         self.ports = {p.id: p for p in snapshot.ports}
         self.sorted_ports = tuple(sorted(snapshot.ports, key=lambda p: p.id))
         self.ports_by_network: dict[str, list[Port]] = {}
-        #: dpid -> the ports located there, in port order
-        self.ports_at: dict[int, list[Port]] = {}
-        locations = snapshot.port_locations
         for port in self.sorted_ports:
             self.ports_by_network.setdefault(port.network_id, []).append(port)
-            where = locations.get(port.id)
-            if where is not None:
-                self.ports_at.setdefault(where, []).append(port)
+        self._ports_at: tuple[object, dict[int, list[Port]]] | None = None
         self.routers = sorted(snapshot.routers, key=lambda r: r.id)
         self.placed_interfaces: dict[str, list[tuple[Router, RouterInterface]]] = {}
         for router in self.routers:
@@ -85,6 +88,36 @@ class SnapshotIndex:
                 continue
             for iface in router.interfaces:
                 self.placed_interfaces.setdefault(iface.network_id, []).append((router, iface))
+
+    def ports_at(self, locations: Mapping[str, int]) -> dict[int, list[Port]]:
+        """dpid -> the ports located there, in port order (for the last ``locations``
+        asked: successive snapshots with the same model share this index)."""
+        if self._ports_at is None or self._ports_at[0] is not locations:
+            result: dict[int, list[Port]] = {}
+            for port in self.sorted_ports:
+                where = locations.get(port.id)
+                if where is not None:
+                    result.setdefault(where, []).append(port)
+            self._ports_at = (locations, result)
+        return self._ports_at[1]
+
+    @cached_property
+    def group_members(self) -> dict[str, tuple[ipaddress.IPv4Network, ...]]:
+        members: dict[str, set[ipaddress.IPv4Network]] = {}
+        for port in self.sorted_ports:
+            if not port.security_group_ids:
+                continue
+            nets = {ipv4_network(ip) for ip in port.ips}
+            nets.update(ipv4_network(ip) for ip, _mac in port.allowed_address_pairs)
+            nets.discard(None)
+            for group_id in port.security_group_ids:
+                members.setdefault(group_id, set()).update(nets)  # type: ignore[arg-type]
+        return {g: tuple(sorted(nets, key=_network_order)) for g, nets in members.items()}
+
+    @cached_property
+    def memo(self) -> dict[object, object]:
+        """What the feature modules derive from this index alone (all switches share it)."""
+        return {}
 
     @cached_property
     def hosts_by_subnet(self) -> dict[str, list[tuple[str, Port]]]:
@@ -100,15 +133,19 @@ class SnapshotIndex:
         return result
 
 
-_last_index: tuple[Snapshot, SnapshotIndex] | None = None
+_last_index: tuple[tuple[object, ...], SnapshotIndex] | None = None
 
 
 def index_of(snapshot: Snapshot) -> SnapshotIndex:
-    """The index of ``snapshot`` (the last one built is kept: all switches of one sync use
-    the same snapshot object)."""
+    """The index of ``snapshot``. The last one built is kept and reused for any snapshot made
+    of the same (identical) parts it was built from: all switches of one sync share one
+    snapshot, and successive snapshots that differ only in their switches or port
+    locations share their parts."""
     global _last_index
-    if _last_index is None or _last_index[0] is not snapshot:
-        _last_index = (snapshot, SnapshotIndex(snapshot))
+    parts = (snapshot.networks, snapshot.subnets, snapshot.ports, snapshot.routers)
+    if _last_index is None or any(a is not b for a, b in zip(_last_index[0], parts,
+                                                             strict=True)):
+        _last_index = (parts, SnapshotIndex(snapshot))
     return _last_index[1]
 
 
@@ -157,7 +194,8 @@ class SwitchView:
     def local_ports(self) -> dict[str, int]:
         """port id -> ofport for every port whose tap is up on this switch."""
         result = {}
-        for port in self.index.ports_at.get(self.dpid, ()):  # in port order, as sorted_ports
+        ports_at = self.index.ports_at(self.snapshot.port_locations)
+        for port in ports_at.get(self.dpid, ()):  # in port order, as sorted_ports
             ofport = self.local_ofport(port)
             if ofport is not None and port.network_id in self.networks:
                 result[port.id] = ofport
@@ -250,20 +288,7 @@ class SwitchView:
     def security_groups(self) -> dict[str, SecurityGroup]:
         return {g.id: g for g in self.snapshot.security_groups}
 
-    @cached_property
-    def _group_members(self) -> dict[str, tuple[ipaddress.IPv4Network, ...]]:
-        members: dict[str, set[ipaddress.IPv4Network]] = {}
-        for port in self._sorted_ports:
-            if not port.security_group_ids:
-                continue
-            nets = {ipv4_network(ip) for ip in port.ips}
-            nets.update(ipv4_network(ip) for ip, _mac in port.allowed_address_pairs)
-            nets.discard(None)
-            for group_id in port.security_group_ids:
-                members.setdefault(group_id, set()).update(nets)  # type: ignore[arg-type]
-        return {g: tuple(sorted(nets)) for g, nets in members.items()}
-
     def group_members(self, group_id: str) -> tuple[ipaddress.IPv4Network, ...]:
         """The IPv4 addresses (fixed IPs, as /32, and allowed address pairs) of every port in
         the group, wherever it is bound: what a remote-group rule admits."""
-        return self._group_members.get(group_id, ())
+        return self.index.group_members.get(group_id, ())

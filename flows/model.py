@@ -122,6 +122,15 @@ class FrozenMap(Mapping):
     def __init__(self, data: Mapping | None = None) -> None:
         object.__setattr__(self, "_data", dict(data or {}))
 
+    @classmethod
+    def over(cls, data: dict) -> FrozenMap:
+        """A read-only view of ``data``, without a copy: for a caller that does not change
+        ``data`` while the view is in use (a large map rebuilt for every change would cost
+        more than the change)."""
+        view = cls.__new__(cls)
+        object.__setattr__(view, "_data", data)
+        return view
+
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("FrozenMap is immutable")
 

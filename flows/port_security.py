@@ -58,33 +58,40 @@ def _sources(port: Port) -> list[tuple[int, str, str | tuple[str, str]]]:
 
 def port_security_flows(view: SwitchView) -> list[FlowSpec]:
     flows: list[FlowSpec] = []
-    to_next: tuple[Action, ...] = (GotoTable(Table.ARP_RESPONDER),)
     for port_id, ofport in view.local_ports.items():
-        port = view.ports[port_id]
-        if not port.guarded:
-            continue
-        cookie = cookie_for(CookieKind.PORT, port.id)
-        zone = view.firewall_zones.get(port.id)
-        ip_next = to_next if zone is None else (Ct(zone=zone, table=Table.SG_EGRESS_STATE),)
+        flows.extend(port_flows(view, port_id, ofport))
+    return flows
 
+
+def port_flows(view: SwitchView, port_id: str, ofport: int) -> list[FlowSpec]:
+    """The port security of one local port (none when it is not guarded)."""
+    port = view.ports[port_id]
+    if not port.guarded:
+        return []
+    flows: list[FlowSpec] = []
+    to_next: tuple[Action, ...] = (GotoTable(Table.ARP_RESPONDER),)
+    cookie = cookie_for(CookieKind.PORT, port.id)
+    zone = view.firewall_zones.get(port.id)
+    ip_next = to_next if zone is None else (Ct(zone=zone, table=Table.SG_EGRESS_STATE),)
+
+    flows.append(FlowSpec(
+        Table.PORT_SECURITY, PRIO_DENY,
+        Match(in_port=ofport, eth_type=ETH_TYPE_IP, ip_proto=IP_PROTO_UDP,
+              udp_src=67, udp_dst=68),
+        (), cookie))
+    for priority, mac, address in _sources(port):
         flows.append(FlowSpec(
-            Table.PORT_SECURITY, PRIO_DENY,
-            Match(in_port=ofport, eth_type=ETH_TYPE_IP, ip_proto=IP_PROTO_UDP,
-                  udp_src=67, udp_dst=68),
-            (), cookie))
-        for priority, mac, address in _sources(port):
-            flows.append(FlowSpec(
-                Table.PORT_SECURITY, priority,
-                Match(in_port=ofport, eth_src=mac, eth_type=ETH_TYPE_IP, ipv4_src=address),
-                ip_next, cookie))
-            flows.append(FlowSpec(
-                Table.PORT_SECURITY, priority,
-                Match(in_port=ofport, eth_src=mac, eth_type=ETH_TYPE_ARP, arp_sha=mac,
-                      arp_spa=address),
-                to_next, cookie))
+            Table.PORT_SECURITY, priority,
+            Match(in_port=ofport, eth_src=mac, eth_type=ETH_TYPE_IP, ipv4_src=address),
+            ip_next, cookie))
         flows.append(FlowSpec(
-            Table.PORT_SECURITY, PRIO_ALLOW,
-            Match(in_port=ofport, eth_src=port.mac, eth_type=ETH_TYPE_IP,
-                  ip_proto=IP_PROTO_UDP, ipv4_src="0.0.0.0", udp_src=68, udp_dst=67),
+            Table.PORT_SECURITY, priority,
+            Match(in_port=ofport, eth_src=mac, eth_type=ETH_TYPE_ARP, arp_sha=mac,
+                  arp_spa=address),
             to_next, cookie))
+    flows.append(FlowSpec(
+        Table.PORT_SECURITY, PRIO_ALLOW,
+        Match(in_port=ofport, eth_src=port.mac, eth_type=ETH_TYPE_IP,
+              ip_proto=IP_PROTO_UDP, ipv4_src="0.0.0.0", udp_src=68, udp_dst=67),
+        to_next, cookie))
     return flows

@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -280,7 +280,12 @@ def _conjunctions(view: SwitchView, stage: Stage) -> tuple[list[Conj], set[str]]
 def _remote_matches(view: SwitchView, remote: Remote) -> tuple[MatchValue, ...]:
     if remote.kind is RemoteKind.PREFIX:
         return (address_match(ipaddress.IPv4Network(remote.value)),)
-    return tuple(address_match(net) for net in view.group_members(remote.value))
+    key = ("remote group", remote.value)
+    matches = view.index.memo.get(key)
+    if matches is None:   # the same on every switch: once per snapshot's ports
+        matches = view.index.memo[key] = tuple(
+            address_match(net) for net in view.group_members(remote.value))
+    return matches  # type: ignore[return-value]
 
 
 def _conj_id(stage: Stage, group_id: str, remote: Remote | None, used: set[int]) -> int:
@@ -306,16 +311,71 @@ def _rule_flows(view: SwitchView, stage: Stage) -> list[FlowSpec]:
         for port_id in conj.holders:
             merged.add(stage.rules, Match(ct_zone=zones[port_id]), Conjunction(conj.id, 1, n),
                        cookie_for(CookieKind.PORT, port_id))
+    flows.extend(merged.flows())
+    flows.extend(shared_rule_flows(stage, conjs))
+    return flows
+
+
+def shared_rule_flows(stage: Stage, conjs: list[Conj], remotes: bool = True) -> list[FlowSpec]:
+    """The RULES flows no single port owns: one ``conj_id`` flow per conjunctive match, and
+    the *what* and (``remotes``) *remote* dimensions (merged across matches)."""
+    to_accept = (GotoTable(stage.accept),)
+    flows: list[FlowSpec] = []
+    merged = _Merged()
+    for conj in conjs:
+        n = conj.dimensions
         for what in conj.whats or ():
             merged.add(stage.rules, Match(dict(what)), Conjunction(conj.id, 2, n),
                        SHARED_COOKIE)
-        for address in conj.remotes or ():
+        for address in conj.remotes if remotes and conj.remotes else ():
             merged.add(stage.rules, Match(IP, **{stage.remote_field: address}),
                        Conjunction(conj.id, n, n), SHARED_COOKIE)
         flows.append(FlowSpec(stage.rules, PRIO_RULE, Match(conj_id=conj.id), to_accept,
                               cookie_for(CookieKind.SECURITY_GROUP, conj.group_id)))
     flows.extend(merged.flows())
     return flows
+
+
+def remote_flow(stage: Stage, address: MatchValue,
+                conjunctions: Iterable[Conjunction]) -> FlowSpec:
+    """The *remote* dimension for one address: every conjunctive match it belongs to."""
+    ordered = tuple(sorted(set(conjunctions), key=lambda c: (c.id, c.clause)))
+    return FlowSpec(stage.rules, PRIO_RULE, Match(IP, **{stage.remote_field: address}),
+                    ordered, SHARED_COOKIE)
+
+
+def port_rule_flows(view: SwitchView, stage: Stage, port_id: str, conjs: list[Conj],
+                    allow_all: set[str]) -> list[FlowSpec]:
+    """The RULES flow of one firewalled local port (as :func:`_rule_flows` makes it): accept
+    all when one of its groups allows everything, else its *who* dimension of every
+    conjunctive match of its groups (``conjs``, ``allow_all``: :func:`conjunctions`)."""
+    zone = view.firewall_zones[port_id]
+    cookie = cookie_for(CookieKind.PORT, port_id)
+    if port_id in allow_all:
+        return [FlowSpec(stage.rules, PRIO_ALLOW_ALL, Match(ct_zone=zone),
+                         (GotoTable(stage.accept),), cookie)]
+    groups = set(view.ports[port_id].security_group_ids or ())
+    actions = {Conjunction(c.id, 1, c.dimensions) for c in conjs if c.group_id in groups}
+    if not actions:
+        return []
+    ordered = tuple(sorted(actions, key=lambda c: (c.id, c.clause)))
+    return [FlowSpec(stage.rules, PRIO_RULE, Match(ct_zone=zone), ordered, cookie)]
+
+
+def conjunctions(view: SwitchView, stage: Stage) -> tuple[list[Conj], set[str]]:
+    """The conjunctive matches of one direction on this switch, and the ports whose groups
+    allow everything in it."""
+    return _conjunctions(view, stage)
+
+
+def port_flows(view: SwitchView, stage: Stage, port_id: str) -> list[FlowSpec]:
+    """The STATE and ACCEPT flows of one firewalled local port."""
+    return _port_flows(stage, port_id, view.local_ports[port_id], view.firewall_zones[port_id])
+
+
+def common_flows(stage: Stage) -> list[FlowSpec]:
+    """The STATE and RULES flows every switch with a firewalled port has."""
+    return _shared_flows(stage)
 
 
 def _shared_flows(stage: Stage) -> list[FlowSpec]:

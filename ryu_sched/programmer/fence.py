@@ -64,12 +64,12 @@ class SwitchFence:
         if state is None or not self.programmer.may_program(state):
             return False
         datapath = state.datapath
-        self.programmer.fenced.add(dpid)     # and no sync puts them back until lifted
         datapath.send_msg(delete_router_active(datapath))
         barrier = messages.barrier(datapath)
         datapath.send_msg(barrier)
         self._pending[(dpid, int(barrier.xid))] = on_done
         self.fences += 1
+        self.programmer.set_fenced(dpid, True)   # no sync puts them back until lifted
         if state.installed is not None:
             for key in [k for k, entry in state.installed.items()
                         if is_router_active(entry.cookie)]:
@@ -84,9 +84,8 @@ class SwitchFence:
         """The gateway is healthy again: its switch may have active flows (of the routers
         the registry still has active there; none it moved away) at the next sync."""
         if dpid in self.programmer.fenced:
-            self.programmer.fenced.discard(dpid)
             LOG.info("switch %016x: fence lifted", dpid)
-            self.programmer.mark_all_dirty(first=dpid)
+            self.programmer.set_fenced(dpid, False)
 
     def reread(self, dpid: int) -> bool:
         """The switch's table changed behind the controller's back (its agent fenced it):

@@ -5,13 +5,17 @@ then sends only the difference between what ``flows.pipeline`` wants and what is
 as one atomic bundle (the ONF bundle extension; Open vSwitch implements it) when it is more
 than one flow mod, then a barrier. A controller restart or a switch reconnect therefore changes
 nothing that was right, and no switch ever runs a half-applied change. Model changes (events
-on the bus) mark switches dirty; one worker green thread coalesces them and re-diffs the dirty
-switches, oldest first, yielding to the hub between switches and between chunks of messages.
+on the bus) and port statuses wake one worker green thread, which coalesces them and re-diffs
+the switches they concern, oldest first, yielding to the hub between switches and between
+chunks of messages.
 
-What is expensive is done once per change of its inputs: the model is read from the database
-when an event says it changed (not when a switch connects), a switch's desired flows are
-computed when the model, the port locations or that switch's ports changed, and a switch
-already brought to its desired table is not diffed again until something changed.
+Work is proportional to the change, not to the cloud: an event updates the model in memory
+from the rows it names (``engine.py``), a port status re-locates the ports whose taps changed,
+only the switches the change concerns are visited, on each only the partitions of its
+desired table it touches are recomputed (``desired.py``) and only their keys diffed. A full
+read and a full recompute remain the reference: at start, on the 30 s safety-net round,
+after errors, for the kinds of event the engine does not handle, and per switch when it
+connects.
 
 It also resolves each hosted router's upstream gateway MAC by ARP (packet-out on the external
 port; the reply comes back as a packet-in) and announces a moved router's external and
@@ -25,10 +29,10 @@ claim SLAVE and neither read nor write. On demotion it stops at once, even in th
 a sync (:class:`NotLeading`), and claims SLAVE. Alone on its database it leads from the
 start and claims nothing.
 
-Size: about 800 lines, the largest module: it is the programmer's event loop (switch
-connect and table reads in turns, syncs, port statuses, OpenFlow roles, ARP). The pure
-parts already live beside it (diff.py, canonical.py, send.py, wire.py, snapshot.py,
-switch.py); the next split is the incremental engine, which replaces the sync loop.
+Size: about 1,000 lines, the largest module: it is the programmer's event loop (switch
+connect and table reads in turns, events absorbed, syncs, port statuses, OpenFlow roles,
+ARP). The pure parts already live beside it (diff.py, canonical.py, desired.py, engine.py,
+send.py, wire.py, snapshot.py, switch.py); the next split is port statuses and ARP.
 """
 
 from __future__ import annotations
@@ -43,18 +47,20 @@ from typing import Any
 from ryu_sched import compat
 from ryu_sched.events import Event, PortLocated
 from ryu_sched.flows import model as fm
-from ryu_sched.flows.pipeline import desired_flows
+from ryu_sched.flows.context import SwitchView
 from ryu_sched.leadership import FencedOut
 from ryu_sched.programmer import diff, messages, packets
+from ryu_sched.programmer.desired import Change, SwitchTable
+from ryu_sched.programmer.engine import ModelState, Touched, affected_switches, difference
 from ryu_sched.programmer.gcpause import GcPause
 from ryu_sched.programmer.neighbors import NeighborTable
 from ryu_sched.programmer.roles import Role
 from ryu_sched.programmer.send import Carried, Sent, send_changes
 from ryu_sched.programmer.snapshot import Model, Recorded, assemble, locations, read_model
-from ryu_sched.programmer.switch import DesiredTable, SwitchState
+from ryu_sched.programmer.switch import SwitchState
 from ryu_sched.resources.port_status import PortLocation, PortStatus, record_port_locations
 from ryu_sched.services import Services
-from ryu_sched.shared.vocabulary import COOKIE_KIND_MASK, ROUTER_ACTIVE_COOKIE
+from ryu_sched.shared.vocabulary import TAP_PREFIX
 
 LOG = logging.getLogger(__name__)
 
@@ -121,19 +127,32 @@ class Programmer:
         self._router_hosts: dict[str, int | None] = {}
         self._arp_asked: set[tuple[int, str]] = set()
         self._last_snapshot: fm.Snapshot | None = None
-        # The model as last read, and versions of what desired flows depend on.
-        self._model: Model | None = None
+        # The model in memory, kept current by the events (engine.py); None: read it all
+        # again before the next round.
+        self._model: ModelState | None = None
         # Counts model_changed(): a read of the model that a change overtook (reading
         # yields to the hub on PostgreSQL, and the change's event may arrive meanwhile)
         # is read again, instead of being kept as current.
         self._model_changes = 0
-        self._model_version = 0
+        #: model events not applied to the model yet (the worker applies them)
+        self._events: list[Event] = []
+        #: the model in memory before a full read, which is compared with it
+        self._previous: ModelState | None = None
+        #: port locations as of the last round, the switches they were found on, and the
+        #: ports whose recorded location changed since
         self._locations: dict[str, int] = {}
-        self._locations_version = 0
+        self._located_on: frozenset[int] = frozenset()
+        self._recorded_since: set[str] = set()
+        #: the last round must look at every port's status (None) or these
+        self._status_candidates: set[str] | None = None
+        #: what changed for each switch since its last sync
+        self._changes: dict[int, Change] = {}
         #: port id -> (the switch whose flows it waits for, the status to record then)
         self._waiting: dict[str, tuple[int, PortLocation]] = {}
         #: per dpid, survives reconnects of the switch
-        self._desired: dict[int, DesiredTable] = {}
+        self._tables: dict[int, SwitchTable] = {}
+        #: dpid -> (its ports, the flows layer's description of the switch with them)
+        self._described_as: dict[int, tuple[dict[str, int], fm.Switch]] = {}
         self.pause = _yield  # tests that drive the programmer without a hub replace it
         #: flow-table reads in progress, and switches waiting for their turn (oldest first)
         self._reads: dict[tuple[str, int, float], float] = {}  # -> when it was requested
@@ -287,7 +306,9 @@ class Programmer:
             self._read_finished(state)
             del self.switches[int(datapath.id)]
             self._dirty.pop(state.dpid, None)
-            self.mark_all_dirty()
+            self._changes.pop(state.dpid, None)
+            self._status_candidates = None   # its routers' ports, its ports' locations
+            self._wake.put(None)
 
     def port_desc_reply(self, datapath: Any, body: Iterable[Any], more: bool) -> None:
         state = self._state(datapath)
@@ -299,6 +320,7 @@ class Programmer:
         if more:
             return
         state.ports, state.port_buffer = state.port_buffer, {}
+        state.refresh_all = True
         self._request_read(state)
 
     def flow_stats_reply(self, datapath: Any, body: Iterable[Any], more: bool) -> None:
@@ -314,19 +336,30 @@ class Programmer:
         self._read_finished(state)
         LOG.info("switch %016x has %d flows installed (read %.3fs after connect)", state.dpid,
                  len(state.stats_buffer), time.perf_counter() - state.connected_at)
-        # a new switch changes where ports live for every other switch, too
-        self.mark_all_dirty(first=state.dpid)
+        # a new switch changes where ports live (the next round finds out which, and the
+        # switches they concern), and the statuses of its routers' ports
+        self._status_candidates = None
+        self.mark_dirty(state.dpid)
 
     def port_status(self, datapath: Any, reason: int, port: Any) -> None:
         state = self._state(datapath)
         if state is None or port.port_no >= ofp.OFPP_MAX:
             return
         name = _name(port.name)
+        before = state.ports.get(name)
         if reason == ofp.OFPPR_DELETE:
             state.ports.pop(name, None)
         else:
             state.ports[name] = int(port.port_no)
-        self.mark_all_dirty(first=state.dpid)
+        if state.ports.get(name) == before:
+            return
+        if name.startswith(TAP_PREFIX):
+            # a tap: the next round finds the ports whose location this changes, and the
+            # switches they concern
+            state.taps_changed.add(name)
+        else:
+            state.refresh_all = True   # an uplink or the external port: all of this switch
+        self.mark_dirty(state.dpid)
 
     def packet_in(self, datapath: Any, data: bytes) -> None:
         if not self.leading:
@@ -391,20 +424,40 @@ class Programmer:
                 state.installed[sent.mod.key] = diff.Installed(-1, (), sent.mod.match)
             else:  # not installed after all: a later sync tries again
                 state.installed.pop(sent.mod.key, None)
+            state.diff_all = True
             state.in_sync_with = None
+            self.mark_dirty(state.dpid)
 
     # --- scheduling of work ------------------------------------------------------------
 
     def _on_model_event(self, event: Event) -> None:
+        """A change of the model: the worker applies it to the model in memory (reading the
+        rows it names) and syncs the switches it concerns."""
         if isinstance(event, PortLocated):
             return  # written by this programmer from what the switches told it
-        self.model_changed()
+        self._events.append(event)
+        self._model_changes += 1
+        if self._wake.qsize() == 0:
+            self._wake.put(None)
 
     def model_changed(self) -> None:
-        """The database changed: read the model again before the next sync, re-diff all."""
+        """Read the whole model again before the next round (at start, on the safety-net
+        round, after an error, for what events do not say), recompute what differs from the
+        model in memory, and compare every switch's whole table with its desired one."""
+        if self._model is not None:
+            self._previous = self._model
         self._model = None
         self._model_changes += 1
+        for state in list(self.switches.values()):
+            state.diff_all = True
         self.mark_all_dirty()
+
+    def mark_dirty(self, dpid: int) -> None:
+        """``dpid`` needs a look at the next round."""
+        if dpid in self.switches:
+            self._dirty.setdefault(dpid, None)
+        if self._wake.qsize() == 0:
+            self._wake.put(None)
 
     def mark_all_dirty(self, first: int | None = None) -> None:
         """Every switch needs a look (cheap for those whose inputs did not change);
@@ -489,35 +542,163 @@ class Programmer:
             except Exception:
                 LOG.exception("flow sync failed; retrying on the next change")
                 compat.hub.sleep(1.0)
+                # the desired tables may be half updated: computed again, in full
+                self._tables.clear()
+                for state in list(self.switches.values()):
+                    state.diff_all = state.refresh_all = True
                 self.model_changed()
+                self._previous = None     # and everything recomputed
 
     def sync_dirty(self) -> None:
-        """One round: re-diff the switches dirty now, oldest first. Switches that become
+        """One round: apply the model events received, find the switches they (and port
+        moves) concern, re-diff the switches dirty now, oldest first. Switches that become
         dirty meanwhile wait for the next round."""
         if not self.leading:
             self._dirty.clear()
-            return
-        dirty = [d for d in self._dirty if d in self.switches and self.switches[d].ready
-                 and self.may_program(self.switches[d])]
-        for dpid in dirty:
-            del self._dirty[dpid]
-        if not dirty:
+            # not kept current while following: a new leader reads it all
+            self._events.clear()
+            self._model = self._previous = None
             return
         try:
             with self.gc.held("sync"):
+                self._absorb()
+                dirty = [d for d in self._dirty if d in self.switches
+                         and self.switches[d].ready and self.may_program(self.switches[d])]
+                for dpid in dirty:
+                    del self._dirty[dpid]
+                if not dirty:
+                    return
                 snapshot = self.snapshot()
                 self._last_snapshot = snapshot
-                changes = self._port_changes(snapshot)
+                changes = self._port_changes(snapshot, self._status_candidates)
+                candidates, self._status_candidates = self._status_candidates, set()
                 for dpid in dirty:
                     state = self.switches.get(dpid)
                     if state is not None and state.ready and self.may_program(state):
                         self.sync_switch(state, snapshot)
                         self._pause()
-                self._record_port_statuses(changes)
+                self._record_port_statuses(changes, candidates)
                 self._announce_moves(snapshot)
         except NotLeading:
             self.stats.syncs_abandoned += 1
             LOG.warning("sync abandoned: this controller no longer leads")
+            for state in list(self.switches.values()):
+                state.diff_all = True
+
+    def _absorb(self) -> None:
+        """Bring the model up to date (the events' rows, or a full read), compare the port
+        locations with the last round's, and mark dirty the switches that concern, each with
+        what changed for it."""
+        touched = Touched()
+        events, self._events = self._events, []
+        if self._model is not None and events:
+            with self.services.db.session() as session:
+                for event in events:
+                    result = self._model.apply(session, event, self.neighbors.macs)
+                    if result is None:        # a kind of change read in full
+                        LOG.debug("%s: reading the whole model", type(event).__name__)
+                        self._previous, self._model = self._model, None
+                        break
+                    touched.merge(result)
+        if self._model is None:
+            self._current_model()
+            self._status_candidates = None
+            previous, self._previous = self._previous, None
+            if previous is None:
+                touched.everything = True
+            else:       # what the full read found different
+                touched.merge(difference(previous, self._model))
+            if touched.everything:
+                for state in self.switches.values():
+                    state.refresh_all = True
+                self._dirty.update((d, None) for d in self.switches)
+        assert self._model is not None
+        tap_to_port = self._model.tap_to_port
+        retapped = {tap_to_port[name] for s in self.switches.values()
+                    for name in s.taps_changed if name in tap_to_port}
+        for state in self.switches.values():
+            state.taps_changed.clear()
+        before, moved = self._relocate(touched, retapped)
+        if touched.everything or not (touched or moved or retapped):
+            return
+        after = self._locations
+        touched.ports |= moved | retapped
+        if self._status_candidates is not None:
+            # ports whose status may change: the touched ones, the touched routers' ports
+            self._status_candidates |= touched.ports
+            for router_id in touched.routers:
+                router = self._model.routers.get(router_id)
+                if router is not None:
+                    self._status_candidates.update(i.port_id for i in router.interfaces)
+                    if router.gateway is not None:
+                        self._status_candidates.add(router.gateway.port_id)
+        concerned = affected_switches(self._model, touched, [before, after], self.switches)
+        concerned |= {before[p] for p in moved if p in before}
+        concerned |= {self._locations_of(p, before, after) for p in retapped} - {None}
+        change = Change(ports=set(touched.ports), networks=set(touched.networks),
+                        routers=set(touched.routers), groups=set(touched.groups))
+        for dpid in concerned:
+            if dpid not in self.switches:
+                continue
+            mine = self._changes.setdefault(dpid, Change())
+            mine.ports |= change.ports
+            mine.networks |= change.networks
+            mine.routers |= change.routers
+            mine.groups |= change.groups
+            self._dirty.setdefault(dpid, None)
+
+    def _relocate(self, touched: Touched, retapped: set[str],
+                  ) -> tuple[dict[str, int], set[str]]:
+        """Update the port locations: in full after a full read or when the switches read
+        changed, else for the ports that may have moved. Returns where the moved ports
+        were (those that were somewhere) and the ports that moved."""
+        assert self._model is not None
+        ready = {dpid: s.ports for dpid, s in self.switches.items() if s.ready}
+        if touched.everything or frozenset(ready) != self._located_on:
+            self._located_on = frozenset(ready)
+            previous, self._locations = self._locations, locations(self._model.model(), ready)
+            moved = {p for p in previous.keys() | self._locations.keys()
+                     if previous.get(p) != self._locations.get(p)}
+            return {p: previous[p] for p in moved if p in previous}, moved
+        candidates = touched.ports | retapped | self._recorded_since
+        self._recorded_since = set()
+        before: dict[str, int] = {}
+        moved = set()
+        for port_id in candidates:
+            now = self._locate(port_id, ready)
+            was = self._locations.get(port_id)
+            if now == was:
+                continue
+            moved.add(port_id)
+            if was is not None:
+                before[port_id] = was
+            if now is None:
+                del self._locations[port_id]
+            else:
+                self._locations[port_id] = now
+        return before, moved
+
+    def _locate(self, port_id: str, ready: dict[int, dict[str, int]]) -> int | None:
+        """Where one port is, as :func:`snapshot.locations` decides it."""
+        assert self._model is not None
+        if port_id not in self._model.ports:
+            return None
+        tap = fm.tap_name(port_id)
+        if self._model.tap_to_port.get(tap) == port_id:
+            seen = [dpid for dpid, names in ready.items() if tap in names]
+            if seen:
+                return max(seen)
+        recorded = self._model.recorded.get(port_id)
+        if recorded is not None and recorded.dpid is not None and recorded.dpid not in ready:
+            return recorded.dpid
+        return None
+
+    @staticmethod
+    def _locations_of(port_id: str, *where: dict[str, int]) -> int | None:
+        for locations_ in where:
+            if port_id in locations_:
+                return locations_[port_id]
+        return None
 
     def _pause(self) -> None:
         """Yield to the hub; then stop the sync if we stopped leading meanwhile."""
@@ -526,9 +707,11 @@ class Programmer:
             raise NotLeading
 
     def _current_model(self) -> Model:
+        """The model, read in full when there is none."""
         attempts = 0
         while self._model is None:
             changes = self._model_changes
+            pending = len(self._events)
             with self.services.db.session() as session:
                 model = read_model(session, self.neighbors.macs)
             attempts += 1
@@ -537,59 +720,110 @@ class Programmer:
                     continue              # a change came in while we read: read again
                 # changes keep coming: use this read, and read again for the next round
                 compat.hub.spawn(self.model_changed)
-            self._model = model
-            self._model_version += 1
+            # events received before the read are in it; those received during it are
+            # applied to it (applying an event reads its rows again: no harm if they are)
+            del self._events[:pending]
+            self._model = ModelState(model)
             self.stats.model_reads += 1
             self.pause()
-        return self._model
+        return self._model.model()
 
     def snapshot(self) -> fm.Snapshot:
         """The snapshot of the current model with the switches read so far."""
         model = self._current_model()
-        ports = {dpid: dict(s.ports) for dpid, s in self.switches.items() if s.ready}
-        where = locations(model, ports)
-        if where != self._locations:
-            self._locations = where
-            self._locations_version += 1
-        return assemble(model, ports, self.services.settings.bridge_mappings, self._locations)
+        ready = {dpid: s for dpid, s in self.switches.items() if s.ready}
+        if frozenset(ready) != self._located_on or any(
+                s.taps_changed for s in self.switches.values()):
+            return assemble(model, {dpid: dict(s.ports) for dpid, s in ready.items()},
+                            self.services.settings.bridge_mappings)
+        # the locations the last round found (not copied: they change only between rounds),
+        # and each switch as described for the last snapshot unless its ports changed
+        return fm.Snapshot(
+            networks=model.networks, subnets=model.subnets, ports=model.ports,
+            routers=model.routers, floating_ips=model.floating_ips,
+            security_groups=model.security_groups,
+            switches=tuple(self._described(ready[dpid], model) for dpid in sorted(ready)),
+            port_locations=fm.FrozenMap.over(self._locations))
 
-    def desired_table(self, dpid: int, snapshot: fm.Snapshot) -> DesiredTable:
-        """The desired flows of ``dpid`` for ``snapshot`` (taken by :meth:`snapshot`)."""
-        fenced = dpid in self.fenced
-        inputs = (self._model_version, self._locations_version, snapshot.switch(dpid), fenced)
-        table = self._desired.get(dpid)
-        if table is None or table.inputs != inputs:
-            specs = tuple(desired_flows(snapshot, dpid))
-            if fenced:
-                specs = tuple(f for f in specs
-                              if f.cookie & COOKIE_KIND_MASK != ROUTER_ACTIVE_COOKIE)
-            self._pause()
-            table = DesiredTable(inputs=inputs, specs=specs, wanted=diff.wanted_of(specs))
-            self._desired[dpid] = table
-            self.stats.desired_computed += 1
+    def _described(self, state: SwitchState, model: Model) -> fm.Switch:
+        """The switch as the flows layer sees it (reused while its ports stay the same)."""
+        external = model.external_ports.get(state.dpid)
+        known = self._described_as.get(state.dpid)
+        if known is not None and known[0] == state.ports and known[1].external_port == external:
+            return known[1]
+        switch = fm.Switch(dpid=state.dpid, ports=dict(state.ports),
+                           uplinks=dict(self.services.settings.bridge_mappings),
+                           external_port=external)
+        self._described_as[state.dpid] = (dict(state.ports), switch)
+        return switch
+
+    def desired_table(self, dpid: int, snapshot: fm.Snapshot) -> SwitchTable:
+        """The desired flows of ``dpid`` for ``snapshot`` (taken by :meth:`snapshot`),
+        every partition recomputed: the reference."""
+        table = self._tables.setdefault(dpid, SwitchTable())
+        table.refresh(self._view(snapshot, dpid), None)
         return table
 
+    def _view(self, snapshot: fm.Snapshot, dpid: int) -> SwitchView:
+        """The switch's view; a fenced switch sees the routers active on it as on standby
+        there (its table then has no ROUTER_ACTIVE flow: a fenced active is a standby)."""
+        if dpid in self.fenced:
+            snapshot = fenced_snapshot(snapshot, dpid)
+        return SwitchView(snapshot, dpid)
+
+    def set_fenced(self, dpid: int, fenced: bool) -> None:
+        """Fence ``dpid`` (no sync gives it a ROUTER_ACTIVE flow) or lift its fence; its
+        table is then recomputed and diffed in full."""
+        if (dpid in self.fenced) == fenced:
+            return
+        if fenced:
+            self.fenced.add(dpid)
+        else:
+            self.fenced.discard(dpid)
+        state = self.switches.get(dpid)
+        if state is not None:
+            state.refresh_all = state.diff_all = True
+            state.in_sync_with = None
+        self.mark_dirty(dpid)
+
     def sync_switch(self, state: SwitchState, snapshot: fm.Snapshot) -> int:
-        """Bring one switch to its desired table; returns the flow mods sent."""
+        """Bring one switch to its desired table; returns the flow mods sent. Only the
+        partitions of its desired table that changed are recomputed, and only their keys
+        compared with the installed table, unless the switch needs it all."""
         started = time.perf_counter()
         if state.installed is None:
             state.installed = self._read_installed(state)
         read = time.perf_counter()
-        table = self.desired_table(state.dpid, snapshot)
-        if state.in_sync_with is table:
-            return 0
+        change = self._changes.pop(state.dpid, None) or Change()
+        table = self._tables.get(state.dpid)
+        if table is None:
+            table = self._tables[state.dpid] = SwitchTable()
+            state.refresh_all = True
+        if table.refresh(self._view(snapshot, state.dpid),
+                         None if state.refresh_all else change):
+            self.stats.desired_computed += 1
+        state.refresh_all = False
+        self._pause()
         computed = time.perf_counter()
-        changes = diff.diff(state.installed, table.wanted)
+        keys = table.take_changed()
+        if state.diff_all:
+            changes = diff.diff(state.installed, table.wanted)
+        elif keys:
+            changes = diff.diff_keys(state.installed, table.wanted, keys)
+        else:
+            state.in_sync_with = table
+            return 0
         diffed = time.perf_counter()
         sent, bundles = self._send(state, changes)
         LOG.debug("switch %016x: table read %.3fs, flows computed %.3fs, diff %.3fs, "
                   "sent %.3fs", state.dpid,
                   read - started, computed - read, diffed - computed,
                   time.perf_counter() - diffed)
-        state.installed = changes.applied_to(state.installed)
+        changes.apply_to(state.installed)
+        state.diff_all = False
         state.in_sync_with = table
         self.stats.syncs += 1
-        self.stats.last_desired = len(table.specs)
+        self.stats.last_desired = len(table)
         self.stats.last_sync_seconds = time.perf_counter() - started
         self.services.metrics.synced_switch(self.stats.last_sync_seconds)
         first, state.synced = not state.synced, True
@@ -597,10 +831,10 @@ class Programmer:
         if sent:
             LOG.info("switch %016x: %d flow-mods%s (%d desired) in %.3fs, %.3fs after connect",
                      state.dpid, sent, f" in {bundles} bundle(s)" if bundles else "",
-                     len(table.specs), self.stats.last_sync_seconds, since)
+                     len(table), self.stats.last_sync_seconds, since)
         elif first:
             LOG.info("switch %016x: in sync, nothing sent (%d desired) in %.3fs, "
-                     "%.3fs after connect", state.dpid, len(table.specs),
+                     "%.3fs after connect", state.dpid, len(table),
                      self.stats.last_sync_seconds, since)
         return sent
 
@@ -631,7 +865,8 @@ class Programmer:
 
     # --- port locations -----------------------------------------------------------------
 
-    def _port_changes(self, snapshot: fm.Snapshot) -> list[tuple[PortLocation, int | None]]:
+    def _port_changes(self, snapshot: fm.Snapshot, candidates: set[str] | None = None,
+                      ) -> list[tuple[PortLocation, int | None]]:
         """Each port whose location or status differs from what the database has, with the
         switch whose flows must be acknowledged before it is recorded (None: at once).
 
@@ -642,12 +877,17 @@ class Programmer:
         - A router interface or gateway port: ACTIVE once the switch of the router's L3 agent
           has the router's flows, DOWN while the router is hosted nowhere (or is down); kept
           as it is while that switch is not connected.
-        - A floating IP port: no status of its own."""
-        model = self._current_model()
+        - A floating IP port: no status of its own.
+
+        ``candidates``: only these ports can have changed (None: any)."""
+        assert self._model is not None
+        state = self._model
         hosts = {r.id: r.host_dpid for r in snapshot.routers}
         changes: list[tuple[PortLocation, int | None]] = []
-        for port in snapshot.ports:
-            recorded = model.recorded.get(port.id)
+        ports: Iterable[fm.Port] = snapshot.ports if candidates is None else [
+            state.ports[p] for p in candidates if p in state.ports]
+        for port in ports:
+            recorded = state.recorded.get(port.id)
             wait: int | None = None
             if port.device_owner in _ROUTER_PORTS:
                 host = hosts.get(port.device_id)
@@ -671,11 +911,19 @@ class Programmer:
                 changes.append((want, wait))
         return changes
 
-    def _record_port_statuses(self, changes: list[tuple[PortLocation, int | None]]) -> None:
+    def _record_port_statuses(self, changes: list[tuple[PortLocation, int | None]],
+                              candidates: set[str] | None = None) -> None:
         """Record what waits for nothing now; the rest once its switch has acknowledged its
-        flows (:meth:`record_acknowledged`). Recomputed every round: what waits from an
-        earlier round and is no longer a change is dropped."""
-        self._waiting = {c.port_id: (wait, c) for c, wait in changes if wait is not None}
+        flows (:meth:`record_acknowledged`). Recomputed every round for the ``candidates``
+        (None: every port): what waits from an earlier round and is no longer a change is
+        dropped."""
+        waiting = {c.port_id: (wait, c) for c, wait in changes if wait is not None}
+        if candidates is None:
+            self._waiting = waiting
+        else:
+            for port_id in candidates:
+                self._waiting.pop(port_id, None)
+            self._waiting.update(waiting)
         self._record([c for c, wait in changes if wait is None])
         self.record_acknowledged()
 
@@ -702,9 +950,9 @@ class Programmer:
             LOG.warning("port statuses not recorded, no longer the leader: %s", exc)
             return
         # a model read later has these; the one in hand is told directly
-        model = self._current_model()
-        self._model = model.with_recorded(
-            {c.port_id: Recorded(c.dpid, str(c.status)) for c in changes})
+        if self._model is not None:
+            self._model.record({c.port_id: Recorded(c.dpid, str(c.status)) for c in changes})
+            self._recorded_since.update(c.port_id for c in changes)
 
     # --- ARP for upstream gateways, gratuitous ARP after moves ---------------------------
 
@@ -796,6 +1044,15 @@ class Programmer:
     def _packet_out(self, state: SwitchState, ofport: int, data: bytes) -> None:
         if self.may_program(state):
             state.datapath.send_msg(messages.packet_out(state.datapath, ofport, data))
+
+
+def fenced_snapshot(snapshot: fm.Snapshot, dpid: int) -> fm.Snapshot:
+    """``snapshot`` with every router active on ``dpid`` on standby there instead."""
+    routers = tuple(
+        dataclasses.replace(r, host_dpid=None, standby_dpids=tuple(sorted({*r.standby_dpids,
+                                                                          dpid})))
+        if r.host_dpid == dpid else r for r in snapshot.routers)
+    return dataclasses.replace(snapshot, routers=routers)
 
 
 def _describe(sent: Sent) -> str:

@@ -91,32 +91,7 @@ def read_model(session: Session, neighbors: Mapping[str, str]) -> Model:
     subnet_by_id = {s.id: s for s in subnets}
     port_by_id = {p.id: p for p in ports}
 
-    snap_networks = []
-    for net in networks:
-        ntype = net.network_type if net.network_type in ("vlan", "flat") else "vlan"
-        if ntype == "vlan" and not net.segmentation_id:
-            continue
-        snap_networks.append(fm.Network(
-            id=net.id, key=net.key, tenant_id=net.project_id, network_type=ntype,
-            physical_network=net.physical_network, segmentation_id=net.segmentation_id,
-            external=net.router_external))
-    snap_subnets = [fm.Subnet(id=s.id, network_id=s.network_id, cidr=s.cidr,
-                              gateway_ip=s.gateway_ip) for s in subnets]
-    snap_ports = [fm.Port(
-        id=p.id, network_id=p.network_id, mac=p.mac_address.lower(),
-        fixed_ips=tuple((a.subnet_id, a.ip_address) for a in p.fixed_ips),
-        device_owner=p.device_owner, device_id=p.device_id,
-        port_security_enabled=p.port_security_enabled, admin_state_up=p.admin_state_up,
-        **firewall_model.port_fields(p))
-        for p in ports]
-
     host_of_router: dict[str, int] = {}
-    external_ports: dict[int, str] = {}
-    for agent in l3_agents.values():
-        conf = agent.configurations or {}
-        dpid = parse_dpid(conf.get("datapath_id"))
-        if dpid is not None and conf.get("external_port"):
-            external_ports[dpid] = str(conf["external_port"])
     standbys_of_router: dict[str, list[int]] = {}
     for binding in bindings:
         agent = l3_agents.get(binding.l3_agent_id)
@@ -134,56 +109,109 @@ def read_model(session: Session, neighbors: Mapping[str, str]) -> Model:
     for rp in router_ports:
         ports_of_router.setdefault(rp.router_id, []).append(rp)
 
-    snap_routers = []
-    for router in routers:
-        if not router.admin_state_up or router.key >= 1 << 16:
-            continue
-        interfaces = []
-        gateway = None
-        for rp in ports_of_router.get(router.id, []):
-            port = port_by_id.get(rp.port_id)
-            if port is None or not port.fixed_ips:
-                continue
-            alloc = port.fixed_ips[0]
-            subnet = subnet_by_id.get(alloc.subnet_id)
-            if subnet is None:
-                continue
-            if rp.port_type == fm.OWNER_ROUTER_GATEWAY:
-                gateway = fm.RouterGateway(
-                    port_id=port.id, network_id=port.network_id, ip=alloc.ip_address,
-                    mac=port.mac_address.lower(), cidr=subnet.cidr,
-                    upstream_ip=subnet.gateway_ip,
-                    upstream_mac=neighbors.get(subnet.gateway_ip or ""),
-                    enable_snat=router.enable_snat)
-            else:
-                for alloc in port.fixed_ips:
-                    subnet = subnet_by_id.get(alloc.subnet_id)
-                    if subnet is None:
-                        continue
-                    interfaces.append(fm.RouterInterface(
-                        port_id=port.id, subnet_id=subnet.id, network_id=port.network_id,
-                        ip=alloc.ip_address, mac=port.mac_address.lower(), cidr=subnet.cidr))
-        interfaces.sort(key=lambda i: (i.subnet_id, i.port_id))
-        snap_routers.append(fm.Router(
-            id=router.id, key=router.key, tenant_id=router.project_id,
-            interfaces=tuple(interfaces), gateway=gateway,
-            host_dpid=host_of_router.get(router.id),
-            standby_dpids=standby_dpids(host_of_router.get(router.id),
-                                        standbys_of_router.get(router.id, ())),
-            routes=tuple((r.destination, r.nexthop) for r in router.route_rows)))
-
-    snap_fips = [fm.FloatingIP(
-        id=f.id, floating_ip=f.floating_ip_address, floating_network_id=f.floating_network_id,
-        router_id=f.router_id, fixed_ip=f.fixed_ip_address, port_id=f.fixed_port_id)
-        for f in fips if f.fixed_port_id and f.router_id and f.fixed_ip_address]
+    snap_networks = [n for n in map(network_of, networks) if n is not None]
+    snap_routers = [r for r in (
+        router_of(router, ports_of_router.get(router.id, []), port_by_id, subnet_by_id,
+                  host_of_router.get(router.id), neighbors,
+                  standbys_of_router.get(router.id, ())) for router in routers)
+        if r is not None]
+    snap_fips = [f for f in map(floating_ip_of, fips) if f is not None]
 
     return Model(
-        networks=tuple(snap_networks), subnets=tuple(snap_subnets), ports=tuple(snap_ports),
+        networks=tuple(snap_networks), subnets=tuple(map(subnet_of, subnets)),
+        ports=tuple(map(port_of, ports)),
         routers=tuple(snap_routers), floating_ips=tuple(snap_fips),
         security_groups=firewall_model.security_groups(session),
-        external_ports=external_ports,
+        external_ports=external_ports_of(l3_agents.values()),
         recorded={p.id: Recorded(p.bound_dpid, p.status) for p in ports},
         tap_to_port={fm.tap_name(p.id): p.id for p in ports})
+
+
+# --- one row at a time (read_model, and the incremental engine) ---------------------------
+
+def network_of(net: db.Network) -> fm.Network | None:
+    """None for a VLAN network without a segment (it has no flows)."""
+    ntype = net.network_type if net.network_type in ("vlan", "flat") else "vlan"
+    if ntype == "vlan" and not net.segmentation_id:
+        return None
+    return fm.Network(
+        id=net.id, key=net.key, tenant_id=net.project_id, network_type=ntype,
+        physical_network=net.physical_network, segmentation_id=net.segmentation_id,
+        external=net.router_external)
+
+
+def subnet_of(s: db.Subnet) -> fm.Subnet:
+    return fm.Subnet(id=s.id, network_id=s.network_id, cidr=s.cidr, gateway_ip=s.gateway_ip)
+
+
+def port_of(p: db.Port) -> fm.Port:
+    return fm.Port(
+        id=p.id, network_id=p.network_id, mac=p.mac_address.lower(),
+        fixed_ips=tuple((a.subnet_id, a.ip_address) for a in p.fixed_ips),
+        device_owner=p.device_owner, device_id=p.device_id,
+        port_security_enabled=p.port_security_enabled, admin_state_up=p.admin_state_up,
+        **firewall_model.port_fields(p))
+
+
+def floating_ip_of(f: db.FloatingIP) -> fm.FloatingIP | None:
+    """None while it is not associated (it has no flows)."""
+    if not (f.fixed_port_id and f.router_id and f.fixed_ip_address):
+        return None
+    return fm.FloatingIP(
+        id=f.id, floating_ip=f.floating_ip_address, floating_network_id=f.floating_network_id,
+        router_id=f.router_id, fixed_ip=f.fixed_ip_address, port_id=f.fixed_port_id)
+
+
+def external_ports_of(l3_agents: Iterable[db.Agent]) -> dict[int, str]:
+    """dpid -> the external interface each L3 agent reports."""
+    external_ports: dict[int, str] = {}
+    for agent in l3_agents:
+        conf = agent.configurations or {}
+        dpid = parse_dpid(conf.get("datapath_id"))
+        if dpid is not None and conf.get("external_port"):
+            external_ports[dpid] = str(conf["external_port"])
+    return external_ports
+
+
+def router_of(router: db.Router, router_ports: Iterable[db.RouterPort],
+              port_by_id: Mapping[str, db.Port], subnet_by_id: Mapping[str, db.Subnet],
+              host_dpid: int | None, neighbors: Mapping[str, str],
+              standbys: Iterable[int] = ()) -> fm.Router | None:
+    """None for a router that is down (or whose key does not fit the flows). ``host_dpid``:
+    the switch of its active binding; ``standbys``: those of its standby bindings."""
+    if not router.admin_state_up or router.key >= 1 << 16:
+        return None
+    interfaces = []
+    gateway = None
+    for rp in router_ports:
+        port = port_by_id.get(rp.port_id)
+        if port is None or not port.fixed_ips:
+            continue
+        alloc = port.fixed_ips[0]
+        subnet = subnet_by_id.get(alloc.subnet_id)
+        if subnet is None:
+            continue
+        if rp.port_type == fm.OWNER_ROUTER_GATEWAY:
+            gateway = fm.RouterGateway(
+                port_id=port.id, network_id=port.network_id, ip=alloc.ip_address,
+                mac=port.mac_address.lower(), cidr=subnet.cidr,
+                upstream_ip=subnet.gateway_ip,
+                upstream_mac=neighbors.get(subnet.gateway_ip or ""),
+                enable_snat=router.enable_snat)
+        else:
+            for alloc in port.fixed_ips:
+                subnet = subnet_by_id.get(alloc.subnet_id)
+                if subnet is None:
+                    continue
+                interfaces.append(fm.RouterInterface(
+                    port_id=port.id, subnet_id=subnet.id, network_id=port.network_id,
+                    ip=alloc.ip_address, mac=port.mac_address.lower(), cidr=subnet.cidr))
+    interfaces.sort(key=lambda i: (i.subnet_id, i.port_id))
+    return fm.Router(
+        id=router.id, key=router.key, tenant_id=router.project_id,
+        interfaces=tuple(interfaces), gateway=gateway, host_dpid=host_dpid,
+        standby_dpids=standby_dpids(host_dpid, standbys),
+        routes=tuple((r.destination, r.nexthop) for r in router.route_rows))
 
 
 def assemble(model: Model, switch_ports: Mapping[int, Mapping[str, int]],

@@ -1,29 +1,16 @@
-"""What the programmer knows of one connected switch, and of the flows it should have."""
+"""What the programmer knows of one connected switch."""
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
 import time
-from collections.abc import Hashable
 from typing import Any
 
-from ryu_sched.flows.spec import FlowSpec
 from ryu_sched.programmer.canonical import FlowKey
-from ryu_sched.programmer.diff import Installed, Wanted
+from ryu_sched.programmer.diff import Installed
 from ryu_sched.programmer.roles import SwitchRole
 from ryu_sched.programmer.send import Carried, Sent
-
-
-@dataclasses.dataclass(frozen=True)
-class DesiredTable:
-    """A switch's desired flows, by canonical key, and the inputs they were computed from
-    (model version, port-locations version, the switch as the snapshot describes it): equal
-    inputs give equal flows, so the table is reused instead of computed again."""
-
-    inputs: Hashable
-    specs: tuple[FlowSpec, ...]
-    wanted: dict[FlowKey, Wanted]
 
 
 @dataclasses.dataclass
@@ -33,8 +20,17 @@ class SwitchState:
     ports: dict[str, int] = dataclasses.field(default_factory=dict)
     #: the flow table as read back and changed since; None until it has been read
     installed: dict[FlowKey, Installed] | None = None
-    #: the desired table ``installed`` was last brought to (no re-diff while it holds)
-    in_sync_with: DesiredTable | None = None
+    #: compare every key of the desired table with ``installed`` at the next sync (a fresh
+    #: read, an error); else only the keys whose desired flow changed since the last sync
+    diff_all: bool = True
+    #: the desired table (``desired.SwitchTable``) last brought in full to the switch; None
+    #: until the first sync, and while an error leaves the switch behind
+    in_sync_with: Any = None
+    #: recompute every partition of the switch's desired table at the next sync (connected,
+    #: its ports read again, its uplink or external port changed, a full model read)
+    refresh_all: bool = True
+    #: tap names whose ofport changed since the last sync
+    taps_changed: set[str] = dataclasses.field(default_factory=set)
     port_buffer: dict[str, int] = dataclasses.field(default_factory=dict)
     #: flow-stats entries of the read in progress; complete (not yet diffed) when ``read_done``
     stats_buffer: list[Any] = dataclasses.field(default_factory=list)
@@ -77,6 +73,7 @@ class SwitchState:
     def restart_read(self) -> None:
         """Forget the flow table: it is read again before the next diff."""
         self.installed = None
+        self.diff_all = True
         self.in_sync_with = None
         self.stats_buffer = []
         self.read_done = False
