@@ -41,4 +41,4 @@ def lease_client(settings: AgentSettings) -> RpcClient:
     return RpcClient(host, port, alternates=others, name="controller (gateway lease)",
                      ssl_context=client_context(files) if files is not None else None,
                      server_hostname=settings.tls_server_name or None,
-                     max_backoff=1.0, connect_timeout=2.0)
+                     max_backoff=0.25, connect_timeout=1.0)

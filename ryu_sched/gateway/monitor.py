@@ -40,7 +40,7 @@ class SwitchFencer(Protocol):
 
     def fence_switch(self, dpid: int, on_done: Callable[[], None]) -> bool: ...
 
-    def reread(self, dpid: int) -> bool: ...
+    def agent_fenced(self, dpid: int) -> bool: ...
 
     def lift(self, dpid: int) -> None: ...
 
@@ -115,11 +115,11 @@ class GatewayMonitor:
 
     def agent_fenced(self, agent_id: str) -> None:
         """The agent deleted its bridge's ROUTER_ACTIVE flows (its lease had lapsed, or it
-        just started): the programmer reads that switch again and restores what the
-        registry says it should have."""
+        just started): the programmer forgets them and restores what the registry says
+        that switch should have."""
         for gateway in self.gateways():
             if gateway.agent_id == agent_id:
-                self.fencer.reread(gateway.dpid)
+                self.fencer.agent_fenced(gateway.dpid)
 
     def lease_connection_closed(self, agent_id: str, at: float) -> None:
         tracked = self.tracked.get(agent_id)

@@ -87,14 +87,28 @@ class SwitchFence:
             LOG.info("switch %016x: fence lifted", dpid)
             self.programmer.set_fenced(dpid, False)
 
-    def reread(self, dpid: int) -> bool:
-        """The switch's table changed behind the controller's back (its agent fenced it):
-        read it again, then the next sync restores what it should have."""
+    def agent_fenced(self, dpid: int) -> bool:
+        """The switch's agent deleted every ROUTER_ACTIVE flow itself (its lease had lapsed,
+        or it just started). What it deleted is known exactly, so the table is not read
+        again (a read would keep the switch from being programmed meanwhile, e.g. when it
+        is about to become a router's active gateway): the programmer forgets those flows
+        and the next sync puts back what the registry says the switch should have. A read in
+        progress may predate the delete: that one is started again."""
         state = self.programmer.switches.get(dpid)
         if state is None or not self.programmer.may_program(state):
             return False
-        LOG.info("switch %016x: its agent fenced it; reading its flows again", dpid)
-        self.programmer._read_again(state)
+        if state.installed is None:
+            LOG.info("switch %016x: its agent fenced it; reading its flows again", dpid)
+            self.programmer._read_again(state)
+            return True
+        forgotten = [k for k, entry in state.installed.items() if is_router_active(entry.cookie)]
+        for key in forgotten:
+            del state.installed[key]
+        state.diff_all = True
+        state.in_sync_with = None
+        self.programmer.mark_dirty(dpid)
+        LOG.info("switch %016x: its agent fenced it (%d active flows gone); syncing it",
+                 dpid, len(forgotten))
         return True
 
     def barrier_reply(self, datapath: Any, xid: int) -> None:

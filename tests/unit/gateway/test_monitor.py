@@ -30,14 +30,14 @@ class FakeFencer:
         self.asked: list[int] = []
         self.callbacks: list[Callable[[], None]] = []
         self.reachable = True
-        self.reread_asked: list[int] = []
+        self.fenced_asked: list[int] = []
         self.lifted: list[int] = []
 
     def lift(self, dpid: int) -> None:
         self.lifted.append(dpid)
 
-    def reread(self, dpid: int) -> bool:
-        self.reread_asked.append(dpid)
+    def agent_fenced(self, dpid: int) -> bool:
+        self.fenced_asked.append(dpid)
         return True
 
     def fence_switch(self, dpid: int, on_done: Callable[[], None]) -> bool:
@@ -208,12 +208,12 @@ def test_gateways_are_the_l3_agents_that_reported_a_switch() -> None:
     assert list(gateways_of(agents)) == [Gateway("a", 0xAA, "ext1")]
 
 
-def test_an_agent_that_fenced_gets_its_switch_read_again() -> None:
+def test_an_agent_that_fenced_gets_its_switch_synced_again() -> None:
     lab = healthy_lab()
     lab.monitor.agent_fenced(G1.agent_id)
-    assert lab.fencer.reread_asked == [G1.dpid]
+    assert lab.fencer.fenced_asked == [G1.dpid]
     lab.monitor.agent_fenced("unknown-agent")
-    assert lab.fencer.reread_asked == [G1.dpid]
+    assert lab.fencer.fenced_asked == [G1.dpid]
 
 
 def test_the_fence_is_lifted_once_the_gateway_is_healthy_again() -> None:

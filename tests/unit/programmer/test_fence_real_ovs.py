@@ -11,7 +11,7 @@ import pytest
 from ryu_sched.programmer import diff
 from ryu_sched.programmer.fence import SwitchFence, is_router_active
 from ryu_sched.programmer.programmer import Programmer
-from ryu_sched.shared.vocabulary import ROUTER_ACTIVE_COOKIE
+from ryu_sched.shared.vocabulary import ROUTER_ACTIVE_COOKIE, ROUTER_ACTIVE_COOKIE_MATCH
 from tests.support import ovs_sandbox
 from tests.unit.programmer.ofchannel import OpenFlowChannel, parser
 from tests.unit.programmer.programmer_testbed import SWITCH1, make_services, seed
@@ -82,3 +82,31 @@ def fence_channel_pump(channel: OpenFlowChannel, prog: Programmer, fence: Switch
             fence.barrier_reply(channel, msg.xid)
             if msg.xid == barrier:
                 return
+
+
+def test_after_an_agent_fence_the_next_sync_restores_the_active_flows_without_a_read(
+        sandbox: Sandbox) -> None:
+    services = make_services()
+    cloud = seed(services.db)
+    prog = Programmer(services)
+    prog.neighbors.load()
+    prog.pause = lambda: None
+    fence = SwitchFence(prog)
+    with sandbox.bridge(SWITCH1, cloud.ports_of[SWITCH1]) as mgmt, \
+            channel_to(mgmt, SWITCH1) as channel:
+        connect(prog, channel)
+        programmed = sorted(e.cookie for e in channel.flow_stats())
+        active = [c for c in programmed if is_router_active(c)]
+        assert active
+        # the agent's fence, as it does it: on the bridge's own socket, by cookie kind
+        sandbox.ofctl("br-prog", "del-flows", ROUTER_ACTIVE_COOKIE_MATCH)
+        assert not any(is_router_active(e.cookie) for e in channel.flow_stats())
+        reads = sum(isinstance(m, parser.OFPFlowStatsRequest) for m in channel.sent)
+        assert fence.agent_fenced(SWITCH1)
+        sent_before = len(channel.sent)
+        prog.sync_dirty()
+        channel.pump(prog, until_barrier=channel.last_barrier())
+        assert sum(isinstance(m, parser.OFPFlowStatsRequest) for m in channel.sent) == reads
+        assert len(channel.sent) > sent_before
+        assert sorted(e.cookie for e in channel.flow_stats()) == programmed
+        assert channel.errors == []
