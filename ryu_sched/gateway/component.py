@@ -10,6 +10,8 @@ the leader only.
 from __future__ import annotations
 
 import logging
+import socket
+import struct
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -58,7 +60,7 @@ class GatewayComponent:
             health_config(self.settings),
             lambda: gateways_of(self.registry.registry.agents),
             self.registry.registry, self.fence, self._send_echo,
-            lambda: bool(self.leadership.is_leader))
+            lambda: bool(self.leadership.is_leader), drop_channel=self._drop_channel)
         self._thread: Any = None
 
     @property
@@ -100,6 +102,23 @@ class GatewayComponent:
         datapath = state.datapath
         datapath.send_msg(compat.OFPEchoRequest(datapath, data=payload))
         return True
+
+    def _drop_channel(self, dpid: int) -> None:
+        """Close the switch's OpenFlow connection at once (RST, nothing left to
+        retransmit); the switch connects again when it can."""
+        state = self.programmer.switches.get(dpid)
+        if state is None:
+            return
+        datapath = state.datapath
+        sock = getattr(datapath, "socket", None)
+        try:
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            datapath.close()
+            if sock is not None:
+                sock.close()
+        except OSError as exc:
+            LOG.info("switch %016x: closing its connection: %s", dpid, exc)
 
     # --- OpenFlow events (from the app shim) --------------------------------------------
 

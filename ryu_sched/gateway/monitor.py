@@ -63,8 +63,8 @@ class _Tracked:
 class GatewayMonitor:
     def __init__(self, config: HealthConfig, gateways: Callable[[], Iterable[Gateway]],
                  registry: GatewayRegistry, fencer: SwitchFencer, send_echo: SendEcho,
-                 leading: Callable[[], bool], clock: Callable[[], float] = time.monotonic
-                 ) -> None:
+                 leading: Callable[[], bool], clock: Callable[[], float] = time.monotonic,
+                 drop_channel: Callable[[int], None] | None = None) -> None:
         self.config = config
         self.gateways = gateways
         self.registry = registry
@@ -72,6 +72,8 @@ class GatewayMonitor:
         self.echo = EchoProber(send_echo)
         self.leading = leading
         self.clock = clock
+        #: closes a switch's OpenFlow connection (see :meth:`tick`)
+        self.drop_channel = drop_channel
         self.tracked: dict[str, _Tracked] = {}
         self.connected: set[int] = set()
         #: (dpid, port name) -> link up, from port descriptions and port statuses
@@ -144,6 +146,17 @@ class GatewayMonitor:
         now = self.clock()
         for dpid in missed:
             self._each(dpid, lambda h, at: h.echo_miss(at))
+            if self.drop_channel is not None and any(
+                    t.gateway.dpid == dpid and t.health.misses == self.config.echo_misses
+                    for t in self.tracked.values()):
+                # Echoes (and anything else) sent meanwhile sit unacknowledged in the TCP
+                # connection, whose retransmissions back off exponentially (0.2, 0.4, 0.8,
+                # 1.6 s ...): when the switch comes back, what is sent to it waits for the
+                # next retransmission, seconds perhaps. Close it: the switch reconnects on a
+                # fresh connection as soon as it can reach the controller again.
+                LOG.warning("switch %016x: control channel lost (%d echoes unanswered); "
+                            "closing its connection", dpid, self.config.echo_misses)
+                self.drop_channel(dpid)
         for tracked in list(self.tracked.values()):
             self._run(tracked, tracked.health.tick(now))
             if tracked.health.state is GatewayState.HEALTHY:

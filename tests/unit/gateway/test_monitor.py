@@ -55,9 +55,10 @@ class Lab:
         self.echoes: list[tuple[int, bytes]] = []
         self.leading = True
         self.gateways = [G1, G2]
+        self.dropped: list[int] = []
         self.monitor = GatewayMonitor(CONFIG, lambda: self.gateways, self.registry,
                                       self.fencer, self.send, lambda: self.leading,
-                                      clock=lambda: self.now)
+                                      clock=lambda: self.now, drop_channel=self.dropped.append)
         self.answering = {G1.dpid, G2.dpid}
 
     def send(self, dpid: int, data: bytes) -> bool:
@@ -226,3 +227,13 @@ def test_the_fence_is_lifted_once_the_gateway_is_healthy_again() -> None:
     lab.monitor.port_state(G1.dpid, "ext0", True)
     lab.round()
     assert G1.dpid in lab.fencer.lifted
+
+
+def test_a_lost_control_channel_is_closed_once() -> None:
+    """Unanswered echoes pile up in the connection and its retransmissions back off: the
+    connection is closed once, when the misses reach the threshold."""
+    lab = healthy_lab()
+    lab.answering.discard(G1.dpid)
+    for _ in range(6):
+        lab.round()
+    assert lab.dropped == [G1.dpid]
