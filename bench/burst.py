@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import argparse
 import queue
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -53,13 +51,13 @@ from bench.port_latency import (  # noqa: E402
     controller_with_cloud,
     created,
     describe,
-    interrupt_on_sigterm,
     monitors_for,
     networks_for,
+    run_each_tree,
     switches_for,
     wait_idle,
 )
-from bench.programmer import BRIDGE, Ovs, in_namespace  # noqa: E402
+from bench.programmer import BRIDGE, Ovs  # noqa: E402
 from ryu_sched.flows.cookies import CookieKind, cookie_for  # noqa: E402
 from tests.support.controller import ControllerProcess, wait_until  # noqa: E402
 
@@ -168,18 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.quick:
         args.ports, args.burst = 300, 100
-    interrupt_on_sigterm()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-burst-"))
-    started_at = time.perf_counter()
-    try:
-        for index, code in enumerate(args.code or [None]):
-            in_namespace(run_tree, args, code, workdir / f"tree{index}")
-    finally:
-        print(f"\n(wall time {time.perf_counter() - started_at:.0f}s)")
-        if args.keep:
-            print(f"work directory kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    run_each_tree(run_tree, args, "bench-burst-")
 
 
 if __name__ == "__main__":

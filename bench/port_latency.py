@@ -61,7 +61,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -457,12 +457,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.sizes, args.samples = "300", 10
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
+    run_each_tree(run_tree, args, "bench-port-latency-")
+
+
+def run_each_tree(run: Callable[..., object], args: argparse.Namespace, prefix: str) -> None:
+    """``run(args, code, workdir)`` in a network namespace of its own for each ``--code``
+    tree (or this one), in a work directory removed afterwards unless ``--keep``."""
     interrupt_on_sigterm()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-port-latency-"))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     started_at = time.perf_counter()
     try:
         for index, code in enumerate(args.code or [None]):
-            in_namespace(run_tree, args, code, workdir / f"tree{index}")
+            in_namespace(run, args, code, workdir / f"tree{index}")
     finally:
         print(f"\n(wall time {time.perf_counter() - started_at:.0f}s)")
         if args.keep:

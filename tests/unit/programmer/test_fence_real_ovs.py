@@ -4,6 +4,7 @@ after it is answered. Needs root and OVS (a failure under CI=true without them).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -24,7 +25,10 @@ def sandbox() -> Iterator[Sandbox]:
         yield box
 
 
-def test_the_fence_removes_only_router_active_flows_then_calls_back(sandbox: Sandbox) -> None:
+@contextlib.contextmanager
+def programmed_switch(sandbox: Sandbox) -> Iterator[tuple[Programmer, SwitchFence,
+                                                           OpenFlowChannel]]:
+    """A programmer and its fence, and a real bridge it has just programmed (SWITCH1)."""
     services = make_services()
     cloud = seed(services.db)
     prog = Programmer(services)
@@ -34,6 +38,11 @@ def test_the_fence_removes_only_router_active_flows_then_calls_back(sandbox: San
     with sandbox.bridge(SWITCH1, cloud.ports_of[SWITCH1]) as mgmt, \
             channel_to(mgmt, SWITCH1) as channel:
         connect(prog, channel)
+        yield prog, fence, channel
+
+
+def test_the_fence_removes_only_router_active_flows_then_calls_back(sandbox: Sandbox) -> None:
+    with programmed_switch(sandbox) as (prog, fence, channel):
         programmed = channel.flow_stats()
         assert len(programmed) > 20
         # The pipeline's own active-only flows of the router active on this switch...
@@ -86,15 +95,7 @@ def fence_channel_pump(channel: OpenFlowChannel, prog: Programmer, fence: Switch
 
 def test_after_an_agent_fence_the_next_sync_restores_the_active_flows_without_a_read(
         sandbox: Sandbox) -> None:
-    services = make_services()
-    cloud = seed(services.db)
-    prog = Programmer(services)
-    prog.neighbors.load()
-    prog.pause = lambda: None
-    fence = SwitchFence(prog)
-    with sandbox.bridge(SWITCH1, cloud.ports_of[SWITCH1]) as mgmt, \
-            channel_to(mgmt, SWITCH1) as channel:
-        connect(prog, channel)
+    with programmed_switch(sandbox) as (prog, fence, channel):
         programmed = sorted(e.cookie for e in channel.flow_stats())
         active = [c for c in programmed if is_router_active(c)]
         assert active
