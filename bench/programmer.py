@@ -670,6 +670,7 @@ def bench_many(args: argparse.Namespace, workdir: Path, env: dict[str, str]) -> 
     cloud = populate(database, many)
     dpids = cloud.compute_dpids + cloud.gateway_dpids
     snapshot = take_snapshot(database, cloud, dpids)
+    database.dispose()   # the controller needs the file to itself (its sole-use lock)
     want = {d: len(desired_flows(snapshot, d)) for d in dpids}
     started = time.perf_counter()
     switches = start_switches(workdir / "many", cloud, dpids, env, lambda d: f"{d:x}")
@@ -764,6 +765,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"(b) {label} switch {dpid:#x} ({extra}): desired_flows {seconds:.3f}s, "
               f"{len(desired[dpid]):,} flows [{flows_by_table(desired[dpid])}]; "
               f"canonical forms {canon_s:.3f}s; flow mods built {mods_s:.3f}s")
+    # the controller process needs the database to itself (the sole-use lock of SQLite);
+    # the bench still reads through its engine's new connections
+    database.dispose()
     if not args.no_ovs:
         if not args.many_only:
             print("(c)-(f) real Open vSwitch, real controller process:")
