@@ -94,6 +94,8 @@ def test_arp_probe_counts_both_gateways_and_the_failures_silence_them(lab: Lab) 
     probe = ArpProbe.start(lab.topo, ANSWERED_IP)
     try:
         assert probe.ports == ("x-g1", "x-g2")
+        # (a gateway's bridge may still be settling when the probe starts)
+        wait_until(lambda: window(probe, 5).doubled == 5, 15, 0.0, "both gateways answering")
         both = window(probe)
         assert both.doubled == both.sent and answered_by(both) == {"g1", "g2"}, both.describe()
 
