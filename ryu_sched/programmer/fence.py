@@ -71,10 +71,7 @@ class SwitchFence:
         self.fences += 1
         self.programmer.set_fenced(dpid, True)   # no sync puts them back until lifted
         if state.installed is not None:
-            for key in [k for k, entry in state.installed.items()
-                        if is_router_active(entry.cookie)]:
-                del state.installed[key]
-            state.in_sync_with = None
+            _forget_active(state)
         else:
             self.programmer._read_again(state)   # a read in progress may predate the delete
         LOG.warning("switch %016x: removing every ROUTER_ACTIVE flow (fence)", dpid)
@@ -101,14 +98,11 @@ class SwitchFence:
             LOG.info("switch %016x: its agent fenced it; reading its flows again", dpid)
             self.programmer._read_again(state)
             return True
-        forgotten = [k for k, entry in state.installed.items() if is_router_active(entry.cookie)]
-        for key in forgotten:
-            del state.installed[key]
+        forgotten = _forget_active(state)
         state.diff_all = True
-        state.in_sync_with = None
         self.programmer.mark_dirty(dpid)
         LOG.info("switch %016x: its agent fenced it (%d active flows gone); syncing it",
-                 dpid, len(forgotten))
+                 dpid, forgotten)
         return True
 
     def barrier_reply(self, datapath: Any, xid: int) -> None:
@@ -126,3 +120,13 @@ class SwitchFence:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+
+def _forget_active(state: Any) -> int:
+    """Drop every ROUTER_ACTIVE entry from the programmer's view of ``state``'s table (the
+    switch no longer has them); how many."""
+    forgotten = [k for k, entry in state.installed.items() if is_router_active(entry.cookie)]
+    for key in forgotten:
+        del state.installed[key]
+    state.in_sync_with = None
+    return len(forgotten)
