@@ -73,6 +73,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import insert  # noqa: E402
 
+from ryu_sched import compat  # noqa: E402
 from ryu_sched.db import Database  # noqa: E402
 from ryu_sched.db import models as db  # noqa: E402
 from ryu_sched.db.models import LearnedNeighbor  # noqa: E402
@@ -85,7 +86,7 @@ from ryu_sched.flows.model import (  # noqa: E402
 )
 from ryu_sched.flows.pipeline import desired_flows  # noqa: E402
 from ryu_sched.flows.spec import FlowSpec  # noqa: E402
-from ryu_sched.programmer import canonical, messages  # noqa: E402
+from ryu_sched.programmer import canonical, messages, readback, wire  # noqa: E402
 from ryu_sched.programmer.snapshot import build_snapshot  # noqa: E402
 from tests.support.ovs_sandbox import OvsSandbox  # noqa: E402
 
@@ -240,6 +241,17 @@ def take_snapshot(database: Database, cloud: Cloud, connected: list[int]) -> Sna
                      for row in session.query(LearnedNeighbor).all()}
         return build_snapshot(session, {d: cloud.switch_ports(d) for d in connected},
                               UPLINKS, neighbors)
+
+
+FRAMEWORK_STATS = compat.ofproto_v1_3_parser.OFPFlowStats
+
+
+def stats_entry(spec: FlowSpec) -> bytes:
+    """The flow-stats entry a switch reports for ``spec`` once installed."""
+    body = wire.flow_add(1, spec)[48:]  # from the ofp_match on
+    padded = (struct.unpack_from("!H", body, 2)[0] + 7) & ~7
+    return readback.flow_stats_entry(spec.table, spec.priority, spec.cookie, body[:padded],
+                                     body[padded:])
 
 
 def timed(fn: Any, *args: Any, repeat: int = 3) -> tuple[float, Any]:
@@ -760,11 +772,16 @@ def main(argv: list[str] | None = None) -> None:
         seconds, desired[dpid] = timed(desired_flows, snapshot, dpid)
         canon_s, _ = timed(lambda fl: [canonical.of_spec(f) for f in fl], desired[dpid])
         mods_s, _ = timed(lambda fl: [messages.flow_add(None, f) for f in fl], desired[dpid])
+        entries = [stats_entry(f) for f in desired[dpid]]
+        framework_s, _ = timed(lambda es: [FRAMEWORK_STATS.parser(e, 0) for e in es], entries)
+        readback_s, _ = timed(lambda es: [readback.decode(e) for e in es], entries)
         extra = (f"{len(cloud.ports_by_host.get(dpid, []))} ports bound" if label == "compute"
                  else f"{cloud.routers_by_gateway.get(dpid, 0)} routers hosted")
         print(f"(b) {label} switch {dpid:#x} ({extra}): desired_flows {seconds:.3f}s, "
               f"{len(desired[dpid]):,} flows [{flows_by_table(desired[dpid])}]; "
-              f"canonical forms {canon_s:.3f}s; flow mods built {mods_s:.3f}s")
+              f"canonical forms {canon_s:.3f}s; flow mods built {mods_s:.3f}s; "
+              f"flow stats read back: the framework's parser {framework_s:.3f}s, "
+              f"readback {readback_s:.3f}s")
     # the controller process needs the database to itself (the sole-use lock of SQLite);
     # the bench still reads through its engine's new connections
     database.dispose()

@@ -1,17 +1,18 @@
 """Canonical forms: one comparable value per flow, the same for a desired :class:`FlowSpec` and
-for the flow-stats entry a switch reports for it.
+for the flow-stats entry a switch reports for it (decoded by
+:mod:`ryu_sched.programmer.readback`).
 
 A flow's form is ``(key, body)``: ``key = (table, priority, match)`` names the flow entry
 (unique per switch), ``body`` is what it does (its instructions). Both are tuples of ints and
-short strings, built straight from the spec or from the parsed stats in one pass, with no trip
-through the framework's serialiser. What the switch normalises is normalised on both sides:
-addresses become ints, a masked value is ``value & mask``, an all-ones mask is dropped, a
-reg_move's NXM field names are spelled as OXM names, an output's ``max_len`` only counts for
-the controller port. ``tests/unit/programmer/test_programmer_real_ovs.py`` checks the forms
-of every flow of the pipeline against what Open vSwitch reports.
+short strings, built straight from the spec (here) or from the entry's bytes (``readback``)
+in one pass, with no trip through the framework. What the switch normalises is normalised
+on both sides: addresses become ints, a masked value is ``value & mask``, an all-ones mask is
+dropped, a reg_move's NXM field numbers are named as the OXM fields, an output's ``max_len``
+only counts for the controller port. ``tests/unit/programmer/test_programmer_real_ovs.py``
+checks the forms of every flow of the pipeline against what Open vSwitch reports.
 
-The cookie is not part of either: the programmer compares it separately. Pure: parsed stats
-are read by attribute and class name, so nothing here imports the framework.
+The cookie is not part of either: the programmer compares it separately. Pure: nothing here
+imports the framework.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def _converter(kind: str) -> Callable[[Any], int]:
 _FIELDS: dict[str, tuple[Callable[[Any], int], int]] = {
     name: (_converter(kind), (1 << width) - 1)
     for name, (kind, width, _ofctl, _hexa) in FIELDS.items()}
+#: field -> its all-ones mask (a mask a switch reports that way means "not masked")
+FIELD_ONES: dict[str, int] = {name: ones for name, (_convert, ones) in _FIELDS.items()}
 
 
 def field_value(name: str, value: Any) -> Any:
@@ -156,92 +159,3 @@ def spec_body(spec: FlowSpec) -> Body:
 
 def of_spec(spec: FlowSpec) -> tuple[FlowKey, Body]:
     return spec_key(spec), spec_body(spec)
-
-
-# --- installed flows (the framework's parsed flow stats) ------------------------------------
-
-def _nxm_name(name: str) -> str:
-    return name[:-len(NXM_SUFFIX)] if name.endswith(NXM_SUFFIX) else name
-
-
-def _optional_ipv4(text: Any) -> int | None:
-    return ipv4_int(text) if text else None
-
-
-def _nat_form(nat: Any) -> tuple[Any, ...]:
-    low = _optional_ipv4(nat.range_ipv4_min)
-    high = _optional_ipv4(nat.range_ipv4_max)
-    return ("nat", nat.flags, low, high if high is not None else low, nat.range_proto_min,
-            nat.range_proto_max)
-
-
-def _stats_ct(action: Any) -> tuple[Any, ...]:
-    zone: Any = action.zone_ofs_nbits if not action.zone_src else (
-        "field", action.zone_src, action.zone_ofs_nbits)
-    nested = tuple(_NESTED_ACTIONS.get(type(a).__name__, _unknown)(a) for a in action.actions)
-    return ("ct", action.flags, zone, action.recirc_table, action.alg, nested)
-
-
-def _stats_set_field(action: Any) -> tuple[Any, ...]:
-    return ("set", action.key, field_value(action.key, action.value))
-
-
-#: What a ct action may hold: a NAT, or the set_field of a ct_mark (``exec(...)``).
-_NESTED_ACTIONS: dict[str, Callable[[Any], tuple[Any, ...]]] = {
-    "NXActionNAT": _nat_form,
-    "OFPActionSetField": _stats_set_field,
-}
-
-
-def _stats_output(action: Any) -> tuple[Any, ...]:
-    port = int(action.port)
-    return ("output", port, int(action.max_len) if port == OFPP_CONTROLLER else 0)
-
-
-def _unknown(thing: Any) -> tuple[Any, ...]:
-    return ("unknown", type(thing).__name__, repr(thing))
-
-
-# By class name: os-ken and Ryu name their parsed classes alike, and this module stays free of
-# the framework (the programmer hands it what the framework parsed).
-_STATS_ACTIONS: dict[str, Callable[[Any], tuple[Any, ...]]] = {
-    "OFPActionOutput": _stats_output,
-    "OFPActionSetField": _stats_set_field,
-    "OFPActionPushVlan": lambda a: ("push_vlan", a.ethertype),
-    "OFPActionPopVlan": lambda a: ("pop_vlan",),
-    "OFPActionDecNwTtl": lambda a: ("dec_ttl",),
-    "NXActionRegMove": lambda a: ("move", _nxm_name(a.src_field), _nxm_name(a.dst_field),
-                                  a.n_bits, a.src_ofs, a.dst_ofs),
-    "NXActionCT": _stats_ct,
-    # on the wire (and so in parsed stats) a conjunction's clauses count from 0
-    "NXActionConjunction": lambda a: ("conj", a.id, a.clause + 1, a.n_clauses),
-}
-
-
-def _stats_instruction(inst: Any) -> tuple[Any, ...]:
-    kind = type(inst).__name__
-    if kind == "OFPInstructionActions":
-        actions = tuple(_STATS_ACTIONS.get(type(a).__name__, _unknown)(a)
-                        for a in inst.actions)
-        if inst.type == OFPIT_APPLY_ACTIONS:
-            return ("apply", *actions)
-        return ("actions", inst.type, *actions)
-    if kind == "OFPInstructionWriteMetadata":
-        return ("meta", inst.metadata & inst.metadata_mask, inst.metadata_mask)
-    if kind == "OFPInstructionGotoTable":
-        return ("goto", inst.table_id)
-    return _unknown(inst)
-
-
-def stats_key(stats: Any) -> FlowKey:
-    return (stats.table_id, stats.priority, _match_form(stats.match.items()))
-
-
-def stats_body(stats: Any) -> Body:
-    return tuple(_stats_instruction(inst) for inst in stats.instructions)
-
-
-def of_stats(stats: Any) -> tuple[FlowKey, Body]:
-    """The form of one parsed flow-stats entry (``table_id``, ``priority``, ``match``,
-    ``instructions`` as the framework parses them)."""
-    return stats_key(stats), stats_body(stats)

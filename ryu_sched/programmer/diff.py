@@ -14,7 +14,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from ryu_sched.flows.spec import FlowSpec
-from ryu_sched.programmer.canonical import Body, FlowKey, of_spec, of_stats
+from ryu_sched.programmer import readback
+from ryu_sched.programmer.canonical import Body, FlowKey, of_spec
 
 
 class Installed(NamedTuple):
@@ -23,7 +24,7 @@ class Installed(NamedTuple):
     cookie: int
     body: Body
     #: what a strict delete matches on: the spec's Match for flows we added, the switch's own
-    #: parsed match for flows read back from it
+    #: ofp_match bytes for flows read back from it
     match: Any
 
 
@@ -116,12 +117,16 @@ def wanted_of(desired: Iterable[FlowSpec]) -> dict[FlowKey, Wanted]:
     return result
 
 
-def installed_of(stats: Iterable[Any]) -> dict[FlowKey, Installed]:
-    """A switch's flow table from its parsed flow-stats entries."""
+def installed_of(entries: Iterable[bytes]) -> dict[FlowKey, Installed]:
+    """A switch's flow table from its flow-stats entries (each exactly its bytes). An entry
+    whose framing is broken is left out: it cannot be named, so neither kept nor deleted."""
     result: dict[FlowKey, Installed] = {}
-    for entry in stats:
-        key, body = of_stats(entry)
-        result[key] = Installed(int(entry.cookie), body, entry.match)
+    for data in entries:
+        try:
+            entry = readback.decode(data)
+        except ValueError:
+            continue
+        result[entry.key] = Installed(entry.cookie, entry.body, entry.match)
     return result
 
 

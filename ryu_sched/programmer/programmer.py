@@ -327,7 +327,7 @@ class Programmer:
         state = self._state(datapath)
         if state is None or state.read_done:
             return
-        state.stats_buffer.extend(body)
+        state.stats_buffer.extend(entry.data for entry in body)  # compat.RawFlowStats
         if more:
             return
         # Read into the installed table by the worker (in chunks), not here in the
@@ -846,6 +846,10 @@ class Programmer:
             installed.update(diff.installed_of(entries[start:start + READ_CHUNK]))
             if start + READ_CHUNK < len(entries):
                 self._pause()
+        if len(installed) < len(entries):
+            LOG.warning("switch %016x: %d of its %d flow-stats entries could not be decoded "
+                        "(or repeat a flow)", state.dpid, len(entries) - len(installed),
+                        len(entries))
         return installed
 
     def _send(self, state: SwitchState, changes: diff.FlowChanges) -> tuple[int, int]:

@@ -2,9 +2,10 @@
 more than one, followed by a barrier. Returns what each xid carried, so that an error the
 switch reports can be traced to the flow (or bundle) it concerns.
 
-Flow adds are encoded by :mod:`ryu_sched.programmer.wire` (the framework's serialiser, byte
-for byte, at a fifth of the cost); the rest by the framework. Everything takes its xid from
-the datapath's own counter and goes out through ``Datapath.send`` in chunks.
+Flow adds and deletes are encoded by :mod:`ryu_sched.programmer.wire` (the framework's
+serialiser, byte for byte, at a fifth of the cost); the rest by the framework. Everything
+takes its xid from the datapath's own counter and goes out through ``Datapath.send`` in
+chunks.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def send_changes(datapath: Any, changes: FlowChanges, bundle_ids: Callable[[], i
             pause()
 
     def framework(msg: Any, what: Sent) -> None:
-        """A message the framework builds (rare ones: deletes, bundle control, barrier)."""
+        """A message the framework builds (rare ones: bundle control, barrier)."""
         datapath.set_xid(msg)
         msg.serialize()
         append(msg.xid, bytes(msg.buf), what)
@@ -90,10 +91,8 @@ def send_changes(datapath: Any, changes: FlowChanges, bundle_ids: Callable[[], i
             data = wire.flow_add(xid, mod.spec)
         else:
             assert isinstance(mod, DeleteFlow)
-            msg = messages.flow_delete(datapath, mod.table, mod.priority, mod.match)
-            datapath.set_xid(msg)
-            msg.serialize()
-            xid, data = msg.xid, bytes(msg.buf)
+            xid = _next_xid(datapath)
+            data = wire.flow_delete(xid, mod.table, mod.priority, mod.match)
         if bundle_id is not None:
             data = wire.bundle_add(xid, bundle_id, messages.BUNDLE_FLAGS, data)
         append(xid, data, what)

@@ -1,10 +1,11 @@
-"""OpenFlow 1.3 bytes of a flow add, straight from a :class:`FlowSpec` (stdlib only).
+"""OpenFlow 1.3 bytes of flow adds and strict deletes, straight from specs (stdlib only).
 
 Filling a switch sends thousands of flow adds; building each as framework objects and
 serialising them (and again inside a bundle-add message) cost far more than the switch's
 own work. This encoder writes the same bytes the framework's serialiser writes for
-:func:`ryu_sched.programmer.messages.flow_add` (``tests/unit/programmer/test_wire.py`` checks
-every flow of the pipeline byte for byte), and wraps them in ONF bundle-add messages.
+:func:`ryu_sched.programmer.messages.flow_add` and ``flow_delete``
+(``tests/unit/programmer/test_flow_encoding.py`` checks every flow of the pipeline byte for
+byte), and wraps them in ONF bundle-add messages.
 
 Layouts (OpenFlow 1.3.5, the ONF bundle extension, Nicira extensions as Open vSwitch
 defines them): OXM fields are written in the order the framework writes them (Nicira
@@ -27,6 +28,7 @@ from ryu_sched.flows.spec import (
     DecNwTtl,
     FlowSpec,
     GotoTable,
+    Match,
     MoveField,
     Output,
     PopVlan,
@@ -34,11 +36,14 @@ from ryu_sched.flows.spec import (
     SetField,
     WriteMetadata,
 )
+from ryu_sched.programmer.oxm import OXM_CLASS_BASIC, OXM_FIELDS
 
 OFP_VERSION = 4
 OFPT_EXPERIMENTER = 4
 OFPT_FLOW_MOD = 14
 OFPFC_ADD = 0
+OFPFC_DELETE_STRICT = 4
+OFPP_ANY = OFPG_ANY = 0xFFFFFFFF
 OFP_NO_BUFFER = 0xFFFFFFFF
 OFPP_IN_PORT = 0xFFFFFFF8
 OFPP_CONTROLLER = 0xFFFFFFFD
@@ -56,25 +61,8 @@ NX_NAT_RANGE_IPV4_MIN, NX_NAT_RANGE_IPV4_MAX = 1, 2
 ONF_EXPERIMENTER_ID = 0x4F4E4600
 ONF_ET_BUNDLE_ADD_MESSAGE = 2301
 
-OXM_CLASS_BASIC = 0x8000
-NXM_CLASS_NX = 0x0001
-#: field -> (OXM class, field number): the framework's (and Open vSwitch's) numbering
-_OXM: dict[str, tuple[int, int]] = {
-    "in_port": (OXM_CLASS_BASIC, 0), "metadata": (OXM_CLASS_BASIC, 2),
-    "eth_dst": (OXM_CLASS_BASIC, 3), "eth_src": (OXM_CLASS_BASIC, 4),
-    "eth_type": (OXM_CLASS_BASIC, 5), "vlan_vid": (OXM_CLASS_BASIC, 6),
-    "ip_proto": (OXM_CLASS_BASIC, 10), "ipv4_src": (OXM_CLASS_BASIC, 11),
-    "ipv4_dst": (OXM_CLASS_BASIC, 12), "tcp_src": (OXM_CLASS_BASIC, 13),
-    "tcp_dst": (OXM_CLASS_BASIC, 14), "udp_src": (OXM_CLASS_BASIC, 15),
-    "udp_dst": (OXM_CLASS_BASIC, 16), "icmpv4_type": (OXM_CLASS_BASIC, 19),
-    "icmpv4_code": (OXM_CLASS_BASIC, 20), "arp_op": (OXM_CLASS_BASIC, 21),
-    "arp_spa": (OXM_CLASS_BASIC, 22), "arp_tpa": (OXM_CLASS_BASIC, 23),
-    "arp_sha": (OXM_CLASS_BASIC, 24), "arp_tha": (OXM_CLASS_BASIC, 25),
-    "conj_id": (NXM_CLASS_NX, 37), "ct_state": (NXM_CLASS_NX, 105),
-    "ct_zone": (NXM_CLASS_NX, 106), "ct_mark": (NXM_CLASS_NX, 107),
-}
 #: the order fields are written in
-_ORDER = {name: (cls == OXM_CLASS_BASIC, num) for name, (cls, num) in _OXM.items()}
+_ORDER = {name: (cls == OXM_CLASS_BASIC, num) for name, (cls, num) in OXM_FIELDS.items()}
 
 _HEADER = struct.Struct("!BBHI")
 _FLOW_MOD = struct.Struct("!QQBBHHHIIIH2x")
@@ -108,7 +96,7 @@ def _value_bytes(name: str, value: Any) -> bytes:
 
 
 def _oxm_header(name: str, masked: bool, length: int) -> int:
-    cls, num = _OXM[name]
+    cls, num = OXM_FIELDS[name]
     return (cls << 16) | (num << 9) | (int(masked) << 8) | length
 
 
@@ -208,6 +196,15 @@ def flow_add(xid: int, spec: FlowSpec) -> bytes:
     body = (_FLOW_MOD.pack(spec.cookie, 0, spec.table, OFPFC_ADD, 0, 0, spec.priority,
                            OFP_NO_BUFFER, 0, 0, 0)
             + match_bytes(spec.match.items()) + instructions_bytes(spec))
+    return _HEADER.pack(OFP_VERSION, OFPT_FLOW_MOD, 8 + len(body), xid) + body
+
+
+def flow_delete(xid: int, table: int, priority: int, match: Match | bytes) -> bytes:
+    """The OFPT_FLOW_MOD (strict delete) of one entry: ``match`` is a spec's match, or an
+    ofp_match exactly as the switch reported it (:mod:`ryu_sched.programmer.readback`)."""
+    raw = match if isinstance(match, bytes) else match_bytes(match.items())
+    body = _FLOW_MOD.pack(0, 0, table, OFPFC_DELETE_STRICT, 0, 0, priority, OFP_NO_BUFFER,
+                          OFPP_ANY, OFPG_ANY, 0) + raw
     return _HEADER.pack(OFP_VERSION, OFPT_FLOW_MOD, 8 + len(body), xid) + body
 
 

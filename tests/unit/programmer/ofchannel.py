@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ryu_sched import compat
+from ryu_sched.programmer import readback
 
 ofp = compat.ofproto_v1_3
 parser = compat.ofproto_v1_3_parser
@@ -137,17 +138,17 @@ class OpenFlowChannel:
         return next(m.xid for m in reversed(self.sent)
                     if isinstance(m, parser.OFPBarrierRequest))
 
-    def flow_stats(self) -> list[Any]:
-        """Every installed flow, as the framework parses the switch's reply."""
+    def flow_stats(self) -> list[readback.Entry]:
+        """Every installed flow, decoded as the programmer reads it."""
         self.send_msg(parser.OFPFlowStatsRequest(self, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY,
                                                  ofp.OFPG_ANY, 0, 0, parser.OFPMatch()))
-        entries: list[Any] = []
+        entries: list[readback.Entry] = []
         while True:
             msg = self.receive()
             if isinstance(msg, parser.OFPErrorMsg):
                 self.errors.append(msg)
             elif isinstance(msg, parser.OFPFlowStatsReply):
-                entries.extend(msg.body)
+                entries.extend(readback.decode(raw.data) for raw in msg.body)
                 if not msg.flags & ofp.OFPMPF_REPLY_MORE:
                     return entries
 

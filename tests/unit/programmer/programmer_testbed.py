@@ -1,8 +1,8 @@
 """A small cloud in an in-memory database and a fake datapath that records what it is sent.
 
-Flow stats are real os-ken ``OFPFlowStats`` objects parsed from the bytes of serialised
-``OFPFlowMod``s, as a switch would report them, so the programmer's canonical forms are
-exercised on both sides.
+Flow stats are the bytes of ``ofp_flow_stats`` entries built from serialised ``OFPFlowMod``s,
+as a switch would report them (and as the framework hands them over: ``compat.RawFlowStats``),
+so the programmer's canonical forms are exercised on both sides.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ryu_sched.db import Database
 from ryu_sched.db import models as db
 from ryu_sched.db.models import LearnedNeighbor
 from ryu_sched.flows.model import OWNER_ROUTER_GATEWAY, OWNER_ROUTER_INTERFACE, tap_name
+from ryu_sched.programmer import readback
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.services import Services
 from tests.unit.programmer.ofchannel import BundleAdd, decode
@@ -96,16 +97,23 @@ def port_desc(ports: dict[str, int]) -> list[Any]:
     return entries
 
 
-def flow_stats(mod: Any) -> Any:
-    """The OFPFlowStats a switch reports for an installed ``OFPFlowMod``."""
+def flow_stats(mod: Any, cookie: int | None = None) -> compat.RawFlowStats:
+    """The flow-stats entry a switch reports for an installed ``OFPFlowMod`` (with another
+    ``cookie`` if given)."""
     mod.xid = None
     mod.set_xid(1)
     mod.serialize()
     tail = bytes(mod.buf[FLOW_MOD_MATCH_OFFSET:])  # match (padded) + instructions
     head = struct.pack(ofp.OFP_FLOW_STATS_0_PACK_STR, ofp.OFP_FLOW_STATS_0_SIZE + len(tail),
                        mod.table_id, 12, 0, mod.priority, mod.idle_timeout, mod.hard_timeout,
-                       mod.flags, mod.cookie, 0, 0)
-    return parser.OFPFlowStats.parser(head + tail, 0)
+                       mod.flags, mod.cookie if cookie is None else cookie, 0, 0)
+    return compat.RawFlowStats(head + tail)
+
+
+def stats_form(entry: compat.RawFlowStats) -> tuple[Any, Any]:
+    """``(key, body)`` of a flow-stats entry, as the programmer reads it."""
+    decoded = readback.decode(entry.data)
+    return decoded.key, decoded.body
 
 
 @dataclass

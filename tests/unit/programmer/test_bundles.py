@@ -14,7 +14,6 @@ import pytest
 from ryu_sched import compat
 from ryu_sched.db import models as db
 from ryu_sched.flows.model import tap_name
-from ryu_sched.programmer import canonical
 from ryu_sched.programmer.programmer import Programmer
 from tests.unit.programmer.ofchannel import BundleAdd
 from tests.unit.programmer.programmer_testbed import (
@@ -27,6 +26,7 @@ from tests.unit.programmer.programmer_testbed import (
     ofp,
     parser,
     seed,
+    stats_form,
 )
 
 
@@ -140,8 +140,8 @@ def test_a_flow_rejected_inside_a_bundle_is_tried_again_on_the_next_sync(
     datapath.clear()
     programmer.mark_all_dirty()
     programmer.sync_dirty()
-    retried = [canonical.of_stats(flow_stats(m)) for m in datapath.plain_flow_mods()]
-    assert retried == [canonical.of_stats(flow_stats(victim.message))]  # it alone
+    retried = [stats_form(flow_stats(m)) for m in datapath.plain_flow_mods()]
+    assert retried == [stats_form(flow_stats(victim.message))]  # it alone
 
 
 def test_a_switch_without_bundles_gets_plain_flow_mods(env: tuple[Programmer, Cloud]) -> None:

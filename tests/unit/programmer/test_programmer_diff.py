@@ -26,6 +26,7 @@ from tests.unit.programmer.programmer_testbed import (
     parser,
     port_desc,
     seed,
+    stats_form,
 )
 
 
@@ -46,7 +47,7 @@ def first_install(programmer: Programmer, cloud: Cloud) -> list[Any]:
 
 
 def key(mod: Any) -> canonical.FlowKey:
-    return canonical.stats_key(flow_stats(mod))
+    return stats_form(flow_stats(mod))[0]
 
 
 def test_connect_reads_ports_then_flows_before_programming(env: tuple[Programmer, Cloud]
@@ -125,7 +126,7 @@ def test_changed_flow_is_readded_in_place(env: tuple[Programmer, Cloud]) -> None
     (readd,) = sent
     assert readd.command == ofp.OFPFC_ADD  # an add replaces the entry atomically
     assert key(readd) == key(target)
-    assert canonical.stats_body(flow_stats(readd)) == canonical.stats_body(flow_stats(target))
+    assert stats_form(flow_stats(readd))[1] == stats_form(flow_stats(target))[1]
     assert datapath.bundles() == []  # a single flow mod is atomic by itself
 
 
@@ -133,12 +134,7 @@ def test_changed_cookie_alone_is_readded(env: tuple[Programmer, Cloud]) -> None:
     programmer, cloud = env
     mods = first_install(programmer, cloud)
     target = mods[len(mods) // 2]
-    installed = []
-    for m in mods:
-        stats = flow_stats(m)
-        if m is target:
-            stats.cookie ^= 0xFF
-        installed.append(stats)
+    installed = [flow_stats(m, cookie=m.cookie ^ 0xFF if m is target else None) for m in mods]
     datapath = FakeDatapath(SWITCH1)
     connect(programmer, datapath, cloud.ports_of[SWITCH1], installed)
     assert [(key(m), m.cookie) for m in datapath.flow_mods()] == [(key(target), target.cookie)]

@@ -23,7 +23,7 @@ from ryu_sched.flows.model import Snapshot
 from ryu_sched.flows.partitions import BASE, PartitionId
 from ryu_sched.flows.pipeline import desired_flows
 from ryu_sched.flows.spec import FlowSpec, Match, Output, SetField
-from ryu_sched.programmer import canonical, diff
+from ryu_sched.programmer import canonical, diff, readback
 from ryu_sched.programmer import desired as desired_module
 from ryu_sched.programmer.programmer import Programmer
 from ryu_sched.programmer.send import send_changes
@@ -31,7 +31,13 @@ from tests.support import ovs_sandbox
 from tests.unit.flows.flows_testbed import make_snapshot, make_two_router_snapshot
 from tests.unit.flows.sg_testbed import make_local_fip_snapshot, make_secured_snapshot
 from tests.unit.programmer.ofchannel import BundleAdd, OpenFlowChannel, ofp, parser
-from tests.unit.programmer.programmer_testbed import SWITCH1, flow_stats, make_services, seed
+from tests.unit.programmer.programmer_testbed import (
+    SWITCH1,
+    flow_stats,
+    make_services,
+    seed,
+    stats_form,
+)
 
 SNAPSHOTS = {"one router": make_snapshot(), "two routers": make_two_router_snapshot(),
              "security groups": make_secured_snapshot(),
@@ -83,11 +89,11 @@ def forms(flows: list[FlowSpec]) -> dict[canonical.FlowKey, tuple[canonical.Body
     return result
 
 
-def installed_forms(entries: list[Any]) -> dict[canonical.FlowKey, tuple[canonical.Body, int]]:
+def installed_forms(entries: list[readback.Entry],
+                    ) -> dict[canonical.FlowKey, tuple[canonical.Body, int]]:
     result = {}
     for entry in entries:
-        key, body = canonical.of_stats(entry)
-        result[key] = (body, entry.cookie)
+        result[entry.key] = (entry.body, entry.cookie)
     return result
 
 
@@ -224,7 +230,7 @@ def test_a_flow_the_switch_rejects_is_reported_and_the_others_are_installed(
         prog.mark_all_dirty()
         prog.sync_dirty()
         retried = [m for m in channel.sent[before:] if isinstance(m, parser.OFPFlowMod)]
-        assert [canonical.stats_key(flow_stats(m)) for m in retried] == [
+        assert [stats_form(flow_stats(m))[0] for m in retried] == [
             canonical.spec_key(bad)]
         assert channel.barrier() != []
 
