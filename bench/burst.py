@@ -22,6 +22,9 @@ once the port exists). Figures, from the first POST:
 - the ``add-port`` commands' own duration (OVS), and the controller's CPU seconds from the
   first POST until every port is ACTIVE.
 
+``--api-only``: only the POSTs, no switch connected (the REST path's own rate and CPU a port).
+``--profile FILE``: py-spy samples of the controller during the burst (collapsed stacks).
+
 Needs root and Open vSwitch; stops everything it started by its own pid, also on Ctrl-C.
 """
 
