@@ -16,7 +16,14 @@ once the port exists). Figures, from the first POST:
   on that port's switch (``ovs-ofctl monitor`` of every bridge; checked afterwards that every
   burst port has flows there), and on every switch;
 - *every port ACTIVE*: until the API lists none of them DOWN (polled every 50 ms);
-- per port, from its own ``add-port`` to its flows on its switch (p50/p99).
+- per port, from its own ``add-port`` to its flows on its switch (p50/p99), and from the
+  switch's own port status for the tap (the monitor's OFPT_PORT_STATUS: OVS's share left
+  out) to its flows: the controller's share;
+- the ``add-port`` commands' own duration (OVS), and the controller's CPU seconds from the
+  first POST until every port is ACTIVE.
+
+``--api-only``: only the POSTs, no switch connected (the REST path's own rate and CPU a port).
+``--profile FILE``: py-spy samples of the controller during the burst (collapsed stacks).
 
 Needs root and Open vSwitch; stops everything it started by its own pid, also on Ctrl-C.
 """
@@ -24,8 +31,11 @@ Needs root and Open vSwitch; stops everything it started by its own pid, also on
 from __future__ import annotations
 
 import argparse
+import os
 import queue
+import signal
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -49,6 +59,7 @@ from bench.port_latency import (  # noqa: E402
     any_down,
     connect,
     controller_with_cloud,
+    cpu_ticks,
     created,
     describe,
     monitors_for,
@@ -59,7 +70,16 @@ from bench.port_latency import (  # noqa: E402
 )
 from bench.programmer import BRIDGE, Ovs  # noqa: E402
 from ryu_sched.flows.cookies import CookieKind, cookie_for  # noqa: E402
+from ryu_sched.shared.vocabulary import tap_name  # noqa: E402
 from tests.support.controller import ControllerProcess, wait_until  # noqa: E402
+
+
+def run_queue_wait(pid: int) -> float:
+    """Seconds the process's threads were ready to run but waited for a CPU (schedstat)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
 
 
 def installed_cookies(ovs: Ovs) -> Counter[int]:
@@ -72,17 +92,20 @@ def installed_cookies(ovs: Ovs) -> Counter[int]:
 
 
 def burst(ctl: ControllerProcess, switches: dict[int, Ovs], monitors: dict[int, Monitor],
-          networks: list[str], count: int, clients: int) -> None:
+          networks: list[str], count: int, clients: int, profile: str | None = None) -> None:
     plug: dict[int, queue.Queue[str | None]] = {d: queue.Queue() for d in switches}
     plugged: dict[str, tuple[int, float]] = {}   # port id -> (switch, when add-port started)
+    commands: list[float] = []                     # add-port durations
     posts: list[float] = []
     errors: list[BaseException] = []
 
     def plugger(dpid: int) -> None:
         while (port_id := plug[dpid].get()) is not None:
             try:
-                plugged[port_id] = (dpid, time.perf_counter())
+                begin = time.perf_counter()
+                plugged[port_id] = (dpid, begin)
                 add_tap(switches[dpid], port_id)
+                commands.append(time.perf_counter() - begin)
             except Exception as exc:   # reported below, the burst goes on
                 errors.append(exc)
 
@@ -97,6 +120,14 @@ def burst(ctl: ControllerProcess, switches: dict[int, Ovs], monitors: dict[int, 
     threads = [threading.Thread(target=plugger, args=(d,), daemon=True) for d in switches]
     for thread in threads:
         thread.start()
+    assert ctl.proc is not None
+    ticks = os.sysconf("SC_CLK_TCK")
+    spy = None if profile is None else subprocess.Popen(
+        ["py-spy", "record", "--pid", str(ctl.proc.pid), "--rate", "200", "--nonblocking",
+         "--format", "raw",
+         "--output", profile], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cpu0 = cpu_ticks(ctl.proc.pid)
+    waited0 = run_queue_wait(ctl.proc.pid)
     t0 = time.perf_counter()
     try:
         with ThreadPoolExecutor(max_workers=clients) as pool:
@@ -119,6 +150,11 @@ def burst(ctl: ControllerProcess, switches: dict[int, Ovs], monitors: dict[int, 
     wait_until(all_flows_seen, 600, 0.01, f"flows of {count} burst ports")
     wait_until(lambda: not any_down(ctl), 600, 0.05, f"{count} burst ports ACTIVE")
     t_active = time.perf_counter()
+    cpu = (cpu_ticks(ctl.proc.pid) - cpu0) / ticks
+    waited = run_queue_wait(ctl.proc.pid) - waited0
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)   # py-spy writes its samples on SIGINT
+        spy.wait(60)
     wait_idle(ctl)
     local = {p: monitors[dpid].last_change(cookies[p]) for p, (dpid, _) in plugged.items()}
     everywhere = max(t for m in monitors.values() for c in cookies.values()
@@ -126,6 +162,8 @@ def burst(ctl: ControllerProcess, switches: dict[int, Ovs], monitors: dict[int, 
     installed = {dpid: installed_cookies(ovs) for dpid, ovs in switches.items()}
     missing = [p for p, (dpid, _) in plugged.items() if not installed[dpid][cookies[p]]]
     per_port = [local[p] - when for p, (_, when) in plugged.items()]  # type: ignore[operator]
+    from_status = [local[p] - seen for p, (dpid, _) in plugged.items()  # type: ignore[operator]
+                   if (seen := monitors[dpid].ports_added.get(tap_name(p))) is not None]
     last_local = max(t for t in local.values() if t is not None)
 
     print(f"  burst: {count} ports by {clients} concurrent clients (one POST each), taps "
@@ -140,6 +178,36 @@ def burst(ctl: ControllerProcess, switches: dict[int, Ovs], monitors: dict[int, 
     print(f"    every port ACTIVE       {t_active - t0:7.2f}s (API polled every 50 ms)")
     print(f"    per port, its add-port -> its flows: {describe(per_port)}; "
           f"mean {statistics.mean(per_port) * 1000:.0f} ms")
+    if from_status:
+        print(f"    per port, its switch's port status -> its flows: {describe(from_status)}"
+              f" ({len(from_status)} ports)")
+    print(f"    add-port commands (OVS): {describe(commands)}")
+    print(f"    controller CPU from the first POST to every port ACTIVE: {cpu:.1f} s "
+          f"({cpu / (t_active - t0) * 100:.0f}% of one core); ready but waiting for a CPU "
+          f"{waited:.1f} s")
+
+
+def api_only(ctl: ControllerProcess, networks: list[str], count: int, clients: int) -> None:
+    """The POSTs alone (no switch connected): the REST path's own rate and CPU."""
+    assert ctl.proc is not None
+    posts: list[float] = []
+
+    def create(index: int) -> None:
+        started_at = time.perf_counter()
+        created(ctl, "ports", [{"network_id": networks[index % len(networks)],
+                                "device_owner": OWNER, "device_id": f"burst-vm-{index}",
+                                "name": f"burst-{index}"}])
+        posts.append(time.perf_counter() - started_at)
+
+    cpu0 = cpu_ticks(ctl.proc.pid)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(create, range(count)))
+    elapsed = time.perf_counter() - t0
+    cpu = (cpu_ticks(ctl.proc.pid) - cpu0) / os.sysconf("SC_CLK_TCK")
+    print(f"  API only (no switch): {count} ports by {clients} clients in {elapsed:.2f}s = "
+          f"{count / elapsed:.1f} ports/s; POST {describe(posts)}; controller CPU "
+          f"{cpu * 1000 / count:.1f} ms a port")
 
 
 def run_tree(args: argparse.Namespace, code: str | None, workdir: Path,
@@ -148,10 +216,15 @@ def run_tree(args: argparse.Namespace, code: str | None, workdir: Path,
           f"networks, {SWITCHES} switches; controller from {code or 'this tree'}", flush=True)
     with controller_with_cloud(workdir, code, args.ports, args.ports) as (ctl, cloud):
         print(f"  setup: {cloud.note}", flush=True)
+        if args.api_only:
+            wait_idle(ctl)
+            api_only(ctl, cloud.networks, args.burst, args.clients)
+            return
         with switches_for(workdir, cloud, env) as switches:
             print(f"  setup: {connect(ctl, switches)}", flush=True)
             with monitors_for(switches) as monitors:
-                burst(ctl, switches, monitors, cloud.networks, args.burst, args.clients)
+                burst(ctl, switches, monitors, cloud.networks, args.burst, args.clients,
+                      args.profile)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -163,6 +236,11 @@ def main(argv: list[str] | None = None) -> None:
                     help="run the controller from this checkout (repeat to compare trees)")
     ap.add_argument("--quick", action="store_true", help="300 ports, a burst of 100")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--api-only", action="store_true",
+                    help="only the POSTs, no switch: the REST path's rate and CPU a port")
+    ap.add_argument("--profile", metavar="FILE",
+                    help="sample the controller with py-spy during the burst (collapsed "
+                         "stacks to FILE)")
     args = ap.parse_args(argv)
     if args.quick:
         args.ports, args.burst = 300, 100

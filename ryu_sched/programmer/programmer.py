@@ -80,6 +80,12 @@ READ_CHUNK = 1000
 #: Switches whose flow tables are read at the same time (others wait their turn).
 MAX_CONCURRENT_READS = 4
 READ_TIMEOUT_SECONDS = 30.0
+#: The programmer yields to the hub once it has worked this long since its last yield (at
+#: its yield points: between switches, between chunks). Each yield lets every green thread
+#: that is ready run first: under a burst of API writes that is a step of every request in
+#: flight, so yielding after each small incremental sync stretched one round over a few
+#: switches to seconds (bench/burst.py).
+YIELD_AFTER_SECONDS = 0.02
 #: Errors that mean "this switch does not know the bundle extension".
 NO_BUNDLES = {(ofp.OFPET_BAD_REQUEST, ofp.OFPBRC_BAD_EXPERIMENTER),
               (ofp.OFPET_BAD_REQUEST, ofp.OFPBRC_BAD_EXP_TYPE)}
@@ -154,6 +160,8 @@ class Programmer:
         #: dpid -> (its ports, the flows layer's description of the switch with them)
         self._described_as: dict[int, tuple[dict[str, int], fm.Switch]] = {}
         self.pause = _yield  # tests that drive the programmer without a hub replace it
+        #: when the programmer last yielded to the hub (see ``YIELD_AFTER_SECONDS``)
+        self._worked_since = 0.0
         #: flow-table reads in progress, and switches waiting for their turn (oldest first)
         self._reads: dict[tuple[str, int, float], float] = {}  # -> when it was requested
         self._read_queue: dict[tuple[str, int, float], SwitchState] = {}
@@ -534,6 +542,7 @@ class Programmer:
             self._expire_reads()
             self.gc.expire()
             compat.hub.sleep(0.02)  # let a burst of API writes coalesce into one sync
+            self._worked_since = time.perf_counter()
             while self._wake.qsize():
                 self._wake.get()
             try:
@@ -701,8 +710,12 @@ class Programmer:
         return None
 
     def _pause(self) -> None:
-        """Yield to the hub; then stop the sync if we stopped leading meanwhile."""
-        self.pause()
+        """Yield to the hub when the work since the last yield took ``YIELD_AFTER_SECONDS``;
+        then stop the sync if we stopped leading meanwhile."""
+        now = time.perf_counter()
+        if now - self._worked_since >= YIELD_AFTER_SECONDS:
+            self.pause()
+            self._worked_since = time.perf_counter()
         if not self.leading:
             raise NotLeading
 

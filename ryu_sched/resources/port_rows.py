@@ -151,8 +151,12 @@ def create_port_row(tx: Tx, network: Network, values: Mapping[str, Any],
                     port_id: str | None = None) -> Port:
     """Create a port in the current transaction (values already validated)."""
     session = tx.session
+    port_id = port_id or new_id()
+    pairs = plan_fixed_ips(session, network.id, values.get("fixed_ips"), port_id)
+    # The collections start empty and loaded: a new port's groups, address pairs and
+    # addresses are set without a query each to find that it has none.
     port = Port(
-        id=port_id or new_id(), project_id=values.get("project_id", ""),
+        id=port_id, project_id=values.get("project_id", ""),
         network_id=network.id, name=values.get("name", ""),
         description=values.get("description", ""),
         mac_address=_mac(session, network.id, values.get("mac_address")),
@@ -160,12 +164,11 @@ def create_port_row(tx: Tx, network: Network, values: Mapping[str, Any],
         device_owner=values.get("device_owner", ""), device_id=values.get("device_id", ""),
         binding_host_id=values.get("binding:host_id", ""),
         port_security_enabled=values.get("port_security_enabled",
-                                         network.port_security_enabled))
+                                         network.port_security_enabled),
+        fixed_ips=[], security_group_bindings=[], allowed_address_pairs=[], tag_rows=[])
     tags.set_tags(port, values.get("tags", []))
-    pairs = plan_fixed_ips(session, network.id, values.get("fixed_ips"), port.id)
-    session.add(port)
-    session.flush()
     set_fixed_ips(session, port, pairs)
+    session.add(port)
     session.flush()
     tx.emit(port_event(port, Action.CREATE))
     return port

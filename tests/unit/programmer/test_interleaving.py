@@ -25,6 +25,8 @@ SWITCH3 = 3
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> tuple[Programmer, Cloud, list[str]]:
     monkeypatch.setattr(programmer_module, "MAX_CONCURRENT_READS", 2)  # 3 switches suffice
+    # every yield point yields (in production only after YIELD_AFTER_SECONDS of work)
+    monkeypatch.setattr(programmer_module, "YIELD_AFTER_SECONDS", 0.0)
     services = make_services()
     cloud = seed(services.db)
     cloud.ports_of[SWITCH3] = {"uplink": 1}
