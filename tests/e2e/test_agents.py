@@ -322,9 +322,10 @@ def test_cut_external_link_moves_router_and_internet_ping_recovers(cloud: AgentC
         assert body["agent"]["configurations"]["external_link_up"] is False
         _status, body = lab.api("GET", f"/v2.0/agent-scheduler/moves?resource_id="
                                        f"{cloud.router.id}&limit=1")
-        # the switch's port status came first (the agent's report follows within a
-        # report_interval): the gateway-health monitor fenced it and failed it over
-        assert body["moves"][0]["reason"] == "gateway_failed"
+        # usually the switch's port status comes first and the gateway-health monitor
+        # fences the gateway and fails it over; on a busy machine the agent's own report of
+        # its link (within a report_interval) may be handled first: either moves it once
+        assert body["moves"][0]["reason"] in ("gateway_failed", "link_down")
     finally:
         for gw in cut:
             gw.exec(["ip", "link", "set", "ext0", "up"])
