@@ -29,17 +29,18 @@ from ryu_sched.db import models as db
 from ryu_sched.flows import model as fm
 from ryu_sched.programmer.snapshot import (
     Model,
+    Placement,
     Recorded,
     external_ports_of,
     floating_ip_of,
     network_of,
-    parse_dpid,
+    placements,
     port_of,
     read_model,
     router_of,
     subnet_of,
 )
-from ryu_sched.shared.vocabulary import AgentType, HaState, HostedKind
+from ryu_sched.shared.vocabulary import AgentType, HostedKind
 
 _ROUTER_PORTS = frozenset({fm.OWNER_ROUTER_INTERFACE, fm.OWNER_ROUTER_GATEWAY})
 _RouterEvent = ev.RouterChanged | ev.RouterGatewayChanged | ev.RouterInterfaceChanged
@@ -294,24 +295,13 @@ def read_router(session: Session, router_id: str,
         db.Port.id.in_([rp.port_id for rp in router_ports]))).all()
     subnet_ids = {a.subnet_id for p in ports for a in p.fixed_ips}
     subnets = session.scalars(select(db.Subnet).where(db.Subnet.id.in_(subnet_ids))).all()
-    host = None
-    standbys: list[int] = []
     bindings = session.scalars(select(db.RouterL3AgentBinding).where(
         db.RouterL3AgentBinding.router_id == router_id)
         .execution_options(populate_existing=True)).all()
-    for binding in bindings:
-        agent = _by_id(session, db.Agent, binding.l3_agent_id)
-        if agent is None or agent.agent_type != AgentType.L3:
-            continue
-        dpid = parse_dpid((agent.configurations or {}).get("datapath_id"))
-        if dpid is None:
-            continue
-        if binding.ha_state == HaState.ACTIVE:
-            host = dpid
-        else:
-            standbys.append(dpid)
+    where = placements(bindings, lambda agent_id: _by_id(session, db.Agent, agent_id)).get(
+        router_id, Placement())
     return router_of(router, router_ports, {p.id: p for p in ports},
-                     {s.id: s for s in subnets}, host, neighbors, standbys)
+                     {s.id: s for s in subnets}, where.host, neighbors, where.standbys)
 
 
 def router_networks(router: fm.Router | None) -> set[str]:

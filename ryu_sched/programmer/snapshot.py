@@ -9,7 +9,7 @@ is) and is cheap.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -74,6 +74,35 @@ def standby_dpids(host: int | None, standbys: Iterable[int]) -> tuple[int, ...]:
     return tuple(sorted({d for d in standbys if d != host}))
 
 
+@dataclasses.dataclass
+class Placement:
+    """Where a router is: the switch of its active binding, those of its standby bindings."""
+
+    host: int | None = None
+    standbys: list[int] = dataclasses.field(default_factory=list)
+
+
+def placements(bindings: Iterable[db.RouterL3AgentBinding],
+               l3_agent: Callable[[str], db.Agent | None]) -> dict[str, Placement]:
+    """Router id -> its placement, from its bindings and their L3 agents' ``datapath_id``
+    (``l3_agent``: the L3 agent of an id, or None). A binding whose agent is gone, is not an
+    L3 agent or names no switch places nothing."""
+    result: dict[str, Placement] = {}
+    for binding in bindings:
+        agent = l3_agent(binding.l3_agent_id)
+        if agent is None or agent.agent_type != AgentType.L3:
+            continue
+        dpid = parse_dpid((agent.configurations or {}).get("datapath_id"))
+        if dpid is None:
+            continue
+        placement = result.setdefault(binding.router_id, Placement())
+        if binding.ha_state == HaState.ACTIVE:
+            placement.host = dpid
+        else:
+            placement.standbys.append(dpid)
+    return result
+
+
 def read_model(session: Session, neighbors: Mapping[str, str]) -> Model:
     """The database's networks, subnets, ports (with their security groups and allowed
     address pairs), routers (placed on their L3 agent's switch, gateways with the upstream
@@ -91,30 +120,21 @@ def read_model(session: Session, neighbors: Mapping[str, str]) -> Model:
     subnet_by_id = {s.id: s for s in subnets}
     port_by_id = {p.id: p for p in ports}
 
-    host_of_router: dict[str, int] = {}
-    standbys_of_router: dict[str, list[int]] = {}
-    for binding in bindings:
-        agent = l3_agents.get(binding.l3_agent_id)
-        if agent is None:
-            continue
-        dpid = parse_dpid((agent.configurations or {}).get("datapath_id"))
-        if dpid is None:
-            continue
-        if binding.ha_state == HaState.ACTIVE:
-            host_of_router[binding.router_id] = dpid
-        else:
-            standbys_of_router.setdefault(binding.router_id, []).append(dpid)
+    placed = placements(bindings, l3_agents.get)
+    nowhere = Placement()
 
     ports_of_router: dict[str, list[db.RouterPort]] = {}
     for rp in router_ports:
         ports_of_router.setdefault(rp.router_id, []).append(rp)
 
     snap_networks = [n for n in map(network_of, networks) if n is not None]
-    snap_routers = [r for r in (
-        router_of(router, ports_of_router.get(router.id, []), port_by_id, subnet_by_id,
-                  host_of_router.get(router.id), neighbors,
-                  standbys_of_router.get(router.id, ())) for router in routers)
-        if r is not None]
+    snap_routers = []
+    for router in routers:
+        where = placed.get(router.id, nowhere)
+        row = router_of(router, ports_of_router.get(router.id, []), port_by_id, subnet_by_id,
+                        where.host, neighbors, where.standbys)
+        if row is not None:
+            snap_routers.append(row)
     snap_fips = [f for f in map(floating_ip_of, fips) if f is not None]
 
     return Model(
