@@ -36,6 +36,7 @@ tenant network.
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from .context import SwitchView
 from .cookies import CookieKind, cookie_for
@@ -80,6 +81,31 @@ def deliver_actions(view: SwitchView, iface: RouterInterface, port: Port) -> tup
             GotoTable(Table.L2_FORWARD))
 
 
+@lru_cache(maxsize=1 << 17)
+def _ipv4_order(address: str) -> int | None:
+    """An IPv4 address as an int (its order), None for anything else."""
+    try:
+        return int(ipaddress.IPv4Address(address))
+    except ValueError:
+        return None
+
+
+def hosts_on(view: SwitchView, subnet_id: str, network_id: str) -> list[tuple[str, Port]]:
+    """(ip, port) of every up, non-router port of ``network_id`` with a fixed IPv4 address
+    on ``subnet_id``, by address: from the network's own ports (a router needs only its
+    subnets' hosts, not an index of every port's), once per snapshot for all switches."""
+    key = ("routing.hosts_on", subnet_id, network_id)
+    known = view.index.memo.get(key)
+    if known is None:
+        found = [(order, port.id, ip, port) for port in view.ports_of(network_id)
+                 if port.admin_state_up and not port.router_owned
+                 for sid, ip in port.fixed_ips
+                 if sid == subnet_id and (order := _ipv4_order(ip)) is not None]
+        found.sort(key=lambda item: (item[0], item[1]))
+        known = view.index.memo[key] = [(ip, port) for _o, _id, ip, port in found]
+    return known  # type: ignore[return-value]
+
+
 def ipv4_interfaces(router: Router) -> list[RouterInterface]:
     result = []
     for iface in router.interfaces:
@@ -118,8 +144,8 @@ def extra_route_flows(view: SwitchView, router: Router, cookie: int) -> list[Flo
                       if nexthop in net), None)
         if iface is None or iface.network_id not in view.networks:
             continue
-        holder = next((port for ip, port in view.hosts_in_subnet(iface.subnet_id)
-                       if ip == str(nexthop) and port.network_id == iface.network_id), None)
+        holder = next((port for ip, port in hosts_on(view, iface.subnet_id, iface.network_id)
+                       if ip == str(nexthop)), None)
         fields = {} if destination.prefixlen == 0 else {"ipv4_dst": cidr_match(str(destination))}
         actions = deliver_actions(view, iface, holder) if holder is not None else ()
         flows.append(FlowSpec(Table.ROUTING, route_priority(destination, attached),
@@ -147,9 +173,7 @@ def routing_flows(view: SwitchView) -> list[FlowSpec]:
             flows.append(FlowSpec(Table.ROUTING, PRIO_SUBNET_DROP,
                                   router_match(router, ipv4_dst=cidr_match(iface.cidr)),
                                   (), cookie))
-            for ip, port in view.hosts_in_subnet(iface.subnet_id):
-                if port.network_id != iface.network_id:
-                    continue
+            for ip, port in hosts_on(view, iface.subnet_id, iface.network_id):
                 flows.append(FlowSpec(Table.ROUTING, PRIO_HOST_ROUTE,
                                       router_match(router, ipv4_dst=ip),
                                       deliver_actions(view, iface, port), cookie))

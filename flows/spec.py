@@ -151,6 +151,50 @@ def _check_scalar(name: str, kind: str, width: int, value: object) -> None:
             raise ValueError(f"{name}: {value!r} is not a {width}-bit unsigned int")
 
 
+def _check_value(name: str, value: object) -> MatchValue:
+    """A match value normalised (:func:`_normalize`), or ValueError."""
+    if name not in FIELDS:
+        raise ValueError(f"unknown match field {name!r}")
+    value = _normalize(name, value)
+    kind, width, _, _ = FIELDS[name]
+    if name == "ct_state" and not isinstance(value, tuple):
+        raise ValueError("ct_state must be (value, mask)")
+    if isinstance(value, tuple):
+        if len(value) != 2:
+            raise ValueError(f"{name}: masked value must be (value, mask)")
+        for part in value:
+            _check_scalar(name, kind, width, part)
+    else:
+        _check_scalar(name, kind, width, value)
+    return value  # type: ignore[return-value]
+
+
+#: (field, value) -> the value checked and normalised. The same addresses, ports and
+#: metadata values recur in thousands of flows; checking each (an IPv4 address parsed by
+#: ``ipaddress``) was most of a match's cost. Only plain ints and strings (or pairs of them)
+#: are kept: ``True == 1``, and a bool must still be refused.
+_CHECKED: dict[tuple[str, object], MatchValue] = {}
+_CHECKED_MAX = 1 << 18
+_PLAIN = (int, str)
+
+
+def _checked_value(name: str, value: object) -> MatchValue:
+    cls = value.__class__
+    if not (cls is int or cls is str or (
+            cls is tuple and len(value) == 2  # type: ignore[arg-type]
+            and value[0].__class__ in _PLAIN  # type: ignore[index]
+            and value[1].__class__ in _PLAIN)):  # type: ignore[index]
+        return _check_value(name, value)
+    key = (name, value)
+    known = _CHECKED.get(key)
+    if known is None:
+        known = _check_value(name, value)
+        if len(_CHECKED) >= _CHECKED_MAX:
+            _CHECKED.clear()
+        _CHECKED[key] = known
+    return known
+
+
 class Match(Mapping[str, MatchValue]):
     """A frozen, hashable mapping of OXM field names to values (``(value, mask)`` if masked).
 
@@ -161,24 +205,11 @@ class Match(Mapping[str, MatchValue]):
 
     def __init__(self, fields: Mapping[str, MatchValue] | None = None, /,
                  **kwargs: MatchValue) -> None:
-        merged = dict(fields or {})
+        merged = dict(fields) if fields else {}
         merged.update(kwargs)
-        for name in merged:
-            if name not in FIELDS:
-                raise ValueError(f"unknown match field {name!r}")
-            merged[name] = _normalize(name, merged[name])  # type: ignore[assignment]
         for name, value in merged.items():
-            kind, width, _, _ = FIELDS[name]
-            if name == "ct_state" and not isinstance(value, tuple):
-                raise ValueError("ct_state must be (value, mask)")
-            if isinstance(value, tuple):
-                if len(value) != 2:
-                    raise ValueError(f"{name}: masked value must be (value, mask)")
-                for part in value:
-                    _check_scalar(name, kind, width, part)
-            else:
-                _check_scalar(name, kind, width, value)
-        items = tuple(sorted(merged.items(), key=lambda kv: kv[0]))
+            merged[name] = _checked_value(name, value)
+        items = tuple(sorted(merged.items()))  # names are unique: never compares values
         object.__setattr__(self, "_items", items)
         object.__setattr__(self, "_dict", dict(items))
         object.__setattr__(self, "_hash", hash(items))

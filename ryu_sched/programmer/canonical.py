@@ -135,14 +135,43 @@ def _spec_action(action: Any) -> tuple[Any, ...]:
     raise TypeError(f"unsupported action {action!r}")
 
 
+#: Forms kept for the desired side: a (field, value) pair or an action list recurs in
+#: thousands of flows (a network's metadata, a router's MAC, goto the next table). Keys are
+#: the specs' own validated, hashable values; each cache is emptied at :data:`CACHE_MAX`.
+CACHE_MAX = 1 << 17
+_SPEC_FIELDS: dict[tuple[str, Any], tuple[str, Any]] = {}
+_SPEC_BODIES: dict[tuple[Any, ...], Body] = {}
+
+
+def _spec_field(name: str, value: Any) -> tuple[str, Any]:
+    key = (name, value)
+    form = _SPEC_FIELDS.get(key)
+    if form is None:
+        if len(_SPEC_FIELDS) >= CACHE_MAX:
+            _SPEC_FIELDS.clear()
+        form = _SPEC_FIELDS[key] = (name, field_value(name, value))
+    return form
+
+
 def spec_key(spec: FlowSpec) -> FlowKey:
-    return (spec.table, spec.priority, _match_form(spec.match.items()))
+    # a Match keeps its fields in name order: the order _match_form sorts them in
+    return (spec.table, spec.priority,
+            tuple([_spec_field(name, value) for name, value in spec.match.items()]))
 
 
 def spec_body(spec: FlowSpec) -> Body:
+    body = _SPEC_BODIES.get(spec.actions)
+    if body is None:
+        if len(_SPEC_BODIES) >= CACHE_MAX:
+            _SPEC_BODIES.clear()
+        body = _SPEC_BODIES[spec.actions] = _body_of(spec.actions)
+    return body
+
+
+def _body_of(actions: tuple[Any, ...]) -> Body:
     apply: list[tuple[Any, ...]] = []
     tail: list[tuple[Any, ...]] = []
-    for action in spec.actions:
+    for action in actions:
         kind = type(action)
         if kind is WriteMetadata:
             tail.append(("meta", action.value & action.mask, action.mask))

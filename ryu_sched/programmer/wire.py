@@ -112,7 +112,7 @@ def _oxm_header(name: str, masked: bool, length: int) -> int:
     return (cls << 16) | (num << 9) | (int(masked) << 8) | length
 
 
-def _oxm(name: str, value: Any) -> bytes:
+def _encode_oxm(name: str, value: Any) -> bytes:
     if isinstance(value, tuple):
         raw, mask = (_value_bytes(name, part) for part in value)
         raw = bytes(a & b for a, b in zip(raw, mask, strict=True))
@@ -121,15 +121,49 @@ def _oxm(name: str, value: Any) -> bytes:
     return struct.pack("!I", _oxm_header(name, False, len(raw))) + raw
 
 
+#: Encodings kept: the same (field, value), action, instruction list recur in thousands of
+#: flows (metadata of a network, a router's MAC, goto the next table), and encoding each
+#: again was most of a flow add's cost. Keys are the specs' own (validated, hashable)
+#: values; each cache is emptied when it reaches :data:`CACHE_MAX` entries.
+CACHE_MAX = 1 << 17
+_OXMS: dict[tuple[str, Any], bytes] = {}
+_ACTIONS: dict[tuple[Any, ...], bytes] = {}
+#: the match's field names (in name order) -> the same in the order they are written
+_ORDERS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _remember(cache: dict, key: Any, value: Any) -> Any:
+    if len(cache) >= CACHE_MAX:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def _oxm(name: str, value: Any) -> bytes:
+    data = _OXMS.get((name, value))
+    if data is None:
+        data = _remember(_OXMS, (name, value), _encode_oxm(name, value))
+    return data
+
+
 def _pad8(data: bytes) -> bytes:
     return data + bytes(-len(data) % 8)
 
 
 def match_bytes(items: Any) -> bytes:
     """An OXM match (padded to 8 bytes) from ``(field, value)`` pairs."""
-    fields = b"".join(_oxm(name, value)
-                      for name, value in sorted(items, key=lambda kv: _ORDER[kv[0]]))
-    return _pad8(_MATCH_HEADER.pack(OFPMT_OXM, 4 + len(fields)) + fields)
+    return _match_of(dict(items))
+
+
+def _match_of(fields: Any) -> bytes:
+    """:func:`match_bytes` of a mapping of field -> value."""
+    names = tuple(fields)
+    order = _ORDERS.get(names)
+    if order is None:
+        order = _remember(_ORDERS, names, tuple(sorted(names, key=_ORDER.__getitem__)))
+    body = b"".join([_oxm(name, fields[name]) for name in order])
+    length = 4 + len(body)
+    return _MATCH_HEADER.pack(OFPMT_OXM, length) + body + bytes(-length % 8)
 
 
 def _nx(subtype: int, body: bytes) -> bytes:
@@ -188,6 +222,13 @@ def action_bytes(action: Any) -> bytes:
 
 
 def instructions_bytes(spec: FlowSpec) -> bytes:
+    data = _ACTIONS.get(spec.actions)
+    if data is None:
+        data = _remember(_ACTIONS, spec.actions, _encode_instructions(spec))
+    return data
+
+
+def _encode_instructions(spec: FlowSpec) -> bytes:
     apply = b""
     tail = b""
     for action in spec.actions:
@@ -205,10 +246,14 @@ def instructions_bytes(spec: FlowSpec) -> bytes:
 
 def flow_add(xid: int, spec: FlowSpec) -> bytes:
     """The OFPT_FLOW_MOD (add) message for ``spec``."""
-    body = (_FLOW_MOD.pack(spec.cookie, 0, spec.table, OFPFC_ADD, 0, 0, spec.priority,
-                           OFP_NO_BUFFER, 0, 0, 0)
-            + match_bytes(spec.match.items()) + instructions_bytes(spec))
-    return _HEADER.pack(OFP_VERSION, OFPT_FLOW_MOD, 8 + len(body), xid) + body
+    match = _match_of(spec.match)
+    instructions = instructions_bytes(spec)
+    return b"".join((
+        _HEADER.pack(OFP_VERSION, OFPT_FLOW_MOD,
+                     8 + _FLOW_MOD.size + len(match) + len(instructions), xid),
+        _FLOW_MOD.pack(spec.cookie, 0, spec.table, OFPFC_ADD, 0, 0, spec.priority,
+                       OFP_NO_BUFFER, 0, 0, 0),
+        match, instructions))
 
 
 def bundle_add(xid: int, bundle_id: int, flags: int, message: bytes) -> bytes:
