@@ -124,6 +124,9 @@ _PREREQS: Mapping[str, tuple[tuple[str, int], ...]] = {
 }
 
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+#: dotted-quad IPv4 addresses that ``ipaddress.IPv4Address`` accepts (no leading zeros)
+_IPV4_RE = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 Scalar = int | str
 MatchValue = int | str | tuple[int, int] | tuple[str, str]
@@ -145,7 +148,8 @@ def _check_scalar(name: str, kind: str, width: int, value: object) -> None:
     elif kind == IPV4:
         if not isinstance(value, str):
             raise ValueError(f"{name}: {value!r} is not an IPv4 address string")
-        ipaddress.IPv4Address(value)
+        if not _IPV4_RE.fullmatch(value):  # (the common case without ipaddress's parser)
+            ipaddress.IPv4Address(value)
     else:
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << width:
             raise ValueError(f"{name}: {value!r} is not a {width}-bit unsigned int")
@@ -315,9 +319,11 @@ class SetField:
     def __post_init__(self) -> None:
         if self.field not in WRITABLE:
             raise ValueError(f"field {self.field!r} is not writable here")
-        object.__setattr__(self, "value", _normalize(self.field, self.value))
-        kind, width, _, _ = FIELDS[self.field]
-        _check_scalar(self.field, kind, width, self.value)
+        if isinstance(self.value, tuple):  # refused: a set-field takes no mask
+            kind, width, _, _ = FIELDS[self.field]
+            _check_scalar(self.field, kind, width, self.value)
+        # the check of a match's value (no writable field has a rule of its own there)
+        object.__setattr__(self, "value", _checked_value(self.field, self.value))
 
     def to_ofctl(self) -> str:
         return f"set_field:{_render_scalar(self.field, self.value)}->{FIELDS[self.field][2]}"
@@ -382,7 +388,10 @@ class Nat:
         if (self.kind is None) != (self.ip is None) or self.kind not in (None, "src", "dst"):
             raise ValueError("Nat needs both kind and ip, or neither")
         if self.ip is not None:
-            ipaddress.IPv4Address(self.ip)
+            if self.ip.__class__ is str:
+                _checked_value("ipv4_src", self.ip)  # as a match's address (kept)
+            else:
+                ipaddress.IPv4Address(self.ip)
 
     def to_ofctl(self) -> str:
         return "nat" if self.kind is None else f"nat({self.kind}={self.ip})"
@@ -472,6 +481,11 @@ class GotoTable:
 Action = (Output | SetField | PushVlan | PopVlan | DecNwTtl | MoveField | Ct | Conjunction
           | WriteMetadata | GotoTable)
 APPLY_ACTIONS = (Output, SetField, PushVlan, PopVlan, DecNwTtl, MoveField, Ct, Conjunction)
+#: What FlowSpec's one-pass check makes of each action class (Conjunction: the full check)
+_APPLY, _CT, _WRITE_METADATA, _GOTO = range(4)
+_STEP = {Output: _APPLY, SetField: _APPLY, PushVlan: _APPLY, PopVlan: _APPLY,
+         DecNwTtl: _APPLY, MoveField: _APPLY, Ct: _CT, WriteMetadata: _WRITE_METADATA,
+         GotoTable: _GOTO}
 
 
 @dataclass(frozen=True)
@@ -497,12 +511,43 @@ class FlowSpec:
         self._check_action_order()
 
     def _check_prerequisites(self) -> None:
-        for name in self.match:
-            for need, value in _PREREQS.get(name, ()):
-                if self.match.get(need) != value:
+        fields = self.match._dict if isinstance(self.match, Match) else self.match
+        for name in fields:
+            needs = _PREREQS.get(name)
+            if needs is None:
+                continue
+            for need, value in needs:
+                if fields.get(need) != value:
                     raise ValueError(f"match on {name} needs {need}={value:#x}: {self.match}")
 
     def _check_action_order(self) -> None:
+        """The common case (no conjunction) in one pass; anything unusual (a conjunction,
+        an action out of place, an unknown action class) is checked by
+        :meth:`_check_actions`, which says what is wrong."""
+        stage = 0
+        for action in self.actions:
+            step = _STEP.get(action.__class__)
+            if step is None:
+                break
+            if step == _APPLY:
+                if stage:
+                    break
+            elif step == _CT:
+                if stage or (action.table is not None and action.table <= self.table):
+                    break
+            elif step == _WRITE_METADATA:
+                if stage:
+                    break
+                stage = 1
+            else:
+                if stage == 2 or int(action.table) <= self.table:
+                    break
+                stage = 2
+        else:
+            return
+        self._check_actions()
+
+    def _check_actions(self) -> None:
         conjunctions = [a for a in self.actions if isinstance(a, Conjunction)]
         if conjunctions and len(conjunctions) != len(self.actions):
             raise ValueError("a flow with conjunction actions may have no other action")

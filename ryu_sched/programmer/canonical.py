@@ -135,52 +135,67 @@ def _spec_action(action: Any) -> tuple[Any, ...]:
     raise TypeError(f"unsupported action {action!r}")
 
 
-#: Forms kept for the desired side: a (field, value) pair or an action list recurs in
-#: thousands of flows (a network's metadata, a router's MAC, goto the next table). Keys are
-#: the specs' own validated, hashable values; each cache is emptied at :data:`CACHE_MAX`.
+#: Forms kept for the desired side: a (field, value) pair recurs in thousands of flows (a
+#: network's metadata, a router's MAC, a port's address). Keys are the specs' own validated
+#: values (ints, strings and pairs of them); each cache is emptied at :data:`CACHE_MAX`.
 CACHE_MAX = 1 << 17
 _SPEC_FIELDS: dict[tuple[str, Any], tuple[str, Any]] = {}
-_SPEC_BODIES: dict[tuple[Any, ...], Body] = {}
+_SET_FIELDS: dict[tuple[str, Any], tuple[Any, ...]] = {}
 
 
-def _spec_field(name: str, value: Any) -> tuple[str, Any]:
-    key = (name, value)
-    form = _SPEC_FIELDS.get(key)
-    if form is None:
-        if len(_SPEC_FIELDS) >= CACHE_MAX:
-            _SPEC_FIELDS.clear()
-        form = _SPEC_FIELDS[key] = (name, field_value(name, value))
-    return form
+def _remember(cache: dict, key: Any, value: Any) -> Any:
+    if len(cache) >= CACHE_MAX:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def spec_key(spec: FlowSpec) -> FlowKey:
     # a Match keeps its fields in name order: the order _match_form sorts them in
-    return (spec.table, spec.priority,
-            tuple([_spec_field(name, value) for name, value in spec.match.items()]))
+    known = _SPEC_FIELDS
+    return (spec.table, spec.priority, tuple([
+        known.get(item) or _remember(known, item, (item[0], field_value(*item)))
+        for item in spec.match.items()]))
+
+
+def _set_form(action: SetField) -> tuple[Any, ...]:
+    key = (action.field, action.value)
+    return _SET_FIELDS.get(key) or _remember(_SET_FIELDS, key, _spec_action(action))
+
+
+_OUTPUTS: dict[Any, tuple[Any, ...]] = {}
+
+
+def _output_form(action: Output) -> tuple[Any, ...]:
+    return _OUTPUTS.get(action.port) or _remember(_OUTPUTS, action.port,
+                                                  _output_port(action.port))
+
+
+#: the apply-actions whose forms are kept or cheap, by class
+_FAST_ACTIONS: dict[type, Callable[[Any], tuple[Any, ...]]] = {
+    Output: _output_form,
+    SetField: _set_form,
+    DecNwTtl: lambda a: ("dec_ttl",),
+    PopVlan: lambda a: ("pop_vlan",),
+}
 
 
 def spec_body(spec: FlowSpec) -> Body:
-    body = _SPEC_BODIES.get(spec.actions)
-    if body is None:
-        if len(_SPEC_BODIES) >= CACHE_MAX:
-            _SPEC_BODIES.clear()
-        body = _SPEC_BODIES[spec.actions] = _body_of(spec.actions)
-    return body
-
-
-def _body_of(actions: tuple[Any, ...]) -> Body:
     apply: list[tuple[Any, ...]] = []
     tail: list[tuple[Any, ...]] = []
-    for action in actions:
+    fast = _FAST_ACTIONS
+    for action in spec.actions:
         kind = type(action)
-        if kind is WriteMetadata:
-            tail.append(("meta", action.value & action.mask, action.mask))
-        elif kind is GotoTable:
+        if kind is GotoTable:
             tail.append(("goto", int(action.table)))
+        elif kind is WriteMetadata:
+            tail.append(("meta", action.value & action.mask, action.mask))
         else:
-            apply.append(_spec_action(action))
-    head = [("apply", *apply)] if apply else []
-    return (*head, *tail)  # FlowSpec keeps write_metadata before goto_table
+            form = fast.get(kind)
+            apply.append(form(action) if form is not None else _spec_action(action))
+    if apply:
+        return (("apply", *apply), *tail)  # FlowSpec keeps write_metadata before goto_table
+    return tuple(tail)
 
 
 def of_spec(spec: FlowSpec) -> tuple[FlowKey, Body]:
