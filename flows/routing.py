@@ -51,6 +51,8 @@ from .spec import (
     Match,
     SetField,
     WriteMetadata,
+    ipv4_int,
+    is_ipv4_text,
 )
 from .tables import Table
 
@@ -63,9 +65,19 @@ PRIO_EXTRA_ROUTE = 160
 PRIO_EXTRA_ROUTE_IN_SUBNET = 340
 
 
+@lru_cache(maxsize=1 << 16)
 def cidr_match(cidr: str) -> tuple[str, str]:
     net = ipaddress.IPv4Network(cidr, strict=False)
     return (str(net.network_address), str(net.netmask))
+
+
+@lru_cache(maxsize=1 << 16)
+def _is_ipv4_cidr(cidr: str) -> bool:
+    try:
+        ipaddress.IPv4Network(cidr, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def router_match(router: Router, **fields) -> Match:
@@ -81,13 +93,9 @@ def deliver_actions(view: SwitchView, iface: RouterInterface, port: Port) -> tup
             GotoTable(Table.L2_FORWARD))
 
 
-@lru_cache(maxsize=1 << 17)
 def _ipv4_order(address: str) -> int | None:
     """An IPv4 address as an int (its order), None for anything else."""
-    try:
-        return int(ipaddress.IPv4Address(address))
-    except ValueError:
-        return None
+    return ipv4_int(address) if is_ipv4_text(address) else None
 
 
 def hosts_on(view: SwitchView, subnet_id: str, network_id: str) -> list[tuple[str, Port]]:
@@ -107,14 +115,8 @@ def hosts_on(view: SwitchView, subnet_id: str, network_id: str) -> list[tuple[st
 
 
 def ipv4_interfaces(router: Router) -> list[RouterInterface]:
-    result = []
-    for iface in router.interfaces:
-        try:
-            ipaddress.IPv4Network(iface.cidr, strict=False)
-        except ValueError:
-            continue
-        result.append(iface)
-    return sorted(result, key=lambda i: (i.subnet_id, i.port_id))
+    return sorted((i for i in router.interfaces if _is_ipv4_cidr(i.cidr)),
+                  key=lambda i: (i.subnet_id, i.port_id))
 
 
 def route_priority(destination: ipaddress.IPv4Network,

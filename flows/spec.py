@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -139,6 +140,24 @@ def _normalize(name: str, value: object) -> object:
     if isinstance(value, tuple):
         return tuple(_normalize(name, part) for part in value)
     return value
+
+
+def is_ipv4_text(text: object) -> bool:
+    """``text`` is an IPv4 address as ``ipaddress.IPv4Address`` reads it (dotted quad)."""
+    if not isinstance(text, str):
+        return False
+    if _IPV4_RE.fullmatch(text):
+        return True
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def ipv4_int(text: str) -> int:
+    """An IPv4 address (checked) as an int."""
+    return int.from_bytes(socket.inet_aton(text), "big")
 
 
 def _check_scalar(name: str, kind: str, width: int, value: object) -> None:
