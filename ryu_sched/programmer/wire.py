@@ -275,6 +275,12 @@ def instructions_bytes(spec: FlowSpec) -> bytes:
 
 
 _FLOW_MOD_SIZE = 8 + _FLOW_MOD.size
+#: the OpenFlow header and the flow mod's fixed part, in one pack
+_FLOW_MOD_HEAD = struct.Struct("!BBHI" + _FLOW_MOD.format.lstrip("!"))
+#: the same inside a bundle-add message (its header and ONF bundle-add part first)
+_BUNDLED_FLOW_MOD_HEAD = struct.Struct(
+    "!BBHI" + _BUNDLE_ADD.format.lstrip("!") + "BBHI" + _FLOW_MOD.format.lstrip("!"))
+_BUNDLE_ADD_SIZE = 8 + _BUNDLE_ADD.size
 
 
 def flow_add(xid: int, spec: FlowSpec) -> bytes:
@@ -282,10 +288,25 @@ def flow_add(xid: int, spec: FlowSpec) -> bytes:
     match = _match_of(dict(spec.match.items()))
     instructions = instructions_bytes(spec)
     return b"".join((
-        _HEADER.pack(OFP_VERSION, OFPT_FLOW_MOD,
-                     _FLOW_MOD_SIZE + len(match) + len(instructions), xid),
-        _FLOW_MOD.pack(spec.cookie, 0, spec.table, OFPFC_ADD, 0, 0, spec.priority,
-                       OFP_NO_BUFFER, 0, 0, 0),
+        _FLOW_MOD_HEAD.pack(OFP_VERSION, OFPT_FLOW_MOD,
+                            _FLOW_MOD_SIZE + len(match) + len(instructions), xid,
+                            spec.cookie, 0, spec.table, OFPFC_ADD, 0, 0, spec.priority,
+                            OFP_NO_BUFFER, 0, 0, 0),
+        match, instructions))
+
+
+def bundled_flow_add(xid: int, bundle_id: int, flags: int, spec: FlowSpec) -> bytes:
+    """``bundle_add(xid, bundle_id, flags, flow_add(xid, spec))``, in one go."""
+    match = _match_of(dict(spec.match.items()))
+    instructions = instructions_bytes(spec)
+    length = _FLOW_MOD_SIZE + len(match) + len(instructions)
+    return b"".join((
+        _BUNDLED_FLOW_MOD_HEAD.pack(
+            OFP_VERSION, OFPT_EXPERIMENTER, _BUNDLE_ADD_SIZE + length, xid,
+            ONF_EXPERIMENTER_ID, ONF_ET_BUNDLE_ADD_MESSAGE, bundle_id, flags,
+            OFP_VERSION, OFPT_FLOW_MOD, length, xid,
+            spec.cookie, 0, spec.table, OFPFC_ADD, 0, 0, spec.priority,
+            OFP_NO_BUFFER, 0, 0, 0),
         match, instructions))
 
 
