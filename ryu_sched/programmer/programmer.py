@@ -579,14 +579,21 @@ class Programmer:
                     return
                 snapshot = self.snapshot()
                 self._last_snapshot = snapshot
-                changes = self._port_changes(snapshot, self._status_candidates)
+                model = self._model
                 candidates, self._status_candidates = self._status_candidates, set()
                 for dpid in dirty:
                     state = self.switches.get(dpid)
                     if state is not None and state.ready and self.may_program(state):
                         self.sync_switch(state, snapshot)
                         self._pause()
-                self._record_port_statuses(changes, candidates)
+                # Port statuses once the flows are out (looking at every port after a switch
+                # connected is not what its flows should wait for), as of the model the flows
+                # came from; a full read meanwhile: the next round looks at every port.
+                if self._model is model:
+                    self._record_port_statuses(self._port_changes(snapshot, candidates),
+                                               candidates)
+                else:
+                    self._status_candidates = None
                 self._announce_moves(snapshot)
         except NotLeading:
             self.stats.syncs_abandoned += 1
