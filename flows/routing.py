@@ -87,10 +87,18 @@ def router_match(router: Router, **fields) -> Match:
 
 def deliver_actions(view: SwitchView, iface: RouterInterface, port: Port) -> tuple[Action, ...]:
     """Route to ``port`` out of ``iface``: rewrite MACs, dec TTL, switch in its network."""
+    head, tail = _delivery(view, iface)
+    return (*head, SetField("eth_dst", port.mac), *tail)
+
+
+def _delivery(view: SwitchView, iface: RouterInterface,
+              ) -> tuple[tuple[Action, ...], tuple[Action, ...]]:
+    """What :func:`deliver_actions` puts around the port's MAC for every port of ``iface``
+    (immutable: shared by all of them)."""
     network = view.networks[iface.network_id]
-    return (SetField("eth_src", iface.mac), SetField("eth_dst", port.mac), DecNwTtl(),
-            WriteMetadata(network.key | ROUTED_FLAG, NETWORK_MASK | ROUTED_FLAG),
-            GotoTable(Table.L2_FORWARD))
+    return ((SetField("eth_src", iface.mac),),
+            (DecNwTtl(), WriteMetadata(network.key | ROUTED_FLAG, NETWORK_MASK | ROUTED_FLAG),
+             GotoTable(Table.L2_FORWARD)))
 
 
 def _ipv4_order(address: str) -> int | None:
@@ -175,9 +183,10 @@ def routing_flows(view: SwitchView) -> list[FlowSpec]:
             flows.append(FlowSpec(Table.ROUTING, PRIO_SUBNET_DROP,
                                   router_match(router, ipv4_dst=cidr_match(iface.cidr)),
                                   (), cookie))
+            head, tail = _delivery(view, iface)
             for ip, port in hosts_on(view, iface.subnet_id, iface.network_id):
                 flows.append(FlowSpec(Table.ROUTING, PRIO_HOST_ROUTE,
                                       router_match(router, ipv4_dst=ip),
-                                      deliver_actions(view, iface, port), cookie))
+                                      (*head, SetField("eth_dst", port.mac), *tail), cookie))
         flows.extend(extra_route_flows(view, router, cookie))
     return flows
