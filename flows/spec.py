@@ -229,9 +229,13 @@ class Match(Mapping[str, MatchValue]):
     def __init__(self, fields: Mapping[str, MatchValue] | None = None, /,
                  **kwargs: MatchValue) -> None:
         merged = dict(fields) if fields else {}
-        merged.update(kwargs)
+        if kwargs:
+            merged.update(kwargs)
+        checked = _CHECKED
         for name, value in merged.items():
-            merged[name] = _checked_value(name, value)
+            cls = value.__class__
+            known = checked.get((name, value)) if cls is int or cls is str else None
+            merged[name] = known if known is not None else _checked_value(name, value)
         items = tuple(sorted(merged.items()))  # names are unique: never compares values
         object.__setattr__(self, "_items", items)
         object.__setattr__(self, "_dict", dict(items))
