@@ -21,7 +21,7 @@ arp_tha := arp_sha, arp_tpa := arp_spa, arp_sha := MAC, arp_spa := IP.
 
 from __future__ import annotations
 
-from .context import SwitchView, is_ipv4
+from .context import SwitchView
 from .cookies import CookieKind, cookie_for
 from .metadata import NETWORK_MASK
 from .model import Network
@@ -36,6 +36,7 @@ from .spec import (
     MoveField,
     Output,
     SetField,
+    is_ipv4_text,
 )
 from .tables import Table
 
@@ -60,7 +61,7 @@ def arp_reply_actions(mac: str, ip: str) -> tuple[Action, ...]:
 def answer_flows(view: SwitchView, network: Network, ip: str, mac: str,
                  cookie: int) -> list[FlowSpec]:
     """Flows answering "who has ``ip``" on ``network`` with ``mac`` (none for IPv6)."""
-    if not is_ipv4(ip):
+    if not is_ipv4_text(ip):
         return []
     match = dict(metadata=(network.key, NETWORK_MASK), eth_type=ETH_TYPE_ARP,
                  arp_op=ARP_REQUEST, arp_tpa=ip)

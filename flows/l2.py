@@ -83,6 +83,9 @@ def _network_flows(view: SwitchView, network: Network) -> list[FlowSpec]:
     local: list[int] = []
     firewalled: dict[int, int] = {}  # ofport -> zone
     hairpin = att is not None and _routed_here(view, network)
+    # the same for every remote port (actions are immutable: shared, built once)
+    to_uplink = egress_actions(att) if att is not None else ()
+    back_out = egress_actions(att, hairpin=True) if hairpin else ()
     for port in view.ports_of(network.id):
         cookie = cookie_for(CookieKind.PORT, port.id)
         ofport = view.local_ports.get(port.id)
@@ -101,18 +104,17 @@ def _network_flows(view: SwitchView, network: Network) -> list[FlowSpec]:
         elif att is not None and view.is_remote(port):
             flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST,
                                   network_match(network, eth_dst=port.mac),
-                                  egress_actions(att), cookie))
+                                  to_uplink, cookie))
             if hairpin:
                 match = Match(metadata=(network.key | ROUTED_FLAG, NETWORK_MASK | ROUTED_FLAG),
                               in_port=att.ofport, eth_dst=port.mac)
                 flows.append(FlowSpec(Table.L2_FORWARD, PRIO_ROUTED_HAIRPIN, match,
-                                      egress_actions(att, hairpin=True), cookie))
+                                      back_out, cookie))
     for router, iface in view.placed_interfaces(network.id):
         cookie = cookie_for(CookieKind.ROUTER, router.id)
         match = network_match(network, eth_dst=iface.mac)
         if att is not None:
-            flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST, match,
-                                  egress_actions(att), cookie))
+            flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST, match, to_uplink, cookie))
         elif view.dpid in router.placed_dpids:
             flows.append(FlowSpec(Table.L2_FORWARD, PRIO_UNICAST, match, (), cookie))
         if view.is_active(router):
@@ -121,7 +123,7 @@ def _network_flows(view: SwitchView, network: Network) -> list[FlowSpec]:
     local.sort()
     net_cookie = cookie_for(CookieKind.NETWORK, network.id)
     to_local = tuple(Output(p) for p in local)
-    to_all = to_local + (egress_actions(att) if att is not None else ())
+    to_all = to_local + to_uplink
     flows.append(FlowSpec(Table.L2_FORWARD, PRIO_FLOOD, network_match(network), to_all,
                           net_cookie))
     if att is not None:
@@ -132,10 +134,9 @@ def _network_flows(view: SwitchView, network: Network) -> list[FlowSpec]:
         # (tagging it last, so that the forks see the frame untagged).
         to_open = tuple(Output(p) for p in local if p not in firewalled)
         forks = tuple(to_ingress_firewall(firewalled[p]) for p in sorted(firewalled))
-        uplink = egress_actions(att) if att is not None else ()
         flows.append(FlowSpec(Table.L2_FORWARD, PRIO_IP_FLOOD,
                               network_match(network, eth_type=ETH_TYPE_IP),
-                              (*to_open, *forks, *uplink), net_cookie))
+                              (*to_open, *forks, *to_uplink), net_cookie))
         if att is not None:
             flows.append(FlowSpec(Table.L2_FORWARD, PRIO_IP_FLOOD_FROM_UPLINK,
                                   network_match(network, in_port=att.ofport,

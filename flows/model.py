@@ -137,6 +137,12 @@ class FrozenMap(Mapping):
     def __getitem__(self, key):
         return self._data[key]
 
+    def get(self, key, default=None):  # the dict's own: Mapping.get costs two Python calls
+        return self._data.get(key, default)
+
+    def __contains__(self, key) -> bool:
+        return key in self._data
+
     def __iter__(self):
         return iter(self._data)
 

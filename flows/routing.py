@@ -36,6 +36,7 @@ tenant network.
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from .context import SwitchView
 from .cookies import CookieKind, cookie_for
@@ -50,6 +51,8 @@ from .spec import (
     Match,
     SetField,
     WriteMetadata,
+    ipv4_int,
+    is_ipv4_text,
 )
 from .tables import Table
 
@@ -62,9 +65,19 @@ PRIO_EXTRA_ROUTE = 160
 PRIO_EXTRA_ROUTE_IN_SUBNET = 340
 
 
+@lru_cache(maxsize=1 << 16)
 def cidr_match(cidr: str) -> tuple[str, str]:
     net = ipaddress.IPv4Network(cidr, strict=False)
     return (str(net.network_address), str(net.netmask))
+
+
+@lru_cache(maxsize=1 << 16)
+def _is_ipv4_cidr(cidr: str) -> bool:
+    try:
+        ipaddress.IPv4Network(cidr, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def router_match(router: Router, **fields) -> Match:
@@ -74,21 +87,44 @@ def router_match(router: Router, **fields) -> Match:
 
 def deliver_actions(view: SwitchView, iface: RouterInterface, port: Port) -> tuple[Action, ...]:
     """Route to ``port`` out of ``iface``: rewrite MACs, dec TTL, switch in its network."""
+    head, tail = _delivery(view, iface)
+    return (*head, SetField("eth_dst", port.mac), *tail)
+
+
+def _delivery(view: SwitchView, iface: RouterInterface,
+              ) -> tuple[tuple[Action, ...], tuple[Action, ...]]:
+    """What :func:`deliver_actions` puts around the port's MAC for every port of ``iface``
+    (immutable: shared by all of them)."""
     network = view.networks[iface.network_id]
-    return (SetField("eth_src", iface.mac), SetField("eth_dst", port.mac), DecNwTtl(),
-            WriteMetadata(network.key | ROUTED_FLAG, NETWORK_MASK | ROUTED_FLAG),
-            GotoTable(Table.L2_FORWARD))
+    return ((SetField("eth_src", iface.mac),),
+            (DecNwTtl(), WriteMetadata(network.key | ROUTED_FLAG, NETWORK_MASK | ROUTED_FLAG),
+             GotoTable(Table.L2_FORWARD)))
+
+
+def _ipv4_order(address: str) -> int | None:
+    """An IPv4 address as an int (its order), None for anything else."""
+    return ipv4_int(address) if is_ipv4_text(address) else None
+
+
+def hosts_on(view: SwitchView, subnet_id: str, network_id: str) -> list[tuple[str, Port]]:
+    """(ip, port) of every up, non-router port of ``network_id`` with a fixed IPv4 address
+    on ``subnet_id``, by address: from the network's own ports (a router needs only its
+    subnets' hosts, not an index of every port's), once per snapshot for all switches."""
+    key = ("routing.hosts_on", subnet_id, network_id)
+    known = view.index.memo.get(key)
+    if known is None:
+        found = [(order, port.id, ip, port) for port in view.ports_of(network_id)
+                 if port.admin_state_up and not port.router_owned
+                 for sid, ip in port.fixed_ips
+                 if sid == subnet_id and (order := _ipv4_order(ip)) is not None]
+        found.sort(key=lambda item: (item[0], item[1]))
+        known = view.index.memo[key] = [(ip, port) for _o, _id, ip, port in found]
+    return known  # type: ignore[return-value]
 
 
 def ipv4_interfaces(router: Router) -> list[RouterInterface]:
-    result = []
-    for iface in router.interfaces:
-        try:
-            ipaddress.IPv4Network(iface.cidr, strict=False)
-        except ValueError:
-            continue
-        result.append(iface)
-    return sorted(result, key=lambda i: (i.subnet_id, i.port_id))
+    return sorted((i for i in router.interfaces if _is_ipv4_cidr(i.cidr)),
+                  key=lambda i: (i.subnet_id, i.port_id))
 
 
 def route_priority(destination: ipaddress.IPv4Network,
@@ -118,8 +154,8 @@ def extra_route_flows(view: SwitchView, router: Router, cookie: int) -> list[Flo
                       if nexthop in net), None)
         if iface is None or iface.network_id not in view.networks:
             continue
-        holder = next((port for ip, port in view.hosts_in_subnet(iface.subnet_id)
-                       if ip == str(nexthop) and port.network_id == iface.network_id), None)
+        holder = next((port for ip, port in hosts_on(view, iface.subnet_id, iface.network_id)
+                       if ip == str(nexthop)), None)
         fields = {} if destination.prefixlen == 0 else {"ipv4_dst": cidr_match(str(destination))}
         actions = deliver_actions(view, iface, holder) if holder is not None else ()
         flows.append(FlowSpec(Table.ROUTING, route_priority(destination, attached),
@@ -147,11 +183,10 @@ def routing_flows(view: SwitchView) -> list[FlowSpec]:
             flows.append(FlowSpec(Table.ROUTING, PRIO_SUBNET_DROP,
                                   router_match(router, ipv4_dst=cidr_match(iface.cidr)),
                                   (), cookie))
-            for ip, port in view.hosts_in_subnet(iface.subnet_id):
-                if port.network_id != iface.network_id:
-                    continue
+            head, tail = _delivery(view, iface)
+            for ip, port in hosts_on(view, iface.subnet_id, iface.network_id):
                 flows.append(FlowSpec(Table.ROUTING, PRIO_HOST_ROUTE,
                                       router_match(router, ipv4_dst=ip),
-                                      deliver_actions(view, iface, port), cookie))
+                                      (*head, SetField("eth_dst", port.mac), *tail), cookie))
         flows.extend(extra_route_flows(view, router, cookie))
     return flows

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -124,6 +125,9 @@ _PREREQS: Mapping[str, tuple[tuple[str, int], ...]] = {
 }
 
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+#: dotted-quad IPv4 addresses that ``ipaddress.IPv4Address`` accepts (no leading zeros)
+_IPV4_RE = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 Scalar = int | str
 MatchValue = int | str | tuple[int, int] | tuple[str, str]
@@ -138,6 +142,24 @@ def _normalize(name: str, value: object) -> object:
     return value
 
 
+def is_ipv4_text(text: object) -> bool:
+    """``text`` is an IPv4 address as ``ipaddress.IPv4Address`` reads it (dotted quad)."""
+    if not isinstance(text, str):
+        return False
+    if _IPV4_RE.fullmatch(text):
+        return True
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def ipv4_int(text: str) -> int:
+    """An IPv4 address (checked) as an int."""
+    return int.from_bytes(socket.inet_aton(text), "big")
+
+
 def _check_scalar(name: str, kind: str, width: int, value: object) -> None:
     if kind == MAC:
         if not (isinstance(value, str) and _MAC_RE.match(value)):
@@ -145,10 +167,55 @@ def _check_scalar(name: str, kind: str, width: int, value: object) -> None:
     elif kind == IPV4:
         if not isinstance(value, str):
             raise ValueError(f"{name}: {value!r} is not an IPv4 address string")
-        ipaddress.IPv4Address(value)
+        if not _IPV4_RE.fullmatch(value):  # (the common case without ipaddress's parser)
+            ipaddress.IPv4Address(value)
     else:
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << width:
             raise ValueError(f"{name}: {value!r} is not a {width}-bit unsigned int")
+
+
+def _check_value(name: str, value: object) -> MatchValue:
+    """A match value normalised (:func:`_normalize`), or ValueError."""
+    if name not in FIELDS:
+        raise ValueError(f"unknown match field {name!r}")
+    value = _normalize(name, value)
+    kind, width, _, _ = FIELDS[name]
+    if name == "ct_state" and not isinstance(value, tuple):
+        raise ValueError("ct_state must be (value, mask)")
+    if isinstance(value, tuple):
+        if len(value) != 2:
+            raise ValueError(f"{name}: masked value must be (value, mask)")
+        for part in value:
+            _check_scalar(name, kind, width, part)
+    else:
+        _check_scalar(name, kind, width, value)
+    return value  # type: ignore[return-value]
+
+
+#: (field, value) -> the value checked and normalised. The same addresses, ports and
+#: metadata values recur in thousands of flows; checking each (an IPv4 address parsed by
+#: ``ipaddress``) was most of a match's cost. Only plain ints and strings (or pairs of them)
+#: are kept: ``True == 1``, and a bool must still be refused.
+_CHECKED: dict[tuple[str, object], MatchValue] = {}
+_CHECKED_MAX = 1 << 18
+_PLAIN = (int, str)
+
+
+def _checked_value(name: str, value: object) -> MatchValue:
+    cls = value.__class__
+    if not (cls is int or cls is str or (
+            cls is tuple and len(value) == 2  # type: ignore[arg-type]
+            and value[0].__class__ in _PLAIN  # type: ignore[index]
+            and value[1].__class__ in _PLAIN)):  # type: ignore[index]
+        return _check_value(name, value)
+    key = (name, value)
+    known = _CHECKED.get(key)
+    if known is None:
+        known = _check_value(name, value)
+        if len(_CHECKED) >= _CHECKED_MAX:
+            _CHECKED.clear()
+        _CHECKED[key] = known
+    return known
 
 
 class Match(Mapping[str, MatchValue]):
@@ -161,24 +228,15 @@ class Match(Mapping[str, MatchValue]):
 
     def __init__(self, fields: Mapping[str, MatchValue] | None = None, /,
                  **kwargs: MatchValue) -> None:
-        merged = dict(fields or {})
-        merged.update(kwargs)
-        for name in merged:
-            if name not in FIELDS:
-                raise ValueError(f"unknown match field {name!r}")
-            merged[name] = _normalize(name, merged[name])  # type: ignore[assignment]
+        merged = dict(fields) if fields else {}
+        if kwargs:
+            merged.update(kwargs)
+        checked = _CHECKED
         for name, value in merged.items():
-            kind, width, _, _ = FIELDS[name]
-            if name == "ct_state" and not isinstance(value, tuple):
-                raise ValueError("ct_state must be (value, mask)")
-            if isinstance(value, tuple):
-                if len(value) != 2:
-                    raise ValueError(f"{name}: masked value must be (value, mask)")
-                for part in value:
-                    _check_scalar(name, kind, width, part)
-            else:
-                _check_scalar(name, kind, width, value)
-        items = tuple(sorted(merged.items(), key=lambda kv: kv[0]))
+            cls = value.__class__
+            known = checked.get((name, value)) if cls is int or cls is str else None
+            merged[name] = known if known is not None else _checked_value(name, value)
+        items = tuple(sorted(merged.items()))  # names are unique: never compares values
         object.__setattr__(self, "_items", items)
         object.__setattr__(self, "_dict", dict(items))
         object.__setattr__(self, "_hash", hash(items))
@@ -284,9 +342,11 @@ class SetField:
     def __post_init__(self) -> None:
         if self.field not in WRITABLE:
             raise ValueError(f"field {self.field!r} is not writable here")
-        object.__setattr__(self, "value", _normalize(self.field, self.value))
-        kind, width, _, _ = FIELDS[self.field]
-        _check_scalar(self.field, kind, width, self.value)
+        if isinstance(self.value, tuple):  # refused: a set-field takes no mask
+            kind, width, _, _ = FIELDS[self.field]
+            _check_scalar(self.field, kind, width, self.value)
+        # the check of a match's value (no writable field has a rule of its own there)
+        object.__setattr__(self, "value", _checked_value(self.field, self.value))
 
     def to_ofctl(self) -> str:
         return f"set_field:{_render_scalar(self.field, self.value)}->{FIELDS[self.field][2]}"
@@ -351,7 +411,10 @@ class Nat:
         if (self.kind is None) != (self.ip is None) or self.kind not in (None, "src", "dst"):
             raise ValueError("Nat needs both kind and ip, or neither")
         if self.ip is not None:
-            ipaddress.IPv4Address(self.ip)
+            if self.ip.__class__ is str:
+                _checked_value("ipv4_src", self.ip)  # as a match's address (kept)
+            else:
+                ipaddress.IPv4Address(self.ip)
 
     def to_ofctl(self) -> str:
         return "nat" if self.kind is None else f"nat({self.kind}={self.ip})"
@@ -441,6 +504,11 @@ class GotoTable:
 Action = (Output | SetField | PushVlan | PopVlan | DecNwTtl | MoveField | Ct | Conjunction
           | WriteMetadata | GotoTable)
 APPLY_ACTIONS = (Output, SetField, PushVlan, PopVlan, DecNwTtl, MoveField, Ct, Conjunction)
+#: What FlowSpec's one-pass check makes of each action class (Conjunction: the full check)
+_APPLY, _CT, _WRITE_METADATA, _GOTO = range(4)
+_STEP = {Output: _APPLY, SetField: _APPLY, PushVlan: _APPLY, PopVlan: _APPLY,
+         DecNwTtl: _APPLY, MoveField: _APPLY, Ct: _CT, WriteMetadata: _WRITE_METADATA,
+         GotoTable: _GOTO}
 
 
 @dataclass(frozen=True)
@@ -466,12 +534,43 @@ class FlowSpec:
         self._check_action_order()
 
     def _check_prerequisites(self) -> None:
-        for name in self.match:
-            for need, value in _PREREQS.get(name, ()):
-                if self.match.get(need) != value:
+        fields = self.match._dict if isinstance(self.match, Match) else self.match
+        for name in fields:
+            needs = _PREREQS.get(name)
+            if needs is None:
+                continue
+            for need, value in needs:
+                if fields.get(need) != value:
                     raise ValueError(f"match on {name} needs {need}={value:#x}: {self.match}")
 
     def _check_action_order(self) -> None:
+        """The common case (no conjunction) in one pass; anything unusual (a conjunction,
+        an action out of place, an unknown action class) is checked by
+        :meth:`_check_actions`, which says what is wrong."""
+        stage = 0
+        for action in self.actions:
+            step = _STEP.get(action.__class__)
+            if step is None:
+                break
+            if step == _APPLY:
+                if stage:
+                    break
+            elif step == _CT:
+                if stage or (action.table is not None and action.table <= self.table):
+                    break
+            elif step == _WRITE_METADATA:
+                if stage:
+                    break
+                stage = 1
+            else:
+                if stage == 2 or int(action.table) <= self.table:
+                    break
+                stage = 2
+        else:
+            return
+        self._check_actions()
+
+    def _check_actions(self) -> None:
         conjunctions = [a for a in self.actions if isinstance(a, Conjunction)]
         if conjunctions and len(conjunctions) != len(self.actions):
             raise ValueError("a flow with conjunction actions may have no other action")

@@ -138,23 +138,67 @@ def _spec_action(action: Any) -> tuple[Any, ...]:
     raise TypeError(f"unsupported action {action!r}")
 
 
+#: Forms kept for the desired side: a (field, value) pair recurs in thousands of flows (a
+#: network's metadata, a router's MAC, a port's address). Keys are the specs' own validated
+#: values (ints, strings and pairs of them); each cache is emptied at :data:`CACHE_MAX`.
+CACHE_MAX = 1 << 17
+_SPEC_FIELDS: dict[tuple[str, Any], tuple[str, Any]] = {}
+_SET_FIELDS: dict[tuple[str, Any], tuple[Any, ...]] = {}
+
+
+def _remember(cache: dict, key: Any, value: Any) -> Any:
+    if len(cache) >= CACHE_MAX:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
 def spec_key(spec: FlowSpec) -> FlowKey:
-    return (spec.table, spec.priority, _match_form(spec.match.items()))
+    # a Match keeps its fields in name order: the order _match_form sorts them in
+    known = _SPEC_FIELDS
+    return (spec.table, spec.priority, tuple([
+        known.get(item) or _remember(known, item, (item[0], field_value(*item)))
+        for item in spec.match.items()]))
+
+
+def _set_form(action: SetField) -> tuple[Any, ...]:
+    key = (action.field, action.value)
+    return _SET_FIELDS.get(key) or _remember(_SET_FIELDS, key, _spec_action(action))
+
+
+_OUTPUTS: dict[Any, tuple[Any, ...]] = {}
+
+
+def _output_form(action: Output) -> tuple[Any, ...]:
+    return _OUTPUTS.get(action.port) or _remember(_OUTPUTS, action.port,
+                                                  _output_port(action.port))
+
+
+#: the apply-actions whose forms are kept or cheap, by class
+_FAST_ACTIONS: dict[type, Callable[[Any], tuple[Any, ...]]] = {
+    Output: _output_form,
+    SetField: _set_form,
+    DecNwTtl: lambda a: ("dec_ttl",),
+    PopVlan: lambda a: ("pop_vlan",),
+}
 
 
 def spec_body(spec: FlowSpec) -> Body:
     apply: list[tuple[Any, ...]] = []
     tail: list[tuple[Any, ...]] = []
+    fast = _FAST_ACTIONS
     for action in spec.actions:
         kind = type(action)
-        if kind is WriteMetadata:
-            tail.append(("meta", action.value & action.mask, action.mask))
-        elif kind is GotoTable:
+        if kind is GotoTable:
             tail.append(("goto", int(action.table)))
+        elif kind is WriteMetadata:
+            tail.append(("meta", action.value & action.mask, action.mask))
         else:
-            apply.append(_spec_action(action))
-    head = [("apply", *apply)] if apply else []
-    return (*head, *tail)  # FlowSpec keeps write_metadata before goto_table
+            form = fast.get(kind)
+            apply.append(form(action) if form is not None else _spec_action(action))
+    if apply:
+        return (("apply", *apply), *tail)  # FlowSpec keeps write_metadata before goto_table
+    return tuple(tail)
 
 
 def of_spec(spec: FlowSpec) -> tuple[FlowKey, Body]:

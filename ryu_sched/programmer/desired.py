@@ -179,6 +179,18 @@ class SwitchTable:
             wanted = {}
         else:
             self.parts[part] = wanted
+        if not old:      # a new partition (all of them, for a switch just connected)
+            owners_of, table = self._owners, self.wanted
+            for key, want in wanted.items():
+                owners = owners_of.get(key)
+                if owners is None:
+                    owners_of[key] = [part]
+                    table[key] = want
+                else:
+                    owners.append(part)
+                    self._settle(key)
+            self._changed.update(wanted)
+            return
         for key in old.keys() - wanted.keys():
             self._disown(key, part)
         for key, want in wanted.items():

@@ -70,6 +70,11 @@ ofp = compat.ofproto_v1_3
 _ROUTER_PORTS = frozenset({fm.OWNER_ROUTER_INTERFACE, fm.OWNER_ROUTER_GATEWAY})
 
 ARP_RETRY_SECONDS = 2.0
+#: How long the worker waits after a wake-up for a burst of API writes to coalesce; not after
+#: a switch's table was read (a switch connecting has nothing to wait for).
+COALESCE_SECONDS = 0.02
+#: The wake-up of a switch whose flow table has just been read.
+_TABLE_READ = "table read"
 RESYNC_SECONDS = 30.0
 #: Delays before each round of gratuitous ARPs after a router appears on a switch.
 GARP_REPEATS = (0.0, 0.5, 1.5)
@@ -348,6 +353,7 @@ class Programmer:
         # switches they concern), and the statuses of its routers' ports
         self._status_candidates = None
         self.mark_dirty(state.dpid)
+        self._wake.put(_TABLE_READ)
 
     def port_status(self, datapath: Any, reason: int, port: Any) -> None:
         state = self._state(datapath)
@@ -532,8 +538,9 @@ class Programmer:
 
     def _worker(self) -> None:
         while self._running:
+            woke = None
             try:
-                self._wake.get(timeout=RESYNC_SECONDS)
+                woke = self._wake.get(timeout=RESYNC_SECONDS)
             except compat.hub.QueueEmpty:
                 # periodic safety net: read the model again and re-diff everything
                 self.model_changed()
@@ -541,7 +548,9 @@ class Programmer:
                 return
             self._expire_reads()
             self.gc.expire()
-            compat.hub.sleep(0.02)  # let a burst of API writes coalesce into one sync
+            queued = [self._wake.get() for _ in range(self._wake.qsize())]
+            if _TABLE_READ not in (woke, *queued):
+                compat.hub.sleep(COALESCE_SECONDS)  # let a burst of API writes coalesce
             self._worked_since = time.perf_counter()
             while self._wake.qsize():
                 self._wake.get()
@@ -579,14 +588,21 @@ class Programmer:
                     return
                 snapshot = self.snapshot()
                 self._last_snapshot = snapshot
-                changes = self._port_changes(snapshot, self._status_candidates)
+                model = self._model
                 candidates, self._status_candidates = self._status_candidates, set()
                 for dpid in dirty:
                     state = self.switches.get(dpid)
                     if state is not None and state.ready and self.may_program(state):
                         self.sync_switch(state, snapshot)
                         self._pause()
-                self._record_port_statuses(changes, candidates)
+                # Port statuses once the flows are out (looking at every port after a switch
+                # connected is not what its flows should wait for), as of the model the flows
+                # came from; a full read meanwhile: the next round looks at every port.
+                if self._model is model:
+                    self._record_port_statuses(self._port_changes(snapshot, candidates),
+                                               candidates)
+                else:
+                    self._status_candidates = None
                 self._announce_moves(snapshot)
         except NotLeading:
             self.stats.syncs_abandoned += 1

@@ -88,7 +88,12 @@ def send_changes(datapath: Any, changes: FlowChanges, bundle_ids: Callable[[], i
                     bundle_id, mod)
         if isinstance(mod, AddFlow):
             xid = _next_xid(datapath)
-            data = wire.flow_add(xid, mod.spec)
+            if bundle_id is None:
+                append(xid, wire.flow_add(xid, mod.spec), what)
+            else:
+                append(xid, wire.bundled_flow_add(xid, bundle_id, messages.BUNDLE_FLAGS,
+                                                  mod.spec), what)
+            return
         else:
             assert isinstance(mod, DeleteFlow)
             xid = _next_xid(datapath)

@@ -90,3 +90,9 @@ def test_a_bundle_add_wraps_the_message_as_the_framework_does() -> None:
     msg.serialize()
     assert wire.bundle_add(XID, 9, messages.BUNDLE_FLAGS, wire.flow_add(XID, spec)) == bytes(
         msg.buf)
+
+
+@pytest.mark.parametrize("spec", EVERY_KIND, ids=lambda s: s.to_ofctl()[:60])
+def test_a_bundled_flow_add_is_the_flow_add_wrapped_in_a_bundle_add(spec: FlowSpec) -> None:
+    assert wire.bundled_flow_add(XID, 9, messages.BUNDLE_FLAGS, spec) == wire.bundle_add(
+        XID, 9, messages.BUNDLE_FLAGS, wire.flow_add(XID, spec))
