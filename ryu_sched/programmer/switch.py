@@ -36,6 +36,9 @@ class SwitchState:
     stats_buffer: list[Any] = dataclasses.field(default_factory=list)
     read_done: bool = False
     synced: bool = False  # the first sync since this connection was logged
+    #: the barrier after the first flow mods sent on this connection, until it is answered:
+    #: its reply says the switch has its table in place (logged, with the time since connect)
+    first_barrier: int | None = None
     #: the switch accepts ONF bundles (cleared when it rejects the bundle extension)
     bundles: bool = True
     #: the last bundle failed: send the next change as plain flow mods, to isolate the culprit
