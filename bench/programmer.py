@@ -251,10 +251,7 @@ FRAMEWORK_STATS = compat.ofproto_v1_3_parser.OFPFlowStats
 
 def stats_entry(spec: FlowSpec) -> bytes:
     """The flow-stats entry a switch reports for ``spec`` once installed."""
-    body = wire.flow_add(1, spec)[48:]  # from the ofp_match on
-    padded = (struct.unpack_from("!H", body, 2)[0] + 7) & ~7
-    return readback.flow_stats_entry(spec.table, spec.priority, spec.cookie, body[:padded],
-                                     body[padded:])
+    return readback.installed_entry(wire.flow_add(1, spec))
 
 
 def timed(fn: Any, *args: Any, repeat: int = 3) -> tuple[float, Any]:

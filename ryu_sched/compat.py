@@ -100,9 +100,7 @@ def _read_flow_stats_raw() -> None:
     """Flow-stats replies (OFPMP_FLOW) carry :class:`RawFlowStats` entries in this process,
     for the programmer and for the tools and tests that read tables the way it does. The
     reply class, its event and everything else about the message stay the framework's."""
-    reply = ofproto_v1_3_parser.OFPFlowStatsReply
-    if reply.cls_stats_body_cls is not RawFlowStats:
-        reply.cls_stats_body_cls = RawFlowStats
+    ofproto_v1_3_parser.OFPFlowStatsReply.cls_stats_body_cls = RawFlowStats
 
 
 _read_flow_stats_raw()

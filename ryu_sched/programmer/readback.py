@@ -42,7 +42,6 @@ _METADATA = struct.Struct("!4xQQ")
 OFPIT_GOTO_TABLE, OFPIT_WRITE_METADATA, OFPIT_APPLY_ACTIONS = 1, 2, 4
 OFPAT_OUTPUT, OFPAT_PUSH_VLAN, OFPAT_POP_VLAN = 0, 17, 18
 OFPAT_DEC_NW_TTL, OFPAT_SET_FIELD, OFPAT_EXPERIMENTER = 24, 25, 0xFFFF
-OXM_CLASS_EXPERIMENTER = 0xFFFF
 NX_VENDOR_ID = 0x00002320
 NXAST_REG_MOVE, NXAST_CONJUNCTION, NXAST_CT, NXAST_NAT = 6, 34, 35, 36
 NX_NAT_RANGE_IPV4_MIN, NX_NAT_RANGE_IPV4_MAX = 1, 2
@@ -86,7 +85,7 @@ def _oxm(data: bytes, offset: int) -> tuple[tuple[str, Any], int]:
         raise ValueError("OXM field runs past its entry")
     cls, number = header >> 16, (header >> 9) & 0x7F
     name = _NAMES.get((cls, number))
-    if name is None or cls == OXM_CLASS_EXPERIMENTER:
+    if name is None:  # also every experimenter field (class 0xFFFF)
         return (f"oxm_{cls:04x}_{number}", data[start:end].hex()), end
     if header & 0x100:  # masked: value then mask, each half the length
         half = length // 2
@@ -267,3 +266,18 @@ def flow_stats_entry(table: int, priority: int, cookie: int, match: bytes,
     length = _ENTRY.size + len(match) + len(instructions)
     return (_ENTRY.pack(length, table, 0, 0, priority, 0, 0, 0, cookie, 0, 0)
             + match + instructions)
+
+
+#: ofp_flow_mod up to its match: header, cookie and mask, table, command, timeouts,
+#: priority, buffer id, out port and group, flags, pad
+_FLOW_MOD = struct.Struct("!BBHIQQBBHHHIIIH2x")
+
+
+def installed_entry(flow_mod: bytes) -> bytes:
+    """The ``ofp_flow_stats`` entry a switch reports for the flow a flow add (as
+    :func:`ryu_sched.programmer.wire.flow_add` encodes it) installed."""
+    fields = _FLOW_MOD.unpack_from(flow_mod, 0)
+    cookie, table, priority = fields[4], fields[6], fields[10]
+    body = flow_mod[_FLOW_MOD.size:]
+    padded = (_U16.unpack_from(body, 2)[0] + 7) & ~7
+    return flow_stats_entry(table, priority, cookie, body[:padded], body[padded:])

@@ -16,16 +16,10 @@ from ryu_sched.programmer import canonical, diff, messages, readback, wire
 from tests.unit.programmer.programmer_testbed import FakeDatapath
 from tests.unit.programmer.test_flow_encoding import EVERY_KIND
 
-FLOW_MOD_HEADER = 48  # ofp_flow_mod up to its match
-
 
 def entry_of(spec: FlowSpec) -> bytes:
     """The flow-stats entry of ``spec`` as a switch reports the flow we added."""
-    body = wire.flow_add(1, spec)[FLOW_MOD_HEADER:]
-    match_length = struct.unpack_from("!H", body, 2)[0]
-    padded = (match_length + 7) & ~7
-    return readback.flow_stats_entry(spec.table, spec.priority, spec.cookie, body[:padded],
-                                     body[padded:])
+    return readback.installed_entry(wire.flow_add(1, spec))
 
 
 @pytest.mark.parametrize("spec", EVERY_KIND, ids=[s.to_ofctl()[:60] for s in EVERY_KIND])
