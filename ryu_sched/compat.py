@@ -75,7 +75,6 @@ EventEchoReply = ofp_event.EventOFPEchoReply
 HANDSHAKE_DISPATCHER = handler.HANDSHAKE_DISPATCHER
 
 
-
 class RawFlowStats:
     """One flow-stats entry left as the switch sent it: reading a whole flow table back
     (every reconnect, every controller restart) with the framework's parser cost about 40 us

@@ -893,21 +893,15 @@ class Programmer:
         state.plain_next = False
         sent = send_changes(state.datapath, changes,
                             state.next_bundle_id if bundled else None, self._pause)
-        return self._sent(state, sent, len(changes))
-
-    def _sent(self, state: SwitchState, sent: dict[int, Sent], mods: int) -> tuple[int, int]:
-        """Account for ``mods`` flow mods sent as ``sent``: (flow mods, bundles)."""
-        if not sent:
-            return 0, 0
         state.inflight.update(sent)  # until the barrier reply after them
         if not state.synced:  # the first flow mods of this connection: log when in place
             state.first_barrier = next(
                 (xid for xid, s in sent.items() if s.carried is Carried.BARRIER), None)
         bundles = sum(1 for s in sent.values() if s.carried is Carried.BUNDLE_COMMIT)
-        self.stats.flow_mods += mods
+        self.stats.flow_mods += len(changes)
         self.stats.bundles += bundles
-        self.services.metrics.sent_flow_mods(state.dpid, mods)
-        return mods, bundles
+        self.services.metrics.sent_flow_mods(state.dpid, len(changes))
+        return len(changes), bundles
 
     # --- port locations -----------------------------------------------------------------
 

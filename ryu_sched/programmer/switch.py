@@ -32,8 +32,9 @@ class SwitchState:
     #: tap names whose ofport changed since the last sync
     taps_changed: set[str] = dataclasses.field(default_factory=set)
     port_buffer: dict[str, int] = dataclasses.field(default_factory=dict)
-    #: flow-stats entries of the read in progress; complete (not yet diffed) when ``read_done``
-    stats_buffer: list[Any] = dataclasses.field(default_factory=list)
+    #: flow-stats entries (their bytes) of the read in progress; complete (not yet diffed)
+    #: when ``read_done``
+    stats_buffer: list[bytes] = dataclasses.field(default_factory=list)
     read_done: bool = False
     synced: bool = False  # the first sync since this connection was logged
     #: the barrier after the first flow mods sent on this connection, until it is answered:
