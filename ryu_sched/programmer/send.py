@@ -56,82 +56,66 @@ def _next_xid(datapath: Any) -> int:
     return slot.xid
 
 
-class _Writer:
-    """Messages for one datapath, buffered and handed to its ``send`` in chunks of up to
-    :data:`CHUNK_BYTES` (``pause`` after each); what each xid carried is kept in ``sent``."""
-
-    def __init__(self, datapath: Any, pause: Callable[[], None]) -> None:
-        self.datapath = datapath
-        self.pause = pause
-        self.sent: dict[int, Sent] = {}
-        self.out = bytearray()
-
-    def flush(self) -> None:
-        if self.out:
-            self.datapath.send(bytes(self.out))
-            self.out.clear()
-            self.pause()
-
-    def framework(self, msg: Any, what: Sent) -> None:
-        """A message the framework builds (rare ones: bundle control, barrier)."""
-        self.datapath.set_xid(msg)
-        msg.serialize()
-        self.append(msg.xid, bytes(msg.buf), what)
-
-    def append(self, xid: int, data: bytes, what: Sent) -> None:
-        self.sent[xid] = what
-        self.out.extend(data)
-        if len(self.out) >= CHUNK_BYTES:
-            self.flush()
-
-    def flow(self, mod: FlowMod, bundle_id: int | None) -> None:
-        what = Sent(Carried.BUNDLE_ADD if bundle_id is not None else Carried.FLOW_MOD,
-                    bundle_id, mod)
-        xid = _next_xid(self.datapath)
-        if isinstance(mod, AddFlow):
-            if bundle_id is None:
-                self.append(xid, wire.flow_add(xid, mod.spec), what)
-            else:
-                self.append(xid, wire.bundled_flow_add(xid, bundle_id, messages.BUNDLE_FLAGS,
-                                                       mod.spec), what)
-            return
-        assert isinstance(mod, DeleteFlow)
-        data = wire.flow_delete(xid, mod.table, mod.priority, mod.match)
-        if bundle_id is not None:
-            data = wire.bundle_add(xid, bundle_id, messages.BUNDLE_FLAGS, data)
-        self.append(xid, data, what)
-
-    def open_bundle(self, bundle_id: int) -> None:
-        self.framework(messages.bundle_open(self.datapath, bundle_id),
-                       Sent(Carried.BUNDLE_OPEN, bundle_id))
-
-    def commit_bundle(self, bundle_id: int) -> None:
-        self.framework(messages.bundle_commit(self.datapath, bundle_id),
-                       Sent(Carried.BUNDLE_COMMIT, bundle_id))
-
-    def barrier(self) -> None:
-        self.framework(messages.barrier(self.datapath), Sent(Carried.BARRIER))
-
-
 def send_changes(datapath: Any, changes: FlowChanges, bundle_ids: Callable[[], int] | None,
                  pause: Callable[[], None] = lambda: None) -> dict[int, Sent]:
     """Send ``changes`` then a barrier. With ``bundle_ids`` (a source of fresh bundle ids)
     a change of more than one flow mod goes in bundles of up to :data:`MAX_BUNDLE`; without,
     as plain flow mods. Messages go out in chunks of up to :data:`CHUNK_BYTES` through the
     datapath's ``send``; ``pause`` is called after each chunk."""
-    writer = _Writer(datapath, pause)
+    sent: dict[int, Sent] = {}
+    out = bytearray()
+
+    def flush() -> None:
+        if out:
+            datapath.send(bytes(out))
+            out.clear()
+            pause()
+
+    def framework(msg: Any, what: Sent) -> None:
+        """A message the framework builds (rare ones: bundle control, barrier)."""
+        datapath.set_xid(msg)
+        msg.serialize()
+        append(msg.xid, bytes(msg.buf), what)
+
+    def append(xid: int, data: bytes, what: Sent) -> None:
+        sent[xid] = what
+        out.extend(data)
+        if len(out) >= CHUNK_BYTES:
+            flush()
+
+    def flow(mod: FlowMod, bundle_id: int | None) -> None:
+        what = Sent(Carried.BUNDLE_ADD if bundle_id is not None else Carried.FLOW_MOD,
+                    bundle_id, mod)
+        if isinstance(mod, AddFlow):
+            xid = _next_xid(datapath)
+            if bundle_id is None:
+                append(xid, wire.flow_add(xid, mod.spec), what)
+            else:
+                append(xid, wire.bundled_flow_add(xid, bundle_id, messages.BUNDLE_FLAGS,
+                                                  mod.spec), what)
+            return
+        else:
+            assert isinstance(mod, DeleteFlow)
+            xid = _next_xid(datapath)
+            data = wire.flow_delete(xid, mod.table, mod.priority, mod.match)
+        if bundle_id is not None:
+            data = wire.bundle_add(xid, bundle_id, messages.BUNDLE_FLAGS, data)
+        append(xid, data, what)
+
     mods = list(changes)
     if bundle_ids is None or len(mods) < 2:
         for mod in mods:
-            writer.flow(mod, None)
+            flow(mod, None)
     else:
         for start in range(0, len(mods), MAX_BUNDLE):
             bundle_id = bundle_ids()
-            writer.open_bundle(bundle_id)
+            framework(messages.bundle_open(datapath, bundle_id),
+                      Sent(Carried.BUNDLE_OPEN, bundle_id))
             for mod in mods[start:start + MAX_BUNDLE]:
-                writer.flow(mod, bundle_id)
-            writer.commit_bundle(bundle_id)
+                flow(mod, bundle_id)
+            framework(messages.bundle_commit(datapath, bundle_id),
+                      Sent(Carried.BUNDLE_COMMIT, bundle_id))
     if mods:
-        writer.barrier()
-    writer.flush()
-    return writer.sent
+        framework(messages.barrier(datapath), Sent(Carried.BARRIER))
+    flush()
+    return sent
